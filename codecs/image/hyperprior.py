@@ -1,0 +1,83 @@
+"""``hyperprior``: GDN analysis/synthesis transforms with a mean-scale hyperprior (Minnen et al.
+2018 without the autoregressive context), variable rate through gain units."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from compressai.layers import GDN
+from compressai.models.utils import conv, deconv
+from torch import Tensor, nn
+
+from ncodec.codecs.image.variable_rate import GainUnits
+from ncodec.codecs.registry import register_codec
+from ncodec.entropy.hyperprior import MeanScaleHyperprior
+
+# CompressAI's MSE lambdas for its qualities 1..6.
+DEFAULT_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483]
+
+
+def pad_to(x: Tensor, stride: int) -> Tensor:
+    """Replicate-pad the bottom/right so H and W are multiples of ``stride``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph), mode="replicate")
+
+
+@register_codec("hyperprior", "image")
+class HyperpriorCodec(nn.Module):
+    """GDN transforms + mean-scale hyperprior, continuous quality 1..6."""
+
+    def __init__(self, N: int = 128, M: int = 192, lambdas: list[float] = DEFAULT_LAMBDAS):
+        super().__init__()
+        self.config = {"N": N, "M": M, "lambdas": list(lambdas)}
+        self.g_a = nn.Sequential(
+            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M),
+        )
+        self.g_s = nn.Sequential(
+            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+        )
+        self.rate = GainUnits(M, lambdas)
+        self.entropy = MeanScaleHyperprior(M, N)
+        self.stride = 16 * self.entropy.stride
+
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return self.rate.quality_range
+
+    def _quality(self, quality: float | Tensor, batch: int) -> Tensor:
+        device = self.rate.gain.device
+        return torch.as_tensor(quality, dtype=torch.float32, device=device).reshape(-1).expand(batch)
+
+    def forward(self, x: Tensor, quality: float | Tensor) -> dict:
+        """Training/estimation pass on an input whose size is a multiple of ``stride``."""
+        gain, inverse_gain = self.rate.gains(self._quality(quality, x.shape[0]))
+        out = self.entropy(self.g_a(x) * gain)
+        x_hat = self.g_s(out["y_hat"] * inverse_gain)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
+
+    def aux_loss(self) -> Tensor:
+        return self.entropy.aux_loss()
+
+    def update(self) -> None:
+        self.entropy.update()
+
+    @torch.no_grad()
+    def compress(self, x: Tensor, quality: float) -> dict:
+        """``x``: (B, 3, H, W) in [0, 1], any size. Returns strings, shape and the encoder's x_hat."""
+        h, w = x.shape[-2:]
+        gain, inverse_gain = self.rate.gains(self._quality(quality, x.shape[0]))
+        out = self.entropy.compress(self.g_a(pad_to(x, self.stride)) * gain)
+        x_hat = self.g_s(out["y_hat"] * inverse_gain).clamp_(0, 1)[..., :h, :w]
+        return {"strings": out["strings"], "shape": (h, w), "x_hat": x_hat}
+
+    @torch.no_grad()
+    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality: float, batch: int = 1) -> dict:
+        h, w = shape
+        z_shape = (-(-h // self.stride), -(-w // self.stride))
+        out = self.entropy.decompress(strings, z_shape, batch)
+        _, inverse_gain = self.rate.gains(self._quality(quality, batch))
+        x_hat = self.g_s(out["y_hat"] * inverse_gain).clamp_(0, 1)[..., :h, :w]
+        return {"x_hat": x_hat}

@@ -1,0 +1,130 @@
+"""Range coding of integer symbols under tabulated distributions, built on ``constriction``.
+
+Every symbol is coded with one of a set of *tables*: quantised CDFs in CompressAI's layout
+(row ``t`` has ``length[t]`` entries, covers the values ``offset[t] .. offset[t] + length[t] - 3``
+and its last symbol is an escape). Values outside a table's support are coded as the escape
+symbol and their exact value is appended after the range-coded words as a zig-zag varint, so any
+integer round-trips.
+
+Coding is vectorised: symbols are grouped by table (a stable sort), each group is coded with one
+``constriction`` call, and the decoder, which knows every symbol's table before decoding,
+regroups identically. The tables are integers and table selection is an integer, so the
+bitstream depends on nothing that floating point could perturb.
+"""
+from __future__ import annotations
+
+import struct
+
+import constriction
+import numpy as np
+
+from ncodec.errors import FormatError
+
+_WORD = np.dtype("<u4")
+
+
+class TableSet:
+    """A fixed set of quantised CDF tables, with the ``constriction`` models built lazily."""
+
+    def __init__(self, cdfs: np.ndarray, lengths: np.ndarray, offsets: np.ndarray):
+        self.cdfs = np.asarray(cdfs, dtype=np.int64)
+        self.lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        self.offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+        if not (len(self.cdfs) == len(self.lengths) == len(self.offsets)):
+            raise ValueError("cdfs, lengths and offsets must describe the same number of tables")
+        self._models: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def escape(self, t: int) -> int:
+        """Index of the escape symbol of table ``t`` (its last symbol)."""
+        return int(self.lengths[t]) - 2
+
+    def model(self, t: int):
+        if t not in self._models:
+            cdf = self.cdfs[t, : self.lengths[t]]
+            probabilities = np.diff(cdf).astype(np.float64)
+            self._models[t] = constriction.stream.model.Categorical(probabilities, perfect=False)
+        return self._models[t]
+
+
+def _groups(tables: np.ndarray):
+    """Stable grouping of positions by table index: yields (table, positions)."""
+    order = np.argsort(tables, kind="stable")
+    uniq, starts, counts = np.unique(tables[order], return_index=True, return_counts=True)
+    for t, s, c in zip(uniq.tolist(), starts.tolist(), counts.tolist()):
+        yield t, order[s : s + c]
+
+
+def encode(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> bytes:
+    """Code integer ``values`` (any shape), each under the table named by ``tables`` (same shape)."""
+    values = np.asarray(values, dtype=np.int64).reshape(-1)
+    tables = np.asarray(tables, dtype=np.int64).reshape(-1)
+    if values.shape != tables.shape:
+        raise ValueError("values and tables must have the same shape")
+    if tables.size and (tables.min() < 0 or tables.max() >= len(tset)):
+        raise ValueError("table index out of range")
+    index = values - tset.offsets[tables]
+    escape = tset.lengths[tables] - 2
+    low, high = index < 0, index >= escape
+    overflow = np.where(low, -2 * index - 1, 2 * (index - escape))[low | high]
+    index = np.where(low | high, escape, index).astype(np.int32)
+
+    encoder = constriction.stream.queue.RangeEncoder()
+    for t, pos in _groups(tables):
+        encoder.encode(index[pos], tset.model(t))
+    words = encoder.get_compressed().astype(_WORD).tobytes()
+    return struct.pack("<I", len(words) // 4) + words + _varints(overflow)
+
+
+def decode(data: bytes, tables: np.ndarray, tset: TableSet) -> np.ndarray:
+    """Inverse of :func:`encode`: ``tables`` must be the same array the encoder used."""
+    shape = np.shape(tables)
+    tables = np.asarray(tables, dtype=np.int64).reshape(-1)
+    if len(data) < 4:
+        raise FormatError("entropy-coded section is truncated")
+    (n_words,) = struct.unpack_from("<I", data)
+    end = 4 + 4 * n_words
+    if end > len(data):
+        raise FormatError("entropy-coded section is truncated")
+    words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=4).astype(np.uint32)
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    index = np.empty(tables.shape, dtype=np.int64)
+    for t, pos in _groups(tables):
+        index[pos] = decoder.decode(tset.model(t), len(pos))
+    escape = tset.lengths[tables] - 2
+    escaped = index == escape
+    overflow = _unvarints(data[end:], int(escaped.sum()))
+    odd = overflow % 2 == 1
+    index[escaped] = np.where(odd, -(overflow + 1) // 2, escape[escaped] + overflow // 2)
+    return (index + tset.offsets[tables]).reshape(shape)
+
+
+def _varints(values: np.ndarray) -> bytes:
+    """LEB128 varints of non-negative integers, vectorised (at most 10 bytes each)."""
+    v = np.asarray(values, dtype=np.uint64)
+    if v.size == 0:
+        return b""
+    groups = (v[:, None] >> (7 * np.arange(10, dtype=np.uint64))[None, :]) & np.uint64(0x7F)
+    nonzero = groups != 0
+    nbytes = np.where(nonzero.any(axis=1), 10 - np.argmax(nonzero[:, ::-1], axis=1), 1)
+    keep = np.arange(10)[None, :] < nbytes[:, None]
+    more = np.arange(10)[None, :] < (nbytes[:, None] - 1)
+    out = (groups | (more.astype(np.uint64) << np.uint64(7)))[keep]
+    return out.astype(np.uint8).tobytes()
+
+
+def _unvarints(data: bytes, count: int) -> np.ndarray:
+    b = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
+    ends = np.flatnonzero(b < 128)
+    if len(ends) != count or (count and ends[-1] != len(b) - 1) or (not count and len(b)):
+        raise FormatError("entropy-coded section is corrupted (escape values do not match)")
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    if np.any(ends - starts >= 10):
+        raise FormatError("entropy-coded section is corrupted (escape value too long)")
+    position = np.arange(len(b)) - np.repeat(starts, ends - starts + 1)
+    parts = (b & np.uint64(0x7F)) << (np.uint64(7) * position.astype(np.uint64))
+    return np.add.reduceat(parts, starts).astype(np.int64)
