@@ -1,0 +1,146 @@
+"""File-level API used by the CLI, the tools and users: encode_file, decode_file, read_info."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ncodec import timing
+from ncodec.codecs import get_codec
+from ncodec.codecs.checkpoint import DEFAULT_CODEC, load_codec
+from ncodec.codecs.image import files as image_files
+from ncodec.entropy.container import Container, unpack
+from ncodec.errors import FormatError, InputError
+from ncodec.media import image as image_io
+from ncodec.media.atomic import atomic_output, check_output, write_bytes_atomic
+
+# One handler per modality: which inputs it takes and how its containers are described.
+_SUFFIXES = {"image": image_io.SUFFIXES}
+_DESCRIBE = {"image": image_files.describe}
+_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def modality_of(path: Path) -> str:
+    suffix = Path(path).suffix.lower()
+    for modality, suffixes in _SUFFIXES.items():
+        if suffix in suffixes:
+            return modality
+    known = ", ".join(s for v in _SUFFIXES.values() for s in v)
+    raise InputError(f"cannot tell the input type of {path} from its extension (known: {known})")
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise InputError(f"unknown device {device!r} (use cpu or cuda)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("CUDA was requested but no GPU is available")
+    return device
+
+
+def load(name: str | None = None, modality: str = "image", device: str = "cpu") -> torch.nn.Module:
+    """The shipped codec ``name`` (default: the modality's default), cached per device."""
+    name = name or DEFAULT_CODEC[modality]
+    key = (name, resolve_device(device))
+    if key not in _LOADED:
+        _LOADED[key] = load_codec(name, modality, key[1])
+    return _LOADED[key]
+
+
+def _quality(codec, quality: float | None) -> float:
+    lo, hi = codec.quality_range
+    if quality is None:
+        return float(codec.card.get("default_quality", (lo + hi) / 2))
+    if not (np.isfinite(quality) and lo <= quality <= hi):
+        raise InputError(f"quality must be within {lo:g}..{hi:g} for {codec.codec_name}, got {quality}")
+    return float(quality)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
+
+
+def encode_file(src: Path, dst: Path, codec: str | None = None, quality: float | None = None,
+                device: str = "cpu", force: bool = False) -> dict:
+    """Encode ``src`` to the ncodec file ``dst``; returns a report (sizes, bpp, PSNR, times)."""
+    src, dst = Path(src), Path(dst)
+    modality = modality_of(src)
+    check_output(dst, force)
+    if codec is not None and get_codec(codec).modality != modality:
+        raise InputError(f"codec {codec!r} is for {get_codec(codec).modality}, not {modality}")
+    picture = image_io.read_image(src)
+    model = load(codec, modality, device)
+    q = _quality(model, quality)
+    start = time.perf_counter()
+    with timing.record() as t:
+        container, x_hat = image_files.encode_picture(model, picture, q, device)
+    seconds = time.perf_counter() - start
+    data = container.pack()
+    write_bytes_atomic(dst, data, force)
+    decoded = image_files.to_pixels(x_hat, picture.bit_depth, min(picture.channels, 3))
+    reference = picture.pixels[..., :3] if picture.channels >= 3 else picture.pixels
+    return {
+        "input": str(src), "output": str(dst), "codec": container.codec, "quality": q,
+        "width": picture.width, "height": picture.height, "bytes": len(data),
+        "bpp": len(data) * 8 / (picture.width * picture.height),
+        "psnr": psnr(reference, decoded, (1 << picture.bit_depth) - 1),
+        "seconds": seconds, "entropy_seconds": t.get("entropy", 0.0), "x_hat": x_hat,
+    }
+
+
+def read_container(src: Path) -> Container:
+    src = Path(src)
+    if not src.is_file():
+        raise InputError(f"input not found: {src}")
+    return unpack(src.read_bytes())
+
+
+def decode_file(src: Path, dst: Path, device: str = "cpu", force: bool = False) -> dict:
+    """Decode the ncodec file ``src`` to ``dst`` (format from its extension)."""
+    src, dst = Path(src), Path(dst)
+    container = read_container(src)
+    check_output(dst, force)
+    if modality_of(dst) != container.modality:
+        raise InputError(f"{src} holds a {container.modality}; {dst.suffix} is not a {container.modality} format")
+    d = _DESCRIBE[container.modality](container)
+    image_io.check_writable(dst, d["bit_depth"], d["channels"])
+    entry = get_codec_for_file(container)
+    model = load(entry, container.modality, device)
+    if model.model_id != container.model_id:
+        raise FormatError(
+            f"file was encoded with model {container.model_id.hex()} but the installed {entry!r} "
+            f"checkpoint is {model.model_id.hex()}"
+        )
+    start = time.perf_counter()
+    with timing.record() as t:
+        picture, x_hat = image_files.decode_container(model, container)
+    seconds = time.perf_counter() - start
+    with atomic_output(dst, force) as tmp:
+        image_io.write_image(tmp, picture)
+    return {"input": str(src), "output": str(dst), "codec": entry, "seconds": seconds,
+            "entropy_seconds": t.get("entropy", 0.0), "x_hat": x_hat, "picture": picture}
+
+
+def get_codec_for_file(container: Container) -> str:
+    try:
+        entry = get_codec(container.codec)
+    except InputError:
+        raise FormatError(f"file uses codec {container.codec!r}, which this ncodec does not have") from None
+    if entry.modality != container.modality:
+        raise FormatError(f"codec {container.codec!r} is not a {container.modality} codec")
+    return entry.name
+
+
+def read_info(src: Path) -> dict:
+    """Header, sections and rate of an ncodec file."""
+    src = Path(src)
+    container = read_container(src)
+    size = src.stat().st_size
+    info = {"file": str(src), "bytes": size, "modality": container.modality, "codec": container.codec,
+            "model_id": container.model_id.hex(), "quality": round(container.quality, 6),
+            "sections": [len(s) for s in container.sections]}
+    info.update(_DESCRIBE[container.modality](container))
+    info["bpp"] = size * 8 / info["pixels"]
+    return info

@@ -1,0 +1,84 @@
+"""Shipped checkpoints: one ``checkpoints/<name>.pt`` (weights) + ``<name>.json`` (model card).
+
+Float tensors with more than 4096 elements are stored in fp16; small ones (entropy-bottleneck
+quantiles, scale tables) and integer CDF tables keep their type. Encoder and decoder both run
+the loaded (fp16-rounded) weights, so storage precision never breaks a round trip.
+The *model id* in every file is a hash of exactly those loaded tensors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ncodec.codecs.registry import get_codec
+from ncodec.entropy.tables import resize_buffers_like
+from ncodec.errors import InputError
+
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+DEFAULT_CODEC = {"image": "hyperprior"}
+_FP16_MIN_ELEMENTS = 4096
+
+
+def model_id(state_dict: dict[str, torch.Tensor]) -> bytes:
+    """8-byte id: SHA-256 over names, dtypes, shapes and bytes of every tensor (CDF tables too)."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().cpu().contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes())
+    return h.digest()[:8]
+
+
+def card_path(name: str, folder: Path = CHECKPOINT_DIR) -> Path:
+    return Path(folder) / f"{name}.json"
+
+
+def list_cards(folder: Path = CHECKPOINT_DIR) -> list[dict]:
+    cards = []
+    for path in sorted(Path(folder).glob("*.json")):
+        card = json.loads(path.read_text())
+        card["checkpoint"] = str(path.with_suffix(".pt"))
+        cards.append(card)
+    return cards
+
+
+def load_codec(name: str | None = None, modality: str = "image", device: str = "cpu",
+               folder: Path = CHECKPOINT_DIR) -> nn.Module:
+    """Build a registered codec and load its shipped weights; sets ``.model_id`` and ``.card``."""
+    name = name or DEFAULT_CODEC[modality]
+    entry = get_codec(name)
+    card_file = card_path(name, folder)
+    if not card_file.is_file():
+        raise InputError(f"no checkpoint for codec {name!r} in {folder}")
+    card = json.loads(card_file.read_text())
+    state = torch.load(card_file.with_suffix(".pt"), map_location="cpu", weights_only=True)
+    model = entry.factory(**card["config"])
+    state = {k: v.to(model.state_dict()[k].dtype) if k in model.state_dict() else v for k, v in state.items()}
+    resize_buffers_like(model, state)
+    model.load_state_dict(state)
+    model.model_id = model_id(model.state_dict())
+    model.card = card
+    return model.to(device).eval()
+
+
+def save_checkpoint(model: nn.Module, card: dict, name: str, folder: Path = CHECKPOINT_DIR) -> bytes:
+    """Write ``<name>.pt`` and ``<name>.json`` (atomically); returns the model id it will load with."""
+    state = {}
+    for key, t in model.state_dict().items():
+        t = t.detach().cpu()
+        state[key] = t.half() if t.is_floating_point() and t.numel() > _FP16_MIN_ELEMENTS else t.clone()
+    loaded = {k: v.to(model.state_dict()[k].dtype) for k, v in state.items()}
+    card = dict(card, codec=name, model_id=model_id(loaded).hex())
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pt, js = folder / f"{name}.pt", card_path(name, folder)
+    torch.save(state, pt.with_suffix(".pt.tmp"))
+    js.with_suffix(".json.tmp").write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(pt.with_suffix(".pt.tmp"), pt)
+    os.replace(js.with_suffix(".json.tmp"), js)
+    return bytes.fromhex(card["model_id"])

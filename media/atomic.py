@@ -1,0 +1,40 @@
+"""Write outputs through a temporary file and a rename, so a failure never leaves a partial file."""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from ncodec.errors import InputError
+
+
+def check_output(path: Path, force: bool) -> Path:
+    """Refuse an output in a missing folder, a folder as output, or an existing file without force."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"output folder does not exist: {path.parent}")
+    if path.is_dir():
+        raise InputError(f"output is a folder: {path}")
+    if path.exists() and not force:
+        raise InputError(f"output exists: {path} (use --force to overwrite)")
+    return path
+
+
+@contextmanager
+def atomic_output(path: Path, force: bool = False):
+    """Yields a temporary path (same folder, same suffix) that becomes ``path`` on success."""
+    path = check_output(path, force)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> None:
+    with atomic_output(path, force) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+
+from ncodec.entropy import rangecoder
+from ncodec.entropy.hyperprior import scale_table
+from ncodec.entropy.tables import table_set
+from ncodec.errors import FormatError
+
+
+@pytest.fixture(scope="module")
+def gaussian_tables():
+    gc = GaussianConditional(None)
+    gc.update_scale_table(scale_table(), force=True)
+    return table_set(gc)
+
+
+def test_roundtrip_with_escapes(gaussian_tables):
+    rng = np.random.default_rng(0)
+    n = 20000
+    tables = rng.integers(0, len(gaussian_tables), n)
+    values = np.round(rng.normal(0, 0.11 * 1.07 ** tables)).astype(np.int64)
+    values[::997] = rng.integers(-10**6, 10**6, len(values[::997]))  # far outside any table
+    data = rangecoder.encode(values, tables, gaussian_tables)
+    assert np.array_equal(rangecoder.decode(data, tables, gaussian_tables), values)
+
+
+def test_rate_matches_entropy(gaussian_tables):
+    """Coding Gaussian symbols costs their ideal information content within 0.5%."""
+    rng = np.random.default_rng(1)
+    t = 70
+    scale = float(scale_table()[t])
+    values = np.round(rng.normal(0, scale, 200000)).astype(np.int64)
+    tables = np.full(values.shape, t)
+    data = rangecoder.encode(values, tables, gaussian_tables)
+    from scipy.stats import norm
+
+    p = norm.cdf((values + 0.5) / scale) - norm.cdf((values - 0.5) / scale)
+    ideal = -np.log2(p).sum()
+    assert len(data) * 8 == pytest.approx(ideal, rel=0.005)
+
+
+def test_factorized_tables_roundtrip():
+    eb = EntropyBottleneck(8)
+    eb.update(force=True)
+    tset = table_set(eb)
+    rng = np.random.default_rng(2)
+    tables = np.broadcast_to(np.arange(8)[None, :, None, None], (2, 8, 5, 7))
+    values = rng.integers(-3, 4, tables.shape)
+    data = rangecoder.encode(values, tables, tset)
+    assert np.array_equal(rangecoder.decode(data, tables, tset), values)
+
+
+def test_empty_and_truncated(gaussian_tables):
+    empty = np.zeros(0, dtype=np.int64)
+    assert rangecoder.decode(rangecoder.encode(empty, empty, gaussian_tables), empty, gaussian_tables).size == 0
+    tables = np.zeros(100, dtype=np.int64)
+    data = rangecoder.encode(np.full(100, 50), tables, gaussian_tables)
+    with pytest.raises(FormatError):
+        rangecoder.decode(data[:3], tables, gaussian_tables)
+
+
+def test_varints():
+    v = np.array([0, 1, 127, 128, 300, 2**35, 2**40 + 5], dtype=np.int64)
+    assert np.array_equal(rangecoder._unvarints(rangecoder._varints(v), len(v)), v)
+    with pytest.raises(FormatError):
+        rangecoder._unvarints(rangecoder._varints(v), len(v) + 1)
