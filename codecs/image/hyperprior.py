@@ -66,12 +66,13 @@ class HyperpriorCodec(nn.Module):
 
     @torch.no_grad()
     def compress(self, x: Tensor, quality: float) -> dict:
-        """``x``: (B, 3, H, W) in [0, 1], any size. Returns strings, shape and the encoder's x_hat."""
+        """``x``: (B, 3, H, W) in [0, 1], any size. Returns strings, shape and the encoder's
+        reconstruction ``x_hat`` and dequantised latent ``y_hat`` (what the decoder will get)."""
         h, w = x.shape[-2:]
         gain, inverse_gain = self.rate.gains(self._quality(quality, x.shape[0]))
         out = self.entropy.compress(self.g_a(pad_to(x, self.stride)) * gain)
         x_hat = self.g_s(out["y_hat"] * inverse_gain).clamp_(0, 1)[..., :h, :w]
-        return {"strings": out["strings"], "shape": (h, w), "x_hat": x_hat}
+        return {"strings": out["strings"], "shape": (h, w), "x_hat": x_hat, "y_hat": out["y_hat"]}
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: tuple[int, int], quality: float, batch: int = 1) -> dict:
@@ -80,4 +81,4 @@ class HyperpriorCodec(nn.Module):
         out = self.entropy.decompress(strings, z_shape, batch)
         _, inverse_gain = self.rate.gains(self._quality(quality, batch))
         x_hat = self.g_s(out["y_hat"] * inverse_gain).clamp_(0, 1)[..., :h, :w]
-        return {"x_hat": x_hat}
+        return {"x_hat": x_hat, "y_hat": out["y_hat"]}
