@@ -9,7 +9,7 @@ import torch
 
 from ncodec import timing
 from ncodec.codecs import get_codec
-from ncodec.codecs.checkpoint import DEFAULT_CODEC, load_codec
+from ncodec.codecs.checkpoint import DEFAULT_CODEC, find_checkpoint, load_codec
 from ncodec.codecs.image import files as image_files
 from ncodec.entropy.container import Container, unpack
 from ncodec.errors import FormatError, InputError
@@ -40,7 +40,7 @@ def resolve_device(device: str) -> str:
 
 
 def load(name: str | None = None, modality: str = "image", device: str = "cpu") -> torch.nn.Module:
-    """The shipped codec ``name`` (default: the modality's default), cached per device."""
+    """The shipped checkpoint ``name`` (default: the modality's), cached per device."""
     name = name or DEFAULT_CODEC[modality]
     key = (name, resolve_device(device))
     if key not in _LOADED:
@@ -54,7 +54,7 @@ def _quality(codec, quality: float | None) -> float:
         return float(codec.card.get("default_quality", (lo + hi) / 2))
     if not (np.isfinite(quality) and lo <= quality <= hi):
         raise InputError(f"quality must be within {lo:g}..{hi:g} for {codec.codec_name}, got {quality}")
-    return float(quality)
+    return float(np.float32(quality))  # the header stores f32: encode with exactly what decoding will use
 
 
 def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
@@ -68,8 +68,6 @@ def encode_file(src: Path, dst: Path, codec: str | None = None, quality: float |
     src, dst = Path(src), Path(dst)
     modality = modality_of(src)
     check_output(dst, force)
-    if codec is not None and get_codec(codec).modality != modality:
-        raise InputError(f"codec {codec!r} is for {get_codec(codec).modality}, not {modality}")
     picture = image_io.read_image(src)
     model = load(codec, modality, device)
     q = _quality(model, quality)
@@ -107,19 +105,18 @@ def decode_file(src: Path, dst: Path, device: str = "cpu", force: bool = False) 
     d = _DESCRIBE[container.modality](container)
     image_io.check_writable(dst, d["bit_depth"], d["channels"])
     entry = get_codec_for_file(container)
-    model = load(entry, container.modality, device)
-    if model.model_id != container.model_id:
-        raise FormatError(
-            f"file was encoded with model {container.model_id.hex()} but the installed {entry!r} "
-            f"checkpoint is {model.model_id.hex()}"
-        )
+    try:
+        name = find_checkpoint(entry, container.model_id)
+    except InputError as e:
+        raise FormatError(str(e)) from None
+    model = load(name, container.modality, device)
     start = time.perf_counter()
     with timing.record() as t:
         picture, x_hat = image_files.decode_container(model, container)
     seconds = time.perf_counter() - start
     with atomic_output(dst, force) as tmp:
         image_io.write_image(tmp, picture)
-    return {"input": str(src), "output": str(dst), "codec": entry, "seconds": seconds,
+    return {"input": str(src), "output": str(dst), "codec": name, "seconds": seconds,
             "entropy_seconds": t.get("entropy", 0.0), "x_hat": x_hat, "picture": picture}
 
 

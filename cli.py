@@ -50,15 +50,15 @@ def cmd_info(a) -> None:
 
 def cmd_list(a) -> None:
     from ncodec.codecs import get_codec, list_codecs
-    from ncodec.codecs.checkpoint import DEFAULT_CODEC, card_path, list_cards
+    from ncodec.codecs.checkpoint import DEFAULT_CODEC, list_cards
 
-    cards = {c["codec"]: c for c in list_cards()}
-    rows = []
-    for name in list_codecs():
-        entry = get_codec(name)
-        card = cards.get(name)
-        rows.append({"name": name, "modality": entry.modality, "default": DEFAULT_CODEC.get(entry.modality) == name,
-                     "checkpoint": card["checkpoint"] if card else None, "card": card})
+    cards = list_cards()
+    rows = [{"name": c["name"], "modality": get_codec(c["codec"]).modality,
+             "default": DEFAULT_CODEC.get(get_codec(c["codec"]).modality) == c["name"],
+             "checkpoint": c["checkpoint"], "card": c} for c in cards]
+    shipped = {c["codec"] for c in cards}
+    rows += [{"name": n, "modality": get_codec(n).modality, "default": False, "checkpoint": None, "card": None}
+             for n in list_codecs() if n not in shipped]
     if a.json:
         print(json.dumps(rows, indent=2))
         return
@@ -95,14 +95,22 @@ def cmd_demo(a) -> None:
             raise RuntimeError("decoded output differs from the encoder's reconstruction")
 
 
+def cmd_export(a) -> None:
+    from ncodec.train.export import export
+
+    model_id = export(a.checkpoint, a.name, a.folder, a.notes)
+    print(f"{a.folder / (a.name + '.pt')}: model id {model_id.hex()} (card: {a.name}.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ncodec", description="Learned neural codecs with real bitstreams.")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("train", help="train a codec (LightningCLI: ncodec train fit --config configs/...yaml)")
 
     e = sub.add_parser("encode", help="encode an image to an ncodec file")
     e.add_argument("input", type=Path)
     e.add_argument("output", type=Path)
-    e.add_argument("--codec", default=None, help="registered codec name (default: the modality's default)")
+    e.add_argument("--codec", default=None, help="shipped model name, see `ncodec list` (default: the modality's)")
     e.add_argument("--quality", type=float, default=None, help="continuous quality in the model's range")
     e.add_argument("--device", default="cpu")
     e.add_argument("--force", action="store_true", help="overwrite an existing output")
@@ -126,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
 
+    from ncodec.train.export import add_arguments as export_arguments
+
+    ex = sub.add_parser("export", help="turn a training checkpoint into a shipped checkpoint + model card")
+    export_arguments(ex)
+    ex.set_defaults(func=cmd_export)
+
     dm = sub.add_parser("demo", help="encode + decode a shipped sample photo with the default checkpoint")
     dm.add_argument("--codec", default=None)
     dm.add_argument("--quality", type=float, default=None)
@@ -136,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")  # third-party deprecation chatter is not for users
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
+        args = argparse.Namespace(func=lambda _: __import__("ncodec.train.cli").train.cli.main(argv[1:]))
+    else:
+        args = build_parser().parse_args(argv)
     from ncodec.errors import InputError
 
     try:

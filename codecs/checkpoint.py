@@ -1,5 +1,9 @@
 """Shipped checkpoints: one ``checkpoints/<name>.pt`` (weights) + ``<name>.json`` (model card).
 
+A checkpoint's *name* is what ``--codec`` takes (the shipped model of a codec carries the codec's
+registry name); its card records the registered codec it instantiates. Decoding finds the
+checkpoint by the file's model id, so several checkpoints of one codec can coexist.
+
 Float tensors with more than 4096 elements are stored in fp16; small ones (entropy-bottleneck
 quantiles, scale tables) and integer CDF tables keep their type. Encoder and decoder both run
 the loaded (fp16-rounded) weights, so storage precision never breaks a round trip.
@@ -16,7 +20,6 @@ import torch
 from torch import nn
 
 from ncodec.codecs.registry import get_codec
-from ncodec.entropy.tables import resize_buffers_like
 from ncodec.errors import InputError
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -42,24 +45,37 @@ def list_cards(folder: Path = CHECKPOINT_DIR) -> list[dict]:
     cards = []
     for path in sorted(Path(folder).glob("*.json")):
         card = json.loads(path.read_text())
-        card["checkpoint"] = str(path.with_suffix(".pt"))
+        card["name"], card["checkpoint"] = path.stem, str(path.with_suffix(".pt"))
         cards.append(card)
     return cards
 
 
+def find_checkpoint(codec: str, wanted_id: bytes, folder: Path = CHECKPOINT_DIR) -> str:
+    """Name of the installed checkpoint of ``codec`` whose model id is ``wanted_id``."""
+    cards = [c for c in list_cards(folder) if c.get("codec") == codec]
+    for card in cards:
+        if card.get("model_id") == wanted_id.hex():
+            return card["name"]
+    installed = ", ".join(f"{c['name']} ({c.get('model_id')})" for c in cards) or "none"
+    raise InputError(f"file was encoded with {codec} model {wanted_id.hex()}, which is not installed "
+                     f"(installed {codec} checkpoints: {installed})")
+
+
 def load_codec(name: str | None = None, modality: str = "image", device: str = "cpu",
                folder: Path = CHECKPOINT_DIR) -> nn.Module:
-    """Build a registered codec and load its shipped weights; sets ``.model_id`` and ``.card``."""
+    """Load the checkpoint ``name`` (default: the modality's); sets ``.model_id`` and ``.card``."""
     name = name or DEFAULT_CODEC[modality]
-    entry = get_codec(name)
     card_file = card_path(name, folder)
     if not card_file.is_file():
-        raise InputError(f"no checkpoint for codec {name!r} in {folder}")
+        valid = ", ".join(c["name"] for c in list_cards(folder)) or "none"
+        raise InputError(f"no checkpoint named {name!r} (installed: {valid})")
     card = json.loads(card_file.read_text())
+    entry = get_codec(card["codec"])
+    if entry.modality != modality:
+        raise InputError(f"checkpoint {name!r} is a {entry.modality} codec, not {modality}")
     state = torch.load(card_file.with_suffix(".pt"), map_location="cpu", weights_only=True)
     model = entry.factory(**card["config"])
     state = {k: v.to(model.state_dict()[k].dtype) if k in model.state_dict() else v for k, v in state.items()}
-    resize_buffers_like(model, state)
     model.load_state_dict(state)
     model.model_id = model_id(model.state_dict())
     model.card = card
@@ -67,13 +83,13 @@ def load_codec(name: str | None = None, modality: str = "image", device: str = "
 
 
 def save_checkpoint(model: nn.Module, card: dict, name: str, folder: Path = CHECKPOINT_DIR) -> bytes:
-    """Write ``<name>.pt`` and ``<name>.json`` (atomically); returns the model id it will load with."""
+    """Write ``<name>.pt`` and ``<name>.json`` (each atomically); returns the model id it loads with."""
     state = {}
     for key, t in model.state_dict().items():
         t = t.detach().cpu()
         state[key] = t.half() if t.is_floating_point() and t.numel() > _FP16_MIN_ELEMENTS else t.clone()
     loaded = {k: v.to(model.state_dict()[k].dtype) for k, v in state.items()}
-    card = dict(card, codec=name, model_id=model_id(loaded).hex())
+    card = dict(card, codec=model.codec_name, model_id=model_id(loaded).hex())
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pt, js = folder / f"{name}.pt", card_path(name, folder)

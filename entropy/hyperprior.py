@@ -49,6 +49,16 @@ class MeanScaleHyperprior(nn.Module):
         self.register_buffer("_fixed_bits", torch.tensor([act_bits, weight_bits]), persistent=True)
         self._h_s_fixed = FixedPointNet(self.h_s, act_bits, weight_bits)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """CDF tables change size when frozen: take the saved shapes (every loading path needs it)."""
+        for name in ("entropy_bottleneck", "gaussian_conditional"):
+            buffers = getattr(self, name)._buffers
+            for key, buf in list(buffers.items()):
+                saved = state_dict.get(f"{prefix}{name}.{key}")
+                if buf is not None and saved is not None and saved.shape != buf.shape:
+                    buffers[key] = torch.empty(saved.shape, dtype=buf.dtype, device=buf.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # -- training ----------------------------------------------------------------------------
     def forward(self, y: Tensor) -> dict:
         z = self.h_a(y)
@@ -79,11 +89,16 @@ class MeanScaleHyperprior(nn.Module):
         act_bits = int(self._fixed_bits[0])
         z_fixed = to_fixed(z_symbols.double() + self._medians().double(), act_bits)
         scales_fixed, means_fixed = self._h_s_fixed(z_fixed).chunk(2, 1)
-        table = self.gaussian_conditional.scale_table.double()
-        thresholds = torch.floor(table * 2.0**act_bits).to(scales_fixed.device)
-        index = torch.searchsorted(thresholds, scales_fixed.reshape(-1).contiguous())
-        index = index.clamp_(max=len(thresholds) - 1).reshape(scales_fixed.shape)
+        index = torch.searchsorted(self._scale_thresholds(act_bits).to(scales_fixed.device),
+                                   scales_fixed.reshape(-1).contiguous()).reshape(scales_fixed.shape)
         return means_fixed / 2.0**act_bits, index
+
+    def _scale_thresholds(self, act_bits: int) -> Tensor:
+        """Fixed-point boundaries between tables: geometric midpoints, so a scale goes to the
+        *nearest* table in log scale (half the mismatch of rounding up). Computed on the CPU in
+        float64 from the stored table (sqrt and products are correctly rounded IEEE operations)."""
+        table = self.gaussian_conditional.scale_table.detach().cpu().double()
+        return torch.floor(torch.sqrt(table[:-1] * table[1:]) * 2.0**act_bits)
 
     @torch.no_grad()
     def compress(self, y: Tensor) -> dict:

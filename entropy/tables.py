@@ -1,7 +1,6 @@
 """Bridges CompressAI's entropy modules (their CDF buffers) to the range coder."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ncodec.entropy.rangecoder import TableSet
@@ -19,12 +18,3 @@ def table_set(module: nn.Module) -> TableSet:
         module._ncodec_tables = cached = (key, tables)
     return cached[1]
 
-
-def resize_buffers_like(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
-    """Give ``model``'s buffers the shapes found in ``state_dict`` (CDF tables vary in size)."""
-    for name, module in model.named_modules():
-        prefix = f"{name}." if name else ""
-        for key, buf in list(module._buffers.items()):
-            saved = state_dict.get(prefix + key)
-            if buf is not None and saved is not None and saved.shape != buf.shape:
-                module._buffers[key] = torch.empty_like(saved, device=buf.device)

@@ -49,6 +49,8 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--update-card", action="store_true",
+                    help="store the measured points in the checkpoint's model card (checkpoints/<codec>.json)")
     a = ap.parse_args(argv)
 
     paths = sorted(p for p in a.dataset.iterdir() if p.suffix.lower() == ".png")[: a.limit or None]
@@ -94,6 +96,18 @@ def main(argv=None) -> None:
               f"{m['dec']:.3f} ({m['dec'] - m['dec_entropy']:.3f}/{m['dec_entropy']:.3f})     "
               f"{ratio_bits:.4f}          {jb:.4f}          {m['bpp'] / jb:.3f}")
     print("JPEG (Pillow 4:2:0) mean curve: " + ", ".join(f"q{q}: {b:.3f} bpp {p:.2f} dB" for q, b, p in zip(JPEG_QUALITIES, jpeg_bpp, jpeg_psnr)))
+    if a.update_card:
+        from ncodec.codecs.checkpoint import card_path
+
+        path = card_path(a.codec)
+        card = json.loads(path.read_text())
+        card["rd_points"] = {
+            "dataset": f"{a.dataset.name} ({len(paths)} images)", "measured": time.strftime("%Y-%m-%d"),
+            "command": "python3 -m ncodec.eval.image_bench --dataset DIR --qualities " + a.qualities,
+            "quality": qualities, "bpp": [round(float(np.mean(r["bpp"])), 4) for r in rows],
+            "psnr-rgb": [round(float(np.mean(r["psnr"])), 3) for r in rows],
+        }
+        path.write_text(json.dumps(card, indent=2) + "\n")
     if a.json:
         results = {
             "name": a.codec, "description": f"ncodec {a.codec}, real files",

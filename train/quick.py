@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ncodec.codecs import get_codec
+from ncodec.train.losses import rd_loss
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
 
@@ -48,15 +49,6 @@ def batch_of_crops(photos: list[np.ndarray], batch: int, size: int, rng: random.
             crop = crop[:, ::-1]
         crops.append(torch.from_numpy(np.ascontiguousarray(crop)))
     return torch.stack(crops).permute(0, 3, 1, 2).float().div_(255)
-
-
-def rd_loss(model, x: torch.Tensor, quality: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    out = model(x, quality)
-    pixels = x.shape[-2] * x.shape[-1]
-    bpp = sum(torch.log2(l).flatten(1).sum(1) for l in out["likelihoods"].values()) / -pixels
-    mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
-    loss = (model.rate.lmbda(quality) * 255**2 * mse + bpp).mean()
-    return loss, {"bpp": bpp.mean().item(), "psnr": (10 * torch.log10(1 / mse.mean())).item()}
 
 
 def main(argv=None) -> None:
@@ -116,7 +108,7 @@ def main(argv=None) -> None:
         aux_opt.step()
         step += 1
         elapsed = time.time() - start
-        log.append(stats | {"loss": loss.item()})
+        log.append({k: float(v) for k, v in stats.items()} | {"loss": loss.item()})
         if step % 50 == 0:
             mean = {k: sum(d[k] for d in log) / len(log) for k in log[0]}
             print(json.dumps({"step": step, "min": round(elapsed / 60, 2), **{k: round(v, 4) for k, v in mean.items()}}), flush=True)

@@ -64,6 +64,11 @@ class HyperpriorCodec(nn.Module):
     def update(self) -> None:
         self.entropy.update()
 
+    def _synthesize(self, y_hat: Tensor, inverse_gain: Tensor) -> Tensor:
+        # One canonical (contiguous) layout for encoder and decoder: a channels-last latent would
+        # take another kernel path and round differently, and x_hat must match bit for bit.
+        return self.g_s((y_hat * inverse_gain).contiguous()).clamp_(0, 1)
+
     @torch.no_grad()
     def compress(self, x: Tensor, quality: float) -> dict:
         """``x``: (B, 3, H, W) in [0, 1], any size. Returns strings, shape and the encoder's
@@ -71,7 +76,7 @@ class HyperpriorCodec(nn.Module):
         h, w = x.shape[-2:]
         gain, inverse_gain = self.rate.gains(self._quality(quality, x.shape[0]))
         out = self.entropy.compress(self.g_a(pad_to(x, self.stride)) * gain)
-        x_hat = self.g_s(out["y_hat"] * inverse_gain).clamp_(0, 1)[..., :h, :w]
+        x_hat = self._synthesize(out["y_hat"], inverse_gain)[..., :h, :w]
         return {"strings": out["strings"], "shape": (h, w), "x_hat": x_hat, "y_hat": out["y_hat"]}
 
     @torch.no_grad()
@@ -80,5 +85,5 @@ class HyperpriorCodec(nn.Module):
         z_shape = (-(-h // self.stride), -(-w // self.stride))
         out = self.entropy.decompress(strings, z_shape, batch)
         _, inverse_gain = self.rate.gains(self._quality(quality, batch))
-        x_hat = self.g_s(out["y_hat"] * inverse_gain).clamp_(0, 1)[..., :h, :w]
+        x_hat = self._synthesize(out["y_hat"], inverse_gain)[..., :h, :w]
         return {"x_hat": x_hat, "y_hat": out["y_hat"]}

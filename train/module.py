@@ -1,0 +1,118 @@
+"""One LightningModule trains any registered image codec by its rate-distortion loss.
+
+The module holds the science (loss, optimizers, what validation measures); the Trainer the
+engineering (devices, DDP, precision, checkpointing, logging). Validation reports the estimated
+rate *and* the real rate: actual ``compress()`` byte counts after freezing the CDF tables.
+"""
+from __future__ import annotations
+
+import time
+
+import lightning as L
+import torch
+
+from ncodec.codecs import get_codec
+from ncodec.train.losses import bits_per_pixel, rd_loss
+
+
+class CodecModule(L.LightningModule):
+    def __init__(self, codec: str = "hyperprior", codec_config: dict | None = None, metric: str = "mse",
+                 lr: float = 1e-4, aux_lr: float = 1e-3, grad_clip: float = 1.0,
+                 lr_drops: tuple[float, ...] = (0.8, 0.95), val_qualities: tuple[float, ...] | None = None,
+                 channels_last: bool = False):
+        super().__init__()
+        self.save_hyperparameters()
+        entry = get_codec(codec)
+        if entry.modality != "image":
+            raise ValueError(f"codec {codec!r} is a {entry.modality} codec; this module trains image codecs")
+        self.codec = entry.factory(**(codec_config or {}))
+        # One optimizer with two parameter groups: the transforms (lr) and the entropy bottleneck's
+        # quantiles (aux_lr). The quantiles only receive gradient from the auxiliary loss and the
+        # rest only from the RD loss, so one backward of their sum trains both, and global_step
+        # counts training steps (two optimizers would count each step twice).
+        self.automatic_optimization = False
+
+    # -- provenance for the model card (device, wall time, data) -------------------------------
+    def on_fit_start(self) -> None:
+        self._fit_started = time.time()
+        self._wall_before = getattr(self, "_wall_before", 0.0)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        data = getattr(self.trainer, "datamodule", None)
+        checkpoint["ncodec"] = {
+            "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else str(self.device),
+            "devices": self.trainer.world_size,
+            "wall_seconds": self._wall_before + time.time() - getattr(self, "_fit_started", time.time()),
+            "data": str(data.hparams.root) if data is not None else None,
+            "images": len(getattr(data, "train_paths", [])) if data is not None else None,
+            "batch": data.hparams.batch_size if data is not None else None,
+            "crop": data.hparams.crop if data is not None else None,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._wall_before = checkpoint.get("ncodec", {}).get("wall_seconds", 0.0)
+
+    def configure_model(self) -> None:
+        if self.hparams.channels_last:
+            self.codec.to(memory_format=torch.channels_last)
+
+    # -- optimisation -------------------------------------------------------------------------
+    def _param_groups(self):
+        aux = [p for n, p in self.codec.named_parameters() if n.endswith(".quantiles")]
+        main = [p for n, p in self.codec.named_parameters() if not n.endswith(".quantiles")]
+        return main, aux
+
+    def configure_optimizers(self):
+        main, aux = self._param_groups()
+        opt = torch.optim.Adam([{"params": main, "lr": self.hparams.lr}, {"params": aux, "lr": self.hparams.aux_lr}])
+        total = self.trainer.max_steps if self.trainer and self.trainer.max_steps > 0 else 0
+        drops = [int(f * total) for f in self.hparams.lr_drops]
+
+        def main_lr(step: int) -> float:  # x0.1 at each drop; the quantiles keep their rate
+            return 0.1 ** sum(step >= d for d in drops)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, [main_lr, lambda step: 1.0])
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def training_step(self, x: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        lo, hi = self.codec.quality_range
+        quality = torch.empty(x.shape[0], device=x.device).uniform_(lo, hi)
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        loss, stats = rd_loss(self.codec, x, quality, self.hparams.metric)
+        aux_loss = self.codec.aux_loss()
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss + aux_loss)
+        torch.nn.utils.clip_grad_norm_(self._param_groups()[0], self.hparams.grad_clip)
+        opt.step()
+        sched.step()
+        self.log_dict({"train/loss": loss.detach(), "train/bpp": stats["bpp"], "train/psnr": stats["psnr"],
+                       "train/aux": aux_loss.detach()}, prog_bar=True, sync_dist=False)
+        return loss
+
+    # -- validation: estimated and real rate ----------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self.codec.update()  # freeze CDF tables from the current weights so compress() can run
+
+    def _val_qualities(self) -> tuple[float, ...]:
+        lo, hi = self.codec.quality_range
+        return self.hparams.val_qualities or (lo, (lo + hi) / 2, hi)
+
+    def validation_step(self, x: torch.Tensor, batch_idx: int) -> None:
+        stride = self.codec.stride
+        x = x[..., : x.shape[-2] // stride * stride, : x.shape[-1] // stride * stride]
+        if x.shape[-1] == 0 or x.shape[-2] == 0:
+            return
+        pixels = x.shape[-2] * x.shape[-1]
+        for q in self._val_qualities():
+            out = self.codec(x, q)
+            est = bits_per_pixel(out["likelihoods"], pixels).mean()
+            mse = (out["x_hat"].clamp(0, 1) - x).pow(2).mean()
+            coded = self.codec.compress(x, q)
+            real = sum(len(s) for s in coded["strings"]) * 8 / pixels
+            real_mse = (coded["x_hat"] - x).pow(2).mean()
+            tag = f"q{q:g}"
+            self.log_dict({f"val/{tag}/bpp_estimated": est, f"val/{tag}/bpp_real": real,
+                           f"val/{tag}/psnr": 10 * torch.log10(1 / mse),
+                           f"val/{tag}/psnr_real": 10 * torch.log10(1 / real_mse)}, sync_dist=True, batch_size=1)
