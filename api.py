@@ -62,30 +62,76 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
 
 
+def _encode_once(model, picture, quality: float, device: str) -> dict:
+    with timing.record() as t:
+        start = time.perf_counter()
+        container, x_hat = image_files.encode_picture(model, picture, quality, device)
+        seconds = time.perf_counter() - start
+    data = container.pack()
+    decoded = image_files.to_pixels(x_hat, picture.bit_depth, min(picture.channels, 3))
+    reference = picture.pixels[..., :3] if picture.channels >= 3 else picture.pixels
+    return {"codec": container.codec, "quality": quality, "width": picture.width, "height": picture.height,
+            "bytes": len(data), "bpp": len(data) * 8 / (picture.width * picture.height),
+            "psnr": psnr(reference, decoded, (1 << picture.bit_depth) - 1), "seconds": seconds,
+            "entropy_seconds": t.get("entropy", 0.0), "x_hat": x_hat, "data": data}
+
+
+def _search_quality(model, picture, device: str, target_bpp: float | None, target_psnr: float | None,
+                    steps: int = 8) -> dict:
+    """Bisection over the continuous quality on real encodings (file bytes, decoded PSNR): the
+    highest quality whose file is within ``target_bpp``, or the lowest whose PSNR reaches
+    ``target_psnr``. Rate and PSNR grow with quality; if no quality meets the target, the closest
+    end of the range is used and the report says so (``target_met``)."""
+    lo, hi = (float(np.float32(v)) for v in model.quality_range)
+
+    def meets(r: dict) -> bool:
+        return r["bpp"] <= target_bpp if target_bpp is not None else r["psnr"] >= target_psnr
+
+    # bpp: keep the best (highest q) that meets; PSNR: keep the lowest q that meets.
+    low_end, high_end = _encode_once(model, picture, lo, device), _encode_once(model, picture, hi, device)
+    if target_bpp is not None:
+        if meets(high_end):
+            return high_end | {"target_met": True}
+        if not meets(low_end):
+            return low_end | {"target_met": False}
+        best, a, b = low_end, lo, hi
+    else:
+        if meets(low_end):
+            return low_end | {"target_met": True}
+        if not meets(high_end):
+            return high_end | {"target_met": False}
+        best, a, b = high_end, lo, hi
+    for _ in range(steps):
+        mid = float(np.float32((a + b) / 2))
+        r = _encode_once(model, picture, mid, device)
+        if target_bpp is not None:
+            a, b, best = (mid, b, r) if meets(r) else (a, mid, best)
+        else:
+            a, b, best = (a, mid, r) if meets(r) else (mid, b, best)
+    return best | {"target_met": True}
+
+
 def encode_file(src: Path, dst: Path, codec: str | None = None, quality: float | None = None,
-                device: str = "cpu", force: bool = False) -> dict:
-    """Encode ``src`` to the ncodec file ``dst``; returns a report (sizes, bpp, PSNR, times)."""
+                device: str = "cpu", force: bool = False, target_bpp: float | None = None,
+                target_psnr: float | None = None) -> dict:
+    """Encode ``src`` to the ncodec file ``dst``; returns a report (sizes, bpp, PSNR, times).
+    At most one of ``quality``, ``target_bpp``, ``target_psnr`` may be given."""
     src, dst = Path(src), Path(dst)
+    if sum(v is not None for v in (quality, target_bpp, target_psnr)) > 1:
+        raise InputError("give only one of --quality, --target-bpp, --target-psnr")
+    for name, value in (("target bpp", target_bpp), ("target PSNR", target_psnr)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be a positive number, got {value}")
     modality = modality_of(src)
     check_output(dst, force)
     picture = image_io.read_image(src)
     model = load(codec, modality, device)
-    q = _quality(model, quality)
-    start = time.perf_counter()
-    with timing.record() as t:
-        container, x_hat = image_files.encode_picture(model, picture, q, device)
-    seconds = time.perf_counter() - start
-    data = container.pack()
-    write_bytes_atomic(dst, data, force)
-    decoded = image_files.to_pixels(x_hat, picture.bit_depth, min(picture.channels, 3))
-    reference = picture.pixels[..., :3] if picture.channels >= 3 else picture.pixels
-    return {
-        "input": str(src), "output": str(dst), "codec": container.codec, "quality": q,
-        "width": picture.width, "height": picture.height, "bytes": len(data),
-        "bpp": len(data) * 8 / (picture.width * picture.height),
-        "psnr": psnr(reference, decoded, (1 << picture.bit_depth) - 1),
-        "seconds": seconds, "entropy_seconds": t.get("entropy", 0.0), "x_hat": x_hat,
-    }
+    if target_bpp is None and target_psnr is None:
+        report = _encode_once(model, picture, _quality(model, quality), device)
+    else:
+        report = _search_quality(model, picture, device, target_bpp, target_psnr)
+    write_bytes_atomic(dst, report.pop("data"), force)
+    return {"input": str(src), "output": str(dst), **report}
 
 
 def read_container(src: Path) -> Container:

@@ -83,3 +83,19 @@ def test_input_formats(tmp_path, photo, suffix):
     ncodec.encode_file(path, tmp_path / "a.ncd")
     ncodec.decode_file(tmp_path / "a.ncd", tmp_path / f"out{suffix}")
     assert read_image(tmp_path / f"out{suffix}").pixels.shape == (48, 48, 3)
+
+
+def test_target_bpp_and_psnr(tmp_path, photo):
+    src = tmp_path / "crop.png"
+    Image.fromarray(photo[100:228, 100:228]).save(src)
+    lo = ncodec.encode_file(src, tmp_path / "lo.ncd", quality=1.0)
+    hi = ncodec.encode_file(src, tmp_path / "hi.ncd", quality=6.0)
+    target = (lo["bpp"] + hi["bpp"]) / 2
+    r = ncodec.encode_file(src, tmp_path / "t.ncd", target_bpp=target)
+    assert r["target_met"] and r["bpp"] <= target and r["bpp"] > lo["bpp"]
+    assert r["bpp"] == (tmp_path / "t.ncd").stat().st_size * 8 / 128**2
+    target = (lo["psnr"] + hi["psnr"]) / 2
+    r = ncodec.encode_file(src, tmp_path / "p.ncd", target_psnr=target)
+    assert r["target_met"] and r["psnr"] >= target and r["quality"] < 6.0
+    r = ncodec.encode_file(src, tmp_path / "u.ncd", target_psnr=99.0)
+    assert not r["target_met"] and r["quality"] == 6.0

@@ -71,3 +71,12 @@ def test_bad_training_inputs(trained, args, message):
     r = ncodec("train", "fit", "--config", ROOT / "configs/smoke/image.yaml", *args, cwd=trained)
     assert r.returncode == 2 and message in r.stderr, r.stderr[-1000:]
     assert "Traceback" not in r.stderr
+
+
+def test_ddp_two_cpu_processes_agree(trained):
+    """Lightning's DDP (gloo) across two CPU processes; the module checks the ranks' weights."""
+    r = ncodec("train", "fit", "--config", ROOT / "configs/smoke/image.yaml", "--data.root", trained / "photos",
+               "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.max_steps", "4",
+               "--trainer.callbacks", "[]", "--trainer.logger", "false", cwd=trained)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "2 ranks agree on the weights" in r.stdout + r.stderr

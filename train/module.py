@@ -49,6 +49,16 @@ class CodecModule(L.LightningModule):
             "crop": data.hparams.crop if data is not None else None,
         }
 
+    def on_fit_end(self) -> None:
+        """Under DDP every rank must hold the same weights; check it rather than assume it."""
+        if self.trainer.world_size < 2:
+            return
+        checksum = torch.stack([p.detach().double().sum() for p in self.codec.parameters()]).sum()
+        gathered = self.all_gather(checksum)
+        if not torch.all(gathered == gathered[0]):
+            raise RuntimeError(f"DDP ranks disagree on the weights: {gathered.tolist()}")
+        self.print(f"ncodec: {self.trainer.world_size} ranks agree on the weights (checksum {checksum.item():.17g})")
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._wall_before = checkpoint.get("ncodec", {}).get("wall_seconds", 0.0)
 
