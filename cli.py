@@ -99,6 +99,23 @@ def cmd_demo(a) -> None:
             raise RuntimeError("decoded output differs from the encoder's reconstruction")
 
 
+def cmd_bdrate(a) -> None:
+    from ncodec.eval.bdrate import bd_psnr, bd_rate, load_curve
+
+    anchor, test = load_curve(a.anchor, a.metric), load_curve(a.test, a.metric)
+    r, d = bd_rate(anchor, test, a.method), bd_psnr(anchor, test, a.method)
+    if a.json:
+        print(json.dumps({"anchor": anchor.name, "test": test.name, "metric": a.metric, "method": a.method,
+                          "bd_rate_percent": r.value, "bd_quality": d.value, "interval": r.interval,
+                          "overlap_anchor": r.overlap_anchor, "overlap_test": r.overlap_test}))
+        return
+    unit = "dB" if a.metric == "psnr" else ""
+    print(f"BD-rate of {test.name} vs {anchor.name} ({a.metric}, {a.method}): {r.value:+.2f}%  "
+          f"BD-{a.metric.upper()}: {d.value:+.3f} {unit}".rstrip())
+    print(f"overlap: {a.metric} {r.interval[0]:.3f}..{r.interval[1]:.3f} = {r.overlap_anchor:.0%} of the anchor's "
+          f"range, {r.overlap_test:.0%} of the test's (no extrapolation)")
+
+
 def cmd_export(a) -> None:
     from ncodec.train.export import export
 
@@ -139,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list codecs and shipped checkpoints")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_list)
+
+    bd = sub.add_parser("bdrate", help="Bjontegaard delta between two results files (CompressAI layout)")
+    bd.add_argument("anchor", type=Path)
+    bd.add_argument("test", type=Path)
+    bd.add_argument("--metric", choices=["psnr", "ms-ssim"], default="psnr")
+    bd.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
+    bd.add_argument("--json", action="store_true")
+    bd.set_defaults(func=cmd_bdrate)
 
     from ncodec.train.export import add_arguments as export_arguments
 
