@@ -80,7 +80,9 @@ def main(argv=None) -> None:
         main_opt.load_state_dict(state["main_opt"])
         aux_opt.load_state_dict(state["aux_opt"])
         step, elapsed, rng = state["step"], state["elapsed"], state["rng"]
-        print(f"resumed from step {step} ({elapsed / 60:.1f} min)")
+        for group in main_opt.param_groups:  # --lr applies on resume too (e.g. a final LR drop)
+            group["lr"] = args.lr
+        print(f"resumed from step {step} ({elapsed / 60:.1f} min), lr {args.lr}")
     photos = load_photos(args.data, args.crop)
     args.out.mkdir(parents=True, exist_ok=True)
     lo, hi = model.quality_range
