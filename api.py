@@ -181,7 +181,8 @@ def read_info(src: Path) -> dict:
     src = Path(src)
     container = read_container(src)
     size = src.stat().st_size
-    info = {"file": str(src), "bytes": size, "modality": container.modality, "codec": container.codec,
+    info = {"file": str(src), "bytes": size, "format_version": container.version,
+            "modality": container.modality, "codec": container.codec,
             "model_id": container.model_id.hex(), "quality": round(container.quality, 6),
             "sections": [len(s) for s in container.sections]}
     info.update(_DESCRIBE[container.modality](container))

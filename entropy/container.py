@@ -27,6 +27,7 @@ class Container:
     quality: float
     payload: bytes = b""
     sections: list[bytes] = field(default_factory=list)
+    version: int = VERSION  # as read; pack() always writes the current VERSION
 
     def pack(self) -> bytes:
         name = self.codec.encode("utf-8")
@@ -97,4 +98,4 @@ def unpack(data: bytes) -> Container:
         sections.append(r.take(length))
     if r.pos != r.end:
         raise FormatError("trailing bytes after the last section")
-    return Container(_MODALITY_NAMES[modality_code], codec, model_id, quality, payload, sections)
+    return Container(_MODALITY_NAMES[modality_code], codec, model_id, quality, payload, sections, version)
