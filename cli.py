@@ -49,7 +49,7 @@ def cmd_info(a) -> None:
         print(json.dumps(info))
         return
     for key, value in info.items():
-        print(f"{key:>10}: {value:.4f}" if isinstance(value, float) else f"{key:>10}: {value}")
+        print(f"{key:>14}: {value:.4f}" if isinstance(value, float) else f"{key:>14}: {value}")
 
 
 def cmd_list(a) -> None:
