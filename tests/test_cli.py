@@ -162,3 +162,12 @@ def test_real_process_refuses_bad_input_in_seconds(tmp_path, encoded):
     _assert_clean_failure(run("decode", bad, tmp_path / "out.png"), tmp_path, before)
     _assert_clean_failure(run("encode", tmp_path / "missing.png", tmp_path / "o.ncd"), tmp_path, before)
     assert time.time() - start < 60
+
+
+def test_demo_is_the_readme_main_job():
+    r = run_inline("demo")
+    assert r.returncode == 0, r.stderr
+    assert "bit-exact): yes" in r.stdout and "bpp" in r.stdout and "PSNR" in r.stdout
+    readme = (ROOT / "README.md").read_text()
+    assert "bash install.sh && ncodec demo" in readme and "bash install.sh && python3 -m pytest" in readme
+    assert "bash install.sh && python3 -m pytest" in (ROOT / ".ci" / "run").read_text()
