@@ -13,6 +13,7 @@ from ncodec.codecs.checkpoint import DEFAULT_CODEC, find_checkpoint, load_codec
 from ncodec.codecs.image import files as image_files
 from ncodec.entropy.container import Container, unpack
 from ncodec.errors import FormatError, InputError
+from ncodec.eval.metrics import psnr
 from ncodec.media import image as image_io
 from ncodec.media.atomic import atomic_output, check_output, write_bytes_atomic
 
@@ -55,11 +56,6 @@ def _quality(codec, quality: float | None) -> float:
     if not (np.isfinite(quality) and lo <= quality <= hi):
         raise InputError(f"quality must be within {lo:g}..{hi:g} for {codec.codec_name}, got {quality}")
     return float(np.float32(quality))  # the header stores f32: encode with exactly what decoding will use
-
-
-def psnr(a: np.ndarray, b: np.ndarray, peak: float) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
 
 
 def _encode_once(model, picture, quality: float, device: str) -> dict:

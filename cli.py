@@ -91,7 +91,8 @@ def cmd_demo(a) -> None:
         decoded = np.asarray(Image.open(out))
         print(f"sample: scikit-image astronaut (512x512), codec {enc['codec']} quality {enc['quality']:g}")
         print(f"file: {enc['bytes']} bytes = {enc['bpp']:.4f} bpp (whole file incl. header)")
-        from ncodec.api import psnr
+        from ncodec.eval.metrics import psnr
+
         print(f"PSNR: {psnr(skimage.data.astronaut(), decoded, 255):.2f} dB (decoded PNG vs original)")
         print(f"encode {enc['seconds']:.2f} s, decode {dec['seconds']:.2f} s on {a.device}")
         print(f"decoder output == encoder reconstruction (bit-exact): {'yes' if same else 'NO'}")

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 import ncodec
-from ncodec.api import psnr
+from ncodec.eval.metrics import psnr
 from ncodec.codecs.image.hyperprior import pad_to
 
 JPEG_QUALITIES = (5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
