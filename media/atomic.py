@@ -23,16 +23,26 @@ def check_output(path: Path, force: bool) -> Path:
 
 @contextmanager
 def atomic_output(path: Path, force: bool = False):
-    """Yields a temporary path (same folder, same suffix) that becomes ``path`` on success."""
+    """Yields a temporary path (same folder, same suffix) that becomes ``path`` on success.
+
+    The result gets the permissions a plain ``open()`` would give it (0666 minus the umask), not
+    mkstemp's private 0600."""
     path = check_output(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> None:

@@ -45,6 +45,9 @@ def test_encode_decode_info_list(tmp_path, encoded):
     r = run("decode", encoded, tmp_path / "out.png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out.png").is_file()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~mask  # like any file, not mkstemp's 0600
     info = json.loads(run_inline("info", encoded, "--json").stdout)
     assert info["codec"] == "hyperprior" and info["width"] == 56 and info["height"] == 40
     assert info["bytes"] == encoded.stat().st_size

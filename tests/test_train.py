@@ -81,3 +81,22 @@ def test_ddp_two_cpu_processes_agree(trained):
                "--trainer.callbacks", "[]", "--trainer.logger", "false", cwd=trained)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "2 ranks agree on the weights" in r.stdout + r.stderr
+
+
+def test_warm_start_from_a_training_checkpoint(trained):
+    """init_from loads the weights (how short GPU runs continue a shipped model); a misfit is one clear error."""
+    from ncodec.errors import InputError
+    from ncodec.train.module import CodecModule
+
+    last = trained / "runs/smoke/checkpoints/last.ckpt"
+    saved = torch.load(last, weights_only=False)
+    config = {"N": 8, "M": 12, "lambdas": [0.0035, 0.013, 0.0483]}
+    module = CodecModule(codec_config=config, init_from=str(last))
+    own = module.state_dict()
+    weights = [k for k in saved["state_dict"] if not k.endswith(("_cdf", "_offset", "_cdf_length"))]
+    assert weights and all(torch.equal(own[k], saved["state_dict"][k]) for k in weights)
+    assert module.warm_start["steps"] == saved["global_step"]
+    with pytest.raises(InputError, match="does not fit"):
+        CodecModule(codec_config=dict(config, N=16), init_from=str(last))
+    with pytest.raises(InputError, match="not found"):
+        CodecModule(codec_config=config, init_from=str(trained / "missing.ckpt"))

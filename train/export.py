@@ -17,7 +17,7 @@ from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
 from ncodec.errors import InputError
 
 
-def _read_training_state(path: Path) -> dict:
+def read_training_state(path: Path) -> dict:
     """Normalise both checkpoint kinds to: codec, config, weights, provenance."""
     if not Path(path).is_file():
         raise InputError(f"checkpoint not found: {path}")
@@ -39,7 +39,7 @@ def _read_training_state(path: Path) -> dict:
 
 
 def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: str = "") -> bytes:
-    s = _read_training_state(state_path)
+    s = read_training_state(state_path)
     model = get_codec(s["codec"]).factory(**s["config"])
     model.load_state_dict(s["weights"], strict=False)
     model.eval().update()
@@ -54,6 +54,7 @@ def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: st
             "crop": s.get("crop"), "device": s.get("device"), "devices": s.get("devices", 1),
             "wall_minutes": round((s.get("wall_seconds") or 0) / 60, 1), "loop": s["loop"],
             "exported_on": platform.machine(),
+            **({"init_from": s["init_from"]} if s.get("init_from") else {}),
         },
     }
     return save_checkpoint(model, card, name, folder)

@@ -6,26 +6,60 @@ rate *and* the real rate: actual ``compress()`` byte counts after freezing the C
 """
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 
 from ncodec.codecs import get_codec
+from ncodec.errors import InputError
 from ncodec.train.losses import bits_per_pixel, rd_loss
+
+
+def warm_start(model: torch.nn.Module, codec: str, source: str) -> dict:
+    """Load weights from ``source`` into ``model``; returns what the model card records of it."""
+    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path
+    from ncodec.train.export import read_training_state
+
+    if card_path(source).is_file() and not Path(source).is_file():  # a shipped checkpoint's name
+        card = json.loads(card_path(source).read_text())
+        weights = torch.load(Path(CHECKPOINT_DIR) / f"{source}.pt", map_location="cpu", weights_only=True)
+        state = {"codec": card["codec"], "config": card["config"], "weights": weights}
+        info = {"checkpoint": source, "model_id": card.get("model_id"), "training": card.get("training")}
+    else:
+        state = read_training_state(Path(source))
+        info = {"checkpoint": str(source), "steps": state.get("steps"), "device": state.get("device"),
+                "wall_minutes": round((state.get("wall_seconds") or 0) / 60, 1)}
+    if state["codec"] != codec:
+        raise InputError(f"init_from {source!r} holds a {state['codec']} model, not {codec}")
+    own = model.state_dict()
+    weights = {k: v.to(own[k].dtype) for k, v in state["weights"].items() if k in own}
+    try:
+        model.load_state_dict(weights, strict=False)  # CDF buffers are resized by the entropy models
+    except RuntimeError as e:
+        raise InputError(f"init_from {source!r} does not fit this codec_config: {str(e).splitlines()[0]}") from None
+    missing = [k for k in own if k not in weights and not k.endswith(("_cdf", "_offset", "_cdf_length"))]
+    if missing:
+        raise InputError(f"init_from {source!r} lacks {len(missing)} weights of this model (e.g. {missing[0]})")
+    return info
 
 
 class CodecModule(L.LightningModule):
     def __init__(self, codec: str = "hyperprior", codec_config: dict | None = None, metric: str = "mse",
                  lr: float = 1e-4, aux_lr: float = 1e-3, grad_clip: float = 1.0,
                  lr_drops: tuple[float, ...] = (0.8, 0.95), val_qualities: tuple[float, ...] | None = None,
-                 channels_last: bool = False):
+                 channels_last: bool = False, init_from: str | None = None):
+        """``init_from``: warm start (weights only) from a shipped checkpoint's name or a training
+        checkpoint file; how the shipped models continue training across short GPU runs."""
         super().__init__()
         self.save_hyperparameters()
         entry = get_codec(codec)
         if entry.modality != "image":
             raise ValueError(f"codec {codec!r} is a {entry.modality} codec; this module trains image codecs")
         self.codec = entry.factory(**(codec_config or {}))
+        self.warm_start = warm_start(self.codec, codec, init_from) if init_from else None
         # One optimizer with two parameter groups: the transforms (lr) and the entropy bottleneck's
         # quantiles (aux_lr). The quantiles only receive gradient from the auxiliary loss and the
         # rest only from the RD loss, so one backward of their sum trains both, and global_step
@@ -34,6 +68,9 @@ class CodecModule(L.LightningModule):
 
     # -- provenance for the model card (device, wall time, data) -------------------------------
     def on_fit_start(self) -> None:
+        if self.device.type == "cuda":  # TF32 convolutions/matmuls and tuned kernels: fixed shapes
+            torch.backends.cudnn.benchmark = True
+            torch.set_float32_matmul_precision("high")
         self._fit_started = time.time()
         self._wall_before = getattr(self, "_wall_before", 0.0)
 
@@ -47,6 +84,7 @@ class CodecModule(L.LightningModule):
             "images": len(getattr(data, "train_paths", [])) if data is not None else None,
             "batch": data.hparams.batch_size if data is not None else None,
             "crop": data.hparams.crop if data is not None else None,
+            "init_from": self.warm_start,
         }
 
     def on_fit_end(self) -> None:
