@@ -61,11 +61,16 @@ class MeanScaleHyperprior(nn.Module):
 
     # -- training ----------------------------------------------------------------------------
     def forward(self, y: Tensor) -> dict:
+        """Under bf16/16-mixed autocast the transforms run in low precision, but the likelihoods
+        (the rate term) are computed in fp32: in bf16 they would misstate the bits by percents."""
         z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        with torch.autocast(y.device.type, enabled=False):
+            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
         scales, means = self.h_s(z_hat).chunk(2, 1)
-        _, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
-        y_hat = quantize_ste(y - means) + means
+        with torch.autocast(y.device.type, enabled=False):
+            y, scales, means = y.float(), scales.float(), means.float()
+            _, y_likelihoods = self.gaussian_conditional(y, scales, means=means)
+            y_hat = quantize_ste(y - means) + means
         return {"y_hat": y_hat, "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def aux_loss(self) -> Tensor:

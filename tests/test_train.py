@@ -100,3 +100,27 @@ def test_warm_start_from_a_training_checkpoint(trained):
         CodecModule(codec_config=dict(config, N=16), init_from=str(last))
     with pytest.raises(InputError, match="not found"):
         CodecModule(codec_config=config, init_from=str(trained / "missing.ckpt"))
+
+
+def test_bf16_mixed_keeps_the_rate_in_fp32(photo):
+    """Under bf16 autocast the transforms run in bf16 but the likelihoods (the rate) stay fp32."""
+    from ncodec.codecs import get_codec
+    from ncodec.train.losses import rd_loss
+
+    torch.manual_seed(0)
+    model = get_codec("hyperprior").factory(N=8, M=12, lambdas=[0.0035, 0.013, 0.0483])
+    x = torch.from_numpy(photo[:64, :64]).permute(2, 0, 1)[None].float() / 255
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, 2.0)
+        loss, _ = rd_loss(model, x, torch.tensor([2.0]))
+    assert all(l.dtype == torch.float32 for l in out["likelihoods"].values())
+    assert torch.isfinite(loss)
+    loss.backward()
+
+
+def test_fit_in_bf16_mixed(trained):
+    r = ncodec("train", "fit", "--config", ROOT / "configs/smoke/image.yaml", "--data.root", trained / "photos",
+               "--trainer.precision", "bf16-mixed", "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+               "--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
+               cwd=trained)
+    assert r.returncode == 0, r.stderr[-2000:]
