@@ -14,6 +14,7 @@ import torch
 
 from ncodec.codecs import get_codec
 from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
+from ncodec.entropy.quantiles import solve_all_quantiles
 from ncodec.errors import InputError
 
 
@@ -42,6 +43,7 @@ def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: st
     s = read_training_state(state_path)
     model = get_codec(s["codec"]).factory(**s["config"])
     model.load_state_dict(s["weights"], strict=False)
+    aux_loss = solve_all_quantiles(model)  # the CDF tables' range, exact (see entropy/quantiles.py)
     model.eval().update()
     lo, hi = model.quality_range
     card = {
@@ -54,6 +56,7 @@ def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: st
             "crop": s.get("crop"), "device": s.get("device"), "devices": s.get("devices", 1),
             "wall_minutes": round((s.get("wall_seconds") or 0) / 60, 1), "loop": s["loop"],
             "exported_on": platform.machine(),
+            "aux_loss": None if aux_loss is None else round(aux_loss, 3),
             **({"init_from": s["init_from"]} if s.get("init_from") else {}),
         },
     }
