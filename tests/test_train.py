@@ -125,3 +125,10 @@ def test_fit_in_bf16_mixed(trained):
                "--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "false",
                cwd=trained)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_throughput_script_measures_real_steps():
+    from ncodec.train.throughput import measure
+
+    r = measure("hyperprior", batch=1, crop=64, device="cpu", precision="fp32", steps=1, warmup=0)
+    assert r["images_per_s"] > 0 and r["megapixels_per_s"] == pytest.approx(r["images_per_s"] * 64 * 64 / 1e6, rel=0.01)
