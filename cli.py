@@ -117,6 +117,12 @@ def cmd_bdrate(a) -> None:
           f"range, {r.overlap_test:.0%} of the test's (no extrapolation)")
 
 
+def cmd_eval(a) -> None:
+    from ncodec.eval.runner import run
+
+    run(a)
+
+
 def cmd_export(a) -> None:
     from ncodec.train.export import export
 
@@ -165,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--method", choices=["pchip", "cubic"], default="pchip")
     bd.add_argument("--json", action="store_true")
     bd.set_defaults(func=cmd_bdrate)
+
+    from ncodec.eval.runner import add_arguments as eval_arguments
+
+    ev = sub.add_parser("eval", help="RD points of codecs and baselines on a folder of images: results, plots, report")
+    eval_arguments(ev)
+    ev.set_defaults(func=cmd_eval)
 
     from ncodec.train.export import add_arguments as export_arguments
 

@@ -1,0 +1,93 @@
+"""What every codec in an evaluation provides, and the helpers to run external tools."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from ncodec.errors import InputError
+
+
+class Baseline:
+    """A codec that turns an RGB 8-bit image into a real file and back.
+
+    ``available()`` is None when it can run here, otherwise the install hint; ``settings()`` is the
+    default quality sweep (covering about 0.05-2 bpp on photos); ``encode`` writes a file inside
+    ``tmpdir`` and returns its path; ``decode`` reads that file back to (H, W, 3) uint8 pixels.
+    """
+
+    name: str = ""
+    description: str = ""
+    kind: str = "baseline"
+    setting_name: str = "quality"   # what a setting means, for reports
+    label_prefix: str = "q"         # file-name friendly label: q50, d1.5, qp32
+
+    def available(self) -> str | None:
+        return None
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def settings(self) -> list[float]:
+        raise NotImplementedError
+
+    def command(self, setting: float) -> str:
+        """The exact encoder invocation or call (recorded in the results' meta block)."""
+        raise NotImplementedError
+
+    def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:
+        raise NotImplementedError
+
+    def decode(self, path: Path) -> np.ndarray:
+        raise NotImplementedError
+
+    def label(self, setting: float) -> str:
+        return f"{self.label_prefix}{setting:g}"
+
+    def prepare(self) -> None:
+        """One-time work in the process that encodes (e.g. loading a model); nothing by default."""
+
+
+def run_tool(args: list, what: str) -> str:
+    """Run an external program; its failure is an internal error with the tool's last words."""
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    if r.returncode != 0:
+        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"{what} failed (exit {r.returncode}): {' | '.join(tail) or 'no output'}")
+    return r.stdout + r.stderr
+
+
+def tool_version(args: list[str], pick=None) -> str:
+    """First line of a tool's version output (or the line that ``pick`` selects)."""
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    if pick:
+        lines = [ln for ln in lines if pick(ln)] or lines
+    return lines[0] if lines else "unknown"
+
+
+def missing_programs(*programs: str) -> list[str]:
+    return [p for p in programs if shutil.which(p) is None]
+
+
+def read_rgb8(path: Path) -> np.ndarray:
+    """A decoder's output image file as (H, W, 3) uint8."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.load()
+        if im.mode not in ("RGB", "RGBA", "L"):
+            raise InputError(f"{path}: decoder wrote mode {im.mode}, expected 8-bit RGB")
+        return np.asarray(im.convert("RGB"))
+
+
+def write_png(img: np.ndarray, path: Path) -> Path:
+    from PIL import Image
+
+    Image.fromarray(img).save(path, compress_level=1)
+    return path

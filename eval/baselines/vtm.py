@@ -1,0 +1,97 @@
+"""VVC intra with the reference software VTM (EncoderApp / DecoderApp), when ``VTM_DIR`` (or
+``--vtm-dir``) points at the folder holding its binaries.
+
+The options follow CompressAI's image benchmark: the intra configuration file
+(``cfg/encoder_intra_vtm.cfg`` found beside or above the binaries), 8-bit 4:4:4 input converted
+from RGB with full-range BT.709 (``eval.colour``), one frame, conformance window padding, 8-bit
+decoder output. The bitstream file is the rate; its name also records the frame size because
+the decoder writes raw planes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ncodec.errors import InputError
+from ncodec.eval.baselines import register_baseline
+from ncodec.eval.baselines.base import Baseline, run_tool, tool_version
+from ncodec.eval.colour import read_yuv444, write_yuv444
+
+HINT = ("set VTM_DIR (or --vtm-dir) to the folder with VTM's EncoderApp and DecoderApp "
+        "(build https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM with cmake)")
+CONFIG = Path("cfg") / "encoder_intra_vtm.cfg"
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for sub in (folder, folder / "bin"):
+        for name in names:
+            path = sub / name
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+    return None
+
+
+@register_baseline
+class VTM(Baseline):
+    name, description = "vtm", "VVC intra (VTM reference software, 4:4:4 8-bit, intra config)"
+    setting_name, label_prefix = "QP", "qp"
+    takes_options = True
+
+    def __init__(self, vtm_dir: str | Path | None = None, **_):
+        given = vtm_dir or os.environ.get("VTM_DIR") or None
+        self.vtm_dir = Path(given).expanduser() if given else None
+
+    def _tools(self) -> tuple[Path, Path, Path]:
+        """Encoder, decoder and config; a given folder without them is the user's error."""
+        d = self.vtm_dir
+        if not d.is_dir():
+            raise InputError(f"VTM folder not found: {d} (VTM_DIR / --vtm-dir)")
+        enc = _find(d, ("EncoderAppStatic", "EncoderApp"))
+        dec = _find(d, ("DecoderAppStatic", "DecoderApp"))
+        if enc is None or dec is None:
+            raise InputError(f"no VTM EncoderApp/DecoderApp in {d} (VTM_DIR / --vtm-dir must hold the binaries)")
+        for base in (d, *d.parents[:3]):
+            if (base / CONFIG).is_file():
+                return enc, dec, base / CONFIG
+        raise InputError(f"VTM's {CONFIG} not found in {d} or the folders above it")
+
+    def available(self) -> str | None:
+        if self.vtm_dir is None:
+            return HINT
+        self._tools()  # raises InputError when the given folder lacks the binaries
+        return None
+
+    def version(self) -> str:
+        enc, _, cfg = self._tools()
+        text = tool_version([enc, "--help"], lambda ln: "version" in ln.lower())
+        return f"{text}; {cfg.name} sha256 {hashlib.sha256(cfg.read_bytes()).hexdigest()[:12]}"
+
+    def settings(self) -> list[float]:
+        return [47, 42, 37, 32, 27, 22]
+
+    def _args(self, setting: float, src, dst, width, height) -> list:
+        enc, _, cfg = self._tools()
+        return [enc, "-c", cfg, "-i", src, "-b", dst, "-o", "/dev/null", "-q", int(setting),
+                "-wdt", width, "-hgt", height, "-fr", 1, "-f", 1, "--InputChromaFormat=444",
+                "--InputBitDepth=8", "--ConformanceWindowMode=1"]
+
+    def command(self, setting: float) -> str:
+        return " ".join(map(str, self._args(setting, "in.yuv", "out.bin", "W", "H")))
+
+    def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:
+        height, width = img.shape[:2]
+        src = Path(tmpdir) / "in.yuv"
+        write_yuv444(src, img)
+        dst = Path(tmpdir) / f"vtm-{self.label(setting)}-{width}x{height}.bin"
+        run_tool(self._args(setting, src, dst, width, height), "VTM EncoderApp")
+        return dst
+
+    def decode(self, path: Path) -> np.ndarray:
+        _, dec, _ = self._tools()
+        width, height = map(int, path.stem.rsplit("-", 1)[1].split("x"))
+        out = path.with_suffix(".decoded.yuv")
+        run_tool([dec, "-b", path, "-o", out, "-d", 8], "VTM DecoderApp")
+        return read_yuv444(out, height, width)

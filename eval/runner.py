@@ -1,0 +1,293 @@
+"""``ncodec eval``: measure codecs on a folder of images from real files, then write results,
+plots and a report.
+
+One measurement = (codec, setting, image): encode to a real file, take its size, decode it, compare
+the decoded RGB 8-bit pixels with the original (PSNR, MS-SSIM). Measurements run in a process pool
+(``--jobs``), show a progress bar on stderr and are cached (``eval.cache``), so a rerun only
+computes what changed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ncodec.errors import InputError
+from ncodec.eval import catalog, reference
+from ncodec.eval.cache import EVAL_VERSION, ResultCache
+from ncodec.eval.dataset import EvalImage, discover, load_rgb8
+from ncodec.eval.metrics import ms_ssim, psnr
+
+
+@dataclass(frozen=True)
+class Job:
+    codec: str
+    setting: float
+    label: str
+    image: EvalImage
+    entry: Path
+    key: dict
+
+
+@dataclass
+class Options:
+    vtm_dir: str | None
+    device: str
+    keep_files: bool
+    threads: int
+
+
+# --- in the worker processes -------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(options: Options) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, options.threads))
+    _WORKER.clear()
+    _WORKER["options"] = options
+
+
+def _codec(name: str):
+    options = _WORKER["options"]
+    if name not in _WORKER:
+        _WORKER[name] = catalog.make_codec(name, options.vtm_dir, options.device)
+        _WORKER[name].prepare()
+    return _WORKER[name]
+
+
+def measure(job: Job) -> dict:
+    """Encode, size, decode and compare one image at one setting; store the result in the cache."""
+    codec = _codec(job.codec)
+    original = load_rgb8(job.image.path)
+    with tempfile.TemporaryDirectory(prefix="ncodec-eval-") as tmp:
+        start = time.perf_counter()
+        path = codec.encode(original, job.setting, Path(tmp))
+        encoding_time = time.perf_counter() - start
+        size = path.stat().st_size
+        start = time.perf_counter()
+        decoded = codec.decode(path)
+        decoding_time = time.perf_counter() - start
+        if decoded.shape != original.shape or decoded.dtype != np.uint8:
+            raise RuntimeError(f"{job.codec} decoded {job.image.name} to {decoded.shape} {decoded.dtype}, "
+                               f"expected {original.shape} uint8")
+        record = {"image": job.image.name, "setting": job.setting, "label": job.label, "bytes": size,
+                  "pixels": job.image.pixels, "bpp": size * 8 / job.image.pixels,
+                  "psnr-rgb": psnr(original, decoded, 255), "ms-ssim-rgb": ms_ssim(original, decoded, 255),
+                  "encoding_time": encoding_time, "decoding_time": decoding_time}
+        ResultCache(job.entry.parents[1], _WORKER["options"].keep_files).put(job.entry, job.key, record, path)
+    return record
+
+
+# --- in the main process ------------------------------------------------------------------------
+def _thin(settings: list[float], points: int) -> list[float]:
+    if not points or points >= len(settings):
+        return list(settings)
+    index = np.unique(np.round(np.linspace(0, len(settings) - 1, points)).astype(int))
+    return [settings[i] for i in index]
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="ncodec eval", unit="img", file=sys.stderr, disable=not enabled or total == 0,
+                dynamic_ncols=True, leave=False)
+
+
+def _run_jobs(todo: list[Job], options: Options, jobs: int, progress: bool) -> list[tuple[Job, dict]]:
+    """Every job measured, in the pool when there is more than one worker; (job, record) pairs."""
+    results = []
+    bar = _progress(len(todo), progress)
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            _init_worker(options)
+            for job in todo:
+                results.append((job, measure(job)))
+                bar.update()
+        else:
+            import multiprocessing
+            from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+            context = multiprocessing.get_context("spawn")  # no forked torch / thread-pool state
+            with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context, initializer=_init_worker,
+                                     initargs=(options,)) as pool:
+                futures = {pool.submit(measure, job): job for job in todo}
+                pending = set(futures)
+                try:
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                        for future in done:
+                            results.append((futures[future], future.result()))  # re-raises a failure
+                            bar.update()
+                except BaseException:
+                    for future in pending:
+                        future.cancel()
+                    raise
+    finally:
+        bar.close()
+    return results
+
+
+@dataclass
+class Evaluation:
+    """What the writers need: per codec its object, settings and per-image records."""
+
+    dataset: Path
+    images: list[EvalImage]
+    skipped_files: list[tuple[str, str]]
+    codecs: dict          # name -> {"codec", "kind", "version", "settings", "records", "computed"}
+    references: dict      # name -> published results dict
+    unavailable: dict     # name -> install hint
+    anchors: list[str]
+    computed: int
+    cached: int
+    seconds: float
+    jobs: int
+    command: str
+
+
+def _anchors(spec: str | None, names: list[str]) -> list[str]:
+    if spec:
+        return [a.strip() for a in spec.split(",") if a.strip()]
+    return ["jpeg"] if "jpeg" in names else ([n for n in names if reference.is_reference(n)][:1])
+
+
+def evaluate(a: argparse.Namespace) -> Evaluation:
+    started = time.perf_counter()
+    names = catalog.parse_codecs(a.codecs)
+    anchors = _anchors(a.anchor, names)
+    for anchor in anchors:
+        catalog.kind_of(anchor)
+        if anchor not in names:
+            names.append(anchor)
+    if a.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {a.jobs}")
+    images, skipped_files = discover(a.dataset, a.limit)
+    references = {}
+    for name in (n for n in names if catalog.kind_of(n) == "reference"):
+        if not reference.is_kodak([im.name for im in images]):
+            raise InputError(f"{name} is a published Kodak curve; {a.dataset} is not Kodak (kodim01..kodim24.png)")
+        references[name] = reference.load_reference(name)
+
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out is a file, not a folder: {out}")
+    cache = ResultCache(out / "cache", a.keep_files)
+    codecs, unavailable, todo, cached = {}, {}, [], {}
+    for name in names:
+        if name in references:
+            continue
+        codec = catalog.make_codec(name, a.vtm_dir, a.device)
+        hint = codec.available()
+        if hint is not None:
+            unavailable[name] = hint
+            continue
+        version = codec.version()
+        settings = _thin(codec.settings(), a.points)
+        codecs[name] = {"codec": codec, "kind": codec.kind, "version": version, "settings": settings,
+                        "records": [], "computed": 0}
+        for setting in settings:
+            label = codec.label(setting)
+            for image in images:
+                key = {"image": image.hash, "codec": name, "setting": setting, "version": version,
+                       "command": codec.command(setting), "eval": EVAL_VERSION}
+                entry = cache.entry(name, image.hash, label)
+                hit = cache.get(entry, key)
+                if hit is None:
+                    todo.append(Job(name, setting, label, image, entry, key))
+                else:
+                    codecs[name]["records"].append(dict(hit, image=image.name))
+                    cached[name] = cached.get(name, 0) + 1
+    for anchor in anchors:
+        if anchor in unavailable:
+            raise InputError(f"anchor {anchor} cannot run here: {unavailable[anchor]}")
+    out.mkdir(parents=True, exist_ok=True)
+    threads = max(1, (os.cpu_count() or 1) // a.jobs)
+    options = Options(str(a.vtm_dir) if a.vtm_dir else None, a.device, a.keep_files, threads)
+    for job, record in _run_jobs(todo, options, a.jobs, not a.no_progress):
+        codecs[job.codec]["records"].append(record)
+        codecs[job.codec]["computed"] += 1
+    return Evaluation(Path(a.dataset), images, skipped_files, codecs, references, unavailable, anchors,
+                      len(todo), sum(cached.values()), time.perf_counter() - started, a.jobs, command_line(a))
+
+
+def command_line(a: argparse.Namespace) -> str:
+    """The evaluation as one reproducible command (paths as given)."""
+    parts = ["ncodec eval", f"--dataset {a.dataset}", f"--codecs {a.codecs}", f"--out {a.out}"]
+    if a.anchor:
+        parts.append(f"--anchor {a.anchor}")
+    for flag, value in (("--points", a.points), ("--limit", a.limit)):
+        if value:
+            parts.append(f"{flag} {value}")
+    if a.vtm_dir:
+        parts.append(f"--vtm-dir {a.vtm_dir}")
+    if a.device != "cpu":
+        parts.append(f"--device {a.device}")
+    return " ".join(parts)
+
+
+# --- the command ------------------------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", type=Path, required=True, help="folder of images (not recursive)")
+    p.add_argument("--codecs", required=True,
+                   help="comma-separated: shipped checkpoints (ncodec list), baselines (jpeg, jpeg444, webp, "
+                        "jpeg2000, avif, jxl, x265, vtm), published Kodak curves (vtm-ref, hm-ref, bpg-ref, "
+                        "av1-ref, ...), or all")
+    p.add_argument("--out", type=Path, required=True, help="results folder (created; its cache/ is reused)")
+    p.add_argument("--anchor", default=None,
+                   help="BD-rate anchor(s), comma-separated (default: jpeg when present); vtm-ref works on Kodak")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes (default: all CPUs)")
+    p.add_argument("--points", type=int, default=0, help="use only N settings of each codec's sweep (spread evenly)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N images")
+    p.add_argument("--vtm-dir", default=None, help="folder with VTM's EncoderApp/DecoderApp (default: $VTM_DIR)")
+    p.add_argument("--device", default="cpu", help="device for learned codecs (cpu or cuda)")
+    p.add_argument("--keep-files", action="store_true", help="keep every bitstream beside its cache entry")
+    p.add_argument("--update-card", action="store_true",
+                   help="store the measured RD points of each learned codec in its model card (checkpoints/<name>.json)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run(a: argparse.Namespace) -> dict:
+    """The whole evaluation; prints a summary and returns what it wrote."""
+    from ncodec.api import resolve_device
+    from ncodec.eval import plots, report, results
+    from ncodec.eval.comparison import bd_table
+
+    resolve_device(a.device)
+    for flag, value in (("--points", a.points), ("--limit", a.limit)):
+        if value < 0:
+            raise InputError(f"{flag} must not be negative, got {value}")
+    if a.points == 1:
+        raise InputError("--points must be at least 2 (a curve needs two points)")
+    started = time.perf_counter()
+    ev = evaluate(a)
+    out = Path(a.out)
+    everything = results.write_all(ev, out)
+    label = f"{ev.dataset.name} ({len(ev.images)} images)"
+    written_plots = plots.write_plots(everything, out, label)
+    md, page = report.write_report(ev, everything, written_plots, out, time.perf_counter() - started)
+    cards = [results.update_card(n, everything[n]) for n, i in ev.codecs.items() if i["kind"] == "learned"] \
+        if a.update_card else []
+
+    skipped = f" ({len(ev.skipped_files)} other file(s) skipped)" if ev.skipped_files else ""
+    print(f"ncodec eval: {len(ev.images)} images{skipped}, {len(ev.codecs)} codecs measured, "
+          f"{len(ev.references)} published curves; {ev.computed} points computed, {ev.cached} from the cache, "
+          f"{time.perf_counter() - started:.1f} s")
+    for name, hint in ev.unavailable.items():
+        print(f"skipped {name}: {hint}")
+    for anchor in ev.anchors:
+        rows = [r for r in bd_table(everything, [anchor], ("psnr",))]
+        cells = [f"{r.codec} {r.bd_rate:+.1f}%" if r.error is None else f"{r.codec} n/a" for r in rows]
+        print(f"BD-rate vs {anchor} (PSNR): " + (", ".join(cells) or "nothing to compare"))
+    for card in cards:
+        print(f"updated model card: {card}")
+    print(f"wrote {md}, {page}, " + ", ".join(str(p) for p in written_plots.values())
+          + f" and {len(everything)} results files in {out}")
+    return {"report": md, "html": page, "plots": written_plots, "results": everything, "evaluation": ev}
