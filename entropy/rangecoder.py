@@ -57,48 +57,93 @@ def _groups(tables: np.ndarray):
         yield t, order[s : s + c]
 
 
+class StreamEncoder:
+    """One bitstream coded in several passes (context models: pass ``k+1``'s tables depend on the
+    values of passes ``<= k``). Each :meth:`push` is vectorised; the decoder pulls the same passes
+    with the same tables in the same order. Escaped values of every pass follow the range-coded
+    words as one run of varints, in pass order."""
+
+    def __init__(self, tset: TableSet):
+        self.tset, self._coder, self._overflow = tset, constriction.stream.queue.RangeEncoder(), []
+
+    def push(self, values: np.ndarray, tables: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.int64).reshape(-1)
+        tables = np.asarray(tables, dtype=np.int64).reshape(-1)
+        if values.shape != tables.shape:
+            raise ValueError("values and tables must have the same shape")
+        if tables.size and (tables.min() < 0 or tables.max() >= len(self.tset)):
+            raise ValueError("table index out of range")
+        index = values - self.tset.offsets[tables]
+        escape = self.tset.lengths[tables] - 2
+        low, high = index < 0, index >= escape
+        self._overflow.append(np.where(low, -2 * index - 1, 2 * (index - escape))[low | high])
+        index = np.where(low | high, escape, index).astype(np.int32)
+        for t, pos in _groups(tables):
+            self._coder.encode(index[pos], self.tset.model(t))
+
+    def finish(self) -> bytes:
+        words = self._coder.get_compressed().astype(_WORD).tobytes()
+        overflow = np.concatenate(self._overflow) if self._overflow else np.zeros(0, np.int64)
+        return struct.pack("<I", len(words) // 4) + words + _varints(overflow)
+
+
+class StreamDecoder:
+    """Inverse of :class:`StreamEncoder`: :meth:`pull` each pass with the encoder's tables."""
+
+    def __init__(self, data: bytes, tset: TableSet):
+        if len(data) < 4:
+            raise FormatError("entropy-coded section is truncated")
+        (n_words,) = struct.unpack_from("<I", data)
+        end = 4 + 4 * n_words
+        if end > len(data):
+            raise FormatError("entropy-coded section is truncated")
+        words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=4).astype(np.uint32)
+        self.tset, self._coder = tset, constriction.stream.queue.RangeDecoder(words)
+        self._tail = np.frombuffer(data[end:], dtype=np.uint8)
+        self._ends = np.flatnonzero(self._tail < 128)  # each varint ends at a byte < 128
+        self._used = 0  # varints consumed so far
+
+    def pull(self, tables: np.ndarray) -> np.ndarray:
+        shape = np.shape(tables)
+        tables = np.asarray(tables, dtype=np.int64).reshape(-1)
+        index = np.empty(tables.shape, dtype=np.int64)
+        for t, pos in _groups(tables):
+            index[pos] = self._coder.decode(self.tset.model(t), len(pos))
+        escape = self.tset.lengths[tables] - 2
+        escaped = index == escape
+        overflow = self._take_varints(int(escaped.sum()))
+        odd = overflow % 2 == 1
+        index[escaped] = np.where(odd, -(overflow + 1) // 2, escape[escaped] + overflow // 2)
+        return (index + self.tset.offsets[tables]).reshape(shape)
+
+    def _take_varints(self, count: int) -> np.ndarray:
+        if self._used + count > len(self._ends):
+            raise FormatError("entropy-coded section is corrupted (escape values do not match)")
+        start = 0 if self._used == 0 else int(self._ends[self._used - 1]) + 1
+        stop = int(self._ends[self._used + count - 1]) + 1 if count else start
+        self._used += count
+        return _unvarints(self._tail[start:stop].tobytes(), count)
+
+    def finish(self) -> None:
+        """Every escape value must have been used: trailing bytes mean a damaged section."""
+        consumed = int(self._ends[self._used - 1]) + 1 if self._used else 0
+        if consumed != len(self._tail):
+            raise FormatError("entropy-coded section is corrupted (escape values do not match)")
+
+
 def encode(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> bytes:
     """Code integer ``values`` (any shape), each under the table named by ``tables`` (same shape)."""
-    values = np.asarray(values, dtype=np.int64).reshape(-1)
-    tables = np.asarray(tables, dtype=np.int64).reshape(-1)
-    if values.shape != tables.shape:
-        raise ValueError("values and tables must have the same shape")
-    if tables.size and (tables.min() < 0 or tables.max() >= len(tset)):
-        raise ValueError("table index out of range")
-    index = values - tset.offsets[tables]
-    escape = tset.lengths[tables] - 2
-    low, high = index < 0, index >= escape
-    overflow = np.where(low, -2 * index - 1, 2 * (index - escape))[low | high]
-    index = np.where(low | high, escape, index).astype(np.int32)
-
-    encoder = constriction.stream.queue.RangeEncoder()
-    for t, pos in _groups(tables):
-        encoder.encode(index[pos], tset.model(t))
-    words = encoder.get_compressed().astype(_WORD).tobytes()
-    return struct.pack("<I", len(words) // 4) + words + _varints(overflow)
+    encoder = StreamEncoder(tset)
+    encoder.push(values, tables)
+    return encoder.finish()
 
 
 def decode(data: bytes, tables: np.ndarray, tset: TableSet) -> np.ndarray:
     """Inverse of :func:`encode`: ``tables`` must be the same array the encoder used."""
-    shape = np.shape(tables)
-    tables = np.asarray(tables, dtype=np.int64).reshape(-1)
-    if len(data) < 4:
-        raise FormatError("entropy-coded section is truncated")
-    (n_words,) = struct.unpack_from("<I", data)
-    end = 4 + 4 * n_words
-    if end > len(data):
-        raise FormatError("entropy-coded section is truncated")
-    words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=4).astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
-    index = np.empty(tables.shape, dtype=np.int64)
-    for t, pos in _groups(tables):
-        index[pos] = decoder.decode(tset.model(t), len(pos))
-    escape = tset.lengths[tables] - 2
-    escaped = index == escape
-    overflow = _unvarints(data[end:], int(escaped.sum()))
-    odd = overflow % 2 == 1
-    index[escaped] = np.where(odd, -(overflow + 1) // 2, escape[escaped] + overflow // 2)
-    return (index + tset.offsets[tables]).reshape(shape)
+    decoder = StreamDecoder(data, tset)
+    values = decoder.pull(tables)
+    decoder.finish()
+    return values
 
 
 def _varints(values: np.ndarray) -> bytes:

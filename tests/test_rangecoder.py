@@ -66,3 +66,28 @@ def test_varints():
     assert np.array_equal(rangecoder._unvarints(rangecoder._varints(v), len(v)), v)
     with pytest.raises(FormatError):
         rangecoder._unvarints(rangecoder._varints(v), len(v) + 1)
+
+
+def test_multi_pass_stream_with_escapes_in_every_pass(gaussian_tables):
+    """Context models code in passes whose tables depend on earlier passes: one stream, pulled in order."""
+    rng = np.random.default_rng(3)
+    passes = []
+    for k in range(4):
+        tables = rng.integers(0, len(gaussian_tables), 500 * (k + 1))
+        values = np.round(rng.normal(0, 0.11 * 1.07 ** tables)).astype(np.int64)
+        values[:: 97 + k] = rng.integers(-10**5, 10**5, len(values[:: 97 + k]))
+        passes.append((values, tables))
+    passes.insert(2, (np.zeros(0, np.int64), np.zeros(0, np.int64)))  # an empty pass
+    encoder = rangecoder.StreamEncoder(gaussian_tables)
+    for values, tables in passes:
+        encoder.push(values, tables)
+    data = encoder.finish()
+    decoder = rangecoder.StreamDecoder(data, gaussian_tables)
+    for values, tables in passes:
+        assert np.array_equal(decoder.pull(tables), values)
+    decoder.finish()
+    extra = rangecoder.StreamDecoder(data + b"\x05", gaussian_tables)
+    for _, tables in passes:
+        extra.pull(tables)
+    with pytest.raises(FormatError):
+        extra.finish()
