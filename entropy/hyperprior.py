@@ -35,14 +35,16 @@ class MeanScaleHyperprior(nn.Module):
 
     stride = 4
 
-    def __init__(self, M: int, N: int, act_bits: int = 12, weight_bits: int = 14):
+    def __init__(self, M: int, N: int, act_bits: int = 12, weight_bits: int = 14, hyper_channels: int | None = None):
+        """``hyper_channels``: what ``h_s`` outputs (default ``2M``: a scale and a mean per channel
+        of ``y``; context models take other widths as features for their parameter networks)."""
         super().__init__()
         self.h_a = nn.Sequential(
             conv3x3(M, N), nn.LeakyReLU(inplace=True), conv(N, N), nn.LeakyReLU(inplace=True), conv(N, N)
         )
         self.h_s = nn.Sequential(
             deconv(N, M), nn.ReLU(inplace=True), deconv(M, M * 3 // 2), nn.ReLU(inplace=True),
-            conv(M * 3 // 2, 2 * M, kernel_size=3, stride=1),
+            conv(M * 3 // 2, hyper_channels or 2 * M, kernel_size=3, stride=1),
         )
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gaussian_conditional = GaussianConditional(None)
@@ -89,14 +91,38 @@ class MeanScaleHyperprior(nn.Module):
         b, c, h, w = shape
         return np.broadcast_to(np.arange(c).reshape(1, c, 1, 1), (b, c, h, w))
 
+    @property
+    def act_bits(self) -> int:
+        return int(self._fixed_bits[0])
+
+    def _hyper_fixed(self, z_symbols: Tensor) -> Tensor:
+        """``h_s`` of the decoded ``z``, exact: integers (float64) with ``act_bits`` fractional bits."""
+        return self._h_s_fixed(to_fixed(z_symbols.double() + self._medians().double(), self.act_bits))
+
+    def _table_index(self, scales_fixed: Tensor) -> Tensor:
+        """The table of each element, from its fixed-point scale (integer comparisons only)."""
+        thresholds = self._scale_thresholds(self.act_bits).to(scales_fixed.device)
+        return torch.searchsorted(thresholds, scales_fixed.reshape(-1).contiguous()).reshape(scales_fixed.shape)
+
     def _entropy_parameters(self, z_symbols: Tensor) -> tuple[Tensor, Tensor]:
         """Means (float64, exact) and table indices of ``y`` from the decoded ``z`` symbols."""
-        act_bits = int(self._fixed_bits[0])
-        z_fixed = to_fixed(z_symbols.double() + self._medians().double(), act_bits)
-        scales_fixed, means_fixed = self._h_s_fixed(z_fixed).chunk(2, 1)
-        index = torch.searchsorted(self._scale_thresholds(act_bits).to(scales_fixed.device),
-                                   scales_fixed.reshape(-1).contiguous()).reshape(scales_fixed.shape)
-        return means_fixed / 2.0**act_bits, index
+        scales_fixed, means_fixed = self._hyper_fixed(z_symbols).chunk(2, 1)
+        return means_fixed / 2.0**self.act_bits, self._table_index(scales_fixed)
+
+    def _encode_z(self, y: Tensor) -> tuple[Tensor, bytes]:
+        z = self.h_a(y)
+        z_symbols = torch.round(z - self._medians())
+        with timing.stage("entropy"):
+            z_string = rangecoder.encode(
+                z_symbols.cpu().numpy(), self._z_tables(z.shape), table_set(self.entropy_bottleneck)
+            )
+        return z_symbols, z_string
+
+    def _decode_z(self, string: bytes, shape: tuple[int, int], batch: int) -> Tensor:
+        z_shape = (batch, self.entropy_bottleneck.channels, *shape)
+        with timing.stage("entropy"):
+            z = rangecoder.decode(string, self._z_tables(z_shape), table_set(self.entropy_bottleneck))
+        return torch.from_numpy(z).to(self._fixed_bits.device)
 
     def _scale_thresholds(self, act_bits: int) -> Tensor:
         """Fixed-point boundaries between tables: geometric midpoints, so a scale goes to the
@@ -107,27 +133,19 @@ class MeanScaleHyperprior(nn.Module):
 
     @torch.no_grad()
     def compress(self, y: Tensor) -> dict:
-        z = self.h_a(y)
-        z_symbols = torch.round(z - self._medians())
-        with timing.stage("entropy"):
-            z_string = rangecoder.encode(
-                z_symbols.cpu().numpy(), self._z_tables(z.shape), table_set(self.entropy_bottleneck)
-            )
+        z_symbols, z_string = self._encode_z(y)
         means, index = self._entropy_parameters(z_symbols)
         y_symbols = torch.round(y.double() - means)
         with timing.stage("entropy"):
             y_string = rangecoder.encode(
                 y_symbols.cpu().numpy(), index.cpu().numpy(), table_set(self.gaussian_conditional)
             )
-        return {"strings": [z_string, y_string], "shape": tuple(z.shape[-2:]), "y_hat": (y_symbols + means).float()}
+        return {"strings": [z_string, y_string], "shape": tuple(z_symbols.shape[-2:]), "y_hat": (y_symbols + means).float()}
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], shape: tuple[int, int], batch: int = 1) -> dict:
         device = self._fixed_bits.device
-        z_shape = (batch, self.entropy_bottleneck.channels, *shape)
-        with timing.stage("entropy"):
-            z = rangecoder.decode(strings[0], self._z_tables(z_shape), table_set(self.entropy_bottleneck))
-        means, index = self._entropy_parameters(torch.from_numpy(z).to(device))
+        means, index = self._entropy_parameters(self._decode_z(strings[0], shape, batch))
         with timing.stage("entropy"):
             y = rangecoder.decode(strings[1], index.cpu().numpy(), table_set(self.gaussian_conditional))
         return {"y_hat": (torch.from_numpy(y).to(device).double() + means).float()}

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ncodec.codecs.image.variable_rate import GainUnits
 from ncodec.codecs.registry import register_codec
-from ncodec.entropy.hyperprior import MeanScaleHyperprior
+from ncodec.entropy import latent_codec
 
 # CompressAI's MSE lambdas for its qualities 1..6.
 DEFAULT_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483]
@@ -29,9 +29,12 @@ def pad_to(x: Tensor, stride: int) -> Tensor:
 class HyperpriorCodec(nn.Module):
     """GDN transforms + mean-scale hyperprior, continuous quality 1..6."""
 
-    def __init__(self, N: int = 128, M: int = 192, lambdas: list[float] = DEFAULT_LAMBDAS):
+    def __init__(self, N: int = 128, M: int = 192, lambdas: list[float] = DEFAULT_LAMBDAS,
+                 entropy: dict | None = None):
+        """``entropy``: the latent codec, ``{"kind": ..., **options}`` (see ``ncodec.entropy``);
+        default: the mean-scale hyperprior."""
         super().__init__()
-        self.config = {"N": N, "M": M, "lambdas": list(lambdas)}
+        self.config = {"N": N, "M": M, "lambdas": list(lambdas), **({"entropy": dict(entropy)} if entropy else {})}
         self.g_a = nn.Sequential(
             conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M),
         )
@@ -40,7 +43,7 @@ class HyperpriorCodec(nn.Module):
             deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
         )
         self.rate = GainUnits(M, lambdas)
-        self.entropy = MeanScaleHyperprior(M, N)
+        self.entropy = latent_codec(M, N, **(entropy or {}))
         self.stride = 16 * self.entropy.stride
 
     @property
@@ -87,3 +90,12 @@ class HyperpriorCodec(nn.Module):
         _, inverse_gain = self.rate.gains(self._quality(quality, batch))
         x_hat = self._synthesize(out["y_hat"], inverse_gain)[..., :h, :w]
         return {"x_hat": x_hat, "y_hat": out["y_hat"]}
+
+
+@register_codec("gdn-context", "image")
+class GDNContextCodec(HyperpriorCodec):
+    """GDN transforms + channel-wise/checkerboard context with LRP (ELIC-style groups), quality 1..6."""
+
+    def __init__(self, N: int = 128, M: int = 192, lambdas: list[float] = DEFAULT_LAMBDAS,
+                 entropy: dict | None = None):
+        super().__init__(N, M, lambdas, entropy or {"kind": "channel-context"})
