@@ -115,7 +115,10 @@ def _run_jobs(todo: list[Job], options: Options, jobs: int, progress: bool) -> l
             import multiprocessing
             from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-            context = multiprocessing.get_context("spawn")  # no forked torch / thread-pool state
+            # fork where there is one: workers start at once with the modules already imported (the
+            # parent has run no torch operation yet, as with a DataLoader's workers); spawn elsewhere.
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context, initializer=_init_worker,
                                      initargs=(options,)) as pool:
                 futures = {pool.submit(measure, job): job for job in todo}
@@ -209,8 +212,9 @@ def evaluate(a: argparse.Namespace) -> Evaluation:
         if anchor in unavailable:
             raise InputError(f"anchor {anchor} cannot run here: {unavailable[anchor]}")
     out.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // a.jobs)
-    options = Options(str(a.vtm_dir) if a.vtm_dir else None, a.device, a.keep_files, threads)
+    # One torch thread per worker: parallelism comes from --jobs; several threads per process
+    # oversubscribe the cores (and collapse when anything else runs on the machine).
+    options = Options(str(a.vtm_dir) if a.vtm_dir else None, a.device, a.keep_files, 1)
     for job, record in _run_jobs(todo, options, a.jobs, not a.no_progress):
         codecs[job.codec]["records"].append(record)
         codecs[job.codec]["computed"] += 1

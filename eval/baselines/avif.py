@@ -25,7 +25,7 @@ class AVIF(Baseline):
         return "avifenc " + tool_version(["avifenc", "--version"], lambda ln: ln.startswith("Version")).replace("Version: ", "")
 
     def settings(self) -> list[float]:
-        return [62, 56, 50, 44, 38, 32, 26, 20, 14]
+        return [62, 56, 50, 44, 38, 32, 26, 20, 14, 8]
 
     def _args(self, setting: float, src, dst) -> list:
         q = int(setting)

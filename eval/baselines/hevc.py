@@ -41,7 +41,7 @@ class X265(Baseline):
         return f"{ffmpeg}; {x265.split('x265 [info]: ')[-1]}"
 
     def settings(self) -> list[float]:
-        return [46, 42, 38, 34, 30, 26, 22, 18]
+        return [50, 46, 42, 38, 34, 30, 26, 22, 18]
 
     def _args(self, setting: float, src, dst, width: int, height: int) -> list:
         params = f"qp={int(setting)}:keyint=1:info=0:range=full:colormatrix=bt709:pools=1:frame-threads=1:log-level=error"

@@ -25,7 +25,7 @@ class JPEGXL(Baseline):
         return tool_version(["cjxl", "--version"])
 
     def settings(self) -> list[float]:
-        return [20, 12, 8, 5, 3.5, 2.5, 1.6, 1.0, 0.6]
+        return [25, 12, 8, 5, 3.5, 2.5, 1.6, 1.0, 0.6]
 
     def _args(self, setting: float, src, dst) -> list:
         return ["cjxl", src, dst, "--distance", f"{setting:g}", "--effort", self.effort, "--num_threads", "0"]  # 0: one thread

@@ -52,7 +52,7 @@ class JPEG(_PillowCodec):
     subsampling = 2  # Pillow: 0 = 4:4:4, 2 = 4:2:0
 
     def settings(self) -> list[float]:
-        return [2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
+        return [2, 5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90]
 
     def save_options(self, setting: float) -> dict:
         return {"quality": int(setting), "subsampling": self.subsampling}
@@ -73,7 +73,7 @@ class WebP(_PillowCodec):
     codec_feature, suffix, format = "webp", ".webp", "WEBP"
 
     def settings(self) -> list[float]:
-        return [0, 5, 15, 30, 50, 70, 85, 95, 100]
+        return [0, 5, 15, 30, 50, 70, 85, 90, 95]
 
     def save_options(self, setting: float) -> dict:
         return {"quality": int(setting), "method": 6, "lossless": False}
