@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 import ncodec
-from ncodec.codecs.image.hyperprior import pad_to
+from ncodec.codecs.image.base import pad_to
 from ncodec.media.image import Picture, read_image, write_image
 
 

@@ -1,2 +1,2 @@
-"""Learned image codecs (one module per transform family)."""
-from ncodec.codecs.image import hyperprior  # noqa: F401  (registers "hyperprior")
+"""Learned image codecs (one module per transform family); importing registers them."""
+from ncodec.codecs.image import hyperprior, wavelet  # noqa: F401
