@@ -47,11 +47,13 @@ def anchor_mask(h: int, w: int, device=None) -> Tensor:
 
 
 def _stack(c_in: int, c_out: int, width: int) -> nn.Sequential:
-    """The parameter / LRP network shape: three 3x3 convolutions with ReLUs (fixed-point friendly)."""
+    """The parameter / LRP network: 1x1 aggregation of the wide input (hyper features + earlier
+    slices + context), one 3x3 for neighbourhood, 1x1 out; Conv/ReLU only (fixed-point friendly).
+    The wide first layer is 1x1 because it dominates the cost, and it runs in float64 at decode."""
     return nn.Sequential(
-        nn.Conv2d(c_in, width, 3, padding=1), nn.ReLU(inplace=True),
+        nn.Conv2d(c_in, width, 1), nn.ReLU(inplace=True),
         nn.Conv2d(width, width * 2 // 3, 3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(width * 2 // 3, c_out, 3, padding=1),
+        nn.Conv2d(width * 2 // 3, c_out, 1),
     )
 
 

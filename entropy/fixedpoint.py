@@ -41,19 +41,29 @@ class FixedPointNet:
             if not isinstance(layer, self.SUPPORTED):
                 raise TypeError(f"fixed-point evaluation does not support {type(layer).__name__}")
         self.net, self.act_bits, self.weight_bits = net, act_bits, weight_bits
+        self._cache: dict[int, tuple] = {}
+
+    def _fixed_layer(self, i: int, layer: nn.Module) -> tuple[Tensor, Tensor, float]:
+        """Integer weights, bias and the largest L1 norm of a fan-in; cached until the weights change."""
+        key = (layer.weight._version, layer.bias._version, layer.weight.data_ptr(), layer.weight.device)
+        cached = self._cache.get(i)
+        if cached is None or cached[0] != key:
+            w = torch.round(layer.weight.detach().double() * 2.0**self.weight_bits)
+            b = torch.round(layer.bias.detach().double() * 2.0 ** (self.weight_bits + self.act_bits))
+            fan_dims = (1, 2, 3) if isinstance(layer, nn.Conv2d) else (0, 2, 3)
+            cached = self._cache[i] = (key, w, b, float(w.abs().sum(dim=fan_dims).max()), float(b.abs().max()))
+        return cached[1:]
 
     def __call__(self, x_fixed: Tensor) -> Tensor:
         """``x_fixed``: integers (float64) with ``act_bits`` fractional bits; returns the same."""
         x = x_fixed
         with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
-            for layer in self.net:
+            for i, layer in enumerate(self.net):
                 if isinstance(layer, nn.ReLU):
                     x = x.clamp_min(0.0)
                     continue
-                w = torch.round(layer.weight.detach().double() * 2.0**self.weight_bits)
-                b = torch.round(layer.bias.detach().double() * 2.0 ** (self.weight_bits + self.act_bits))
-                fan_dims = (1, 2, 3) if isinstance(layer, nn.Conv2d) else (0, 2, 3)
-                bound = x.abs().max() * w.abs().sum(dim=fan_dims).max() + b.abs().max()
+                w, b, w_l1, b_max = self._fixed_layer(i, layer)
+                bound = float(x.abs().max()) * w_l1 + b_max if x.numel() else 0.0
                 if not bound < _EXACT:
                     raise InputError("latent values too large for exact entropy-parameter evaluation")
                 if isinstance(layer, nn.Conv2d):
