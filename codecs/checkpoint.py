@@ -23,7 +23,7 @@ from ncodec.codecs.registry import get_codec
 from ncodec.errors import InputError
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
-DEFAULT_CODEC = {"image": "hyperprior"}
+DEFAULT_CODEC = {"image": "hyperprior", "pointcloud": "lidar"}
 _FP16_MIN_ELEMENTS = 4096
 
 
