@@ -11,15 +11,18 @@ from ncodec import timing
 from ncodec.codecs import get_codec
 from ncodec.codecs.checkpoint import DEFAULT_CODEC, find_checkpoint, load_codec
 from ncodec.codecs.image import files as image_files
+from ncodec.codecs.pointcloud import files as cloud_files
 from ncodec.entropy.container import Container, unpack
 from ncodec.errors import FormatError, InputError
 from ncodec.eval.metrics import psnr
 from ncodec.media import image as image_io
+from ncodec.media import pointcloud as cloud_io
 from ncodec.media.atomic import atomic_output, check_output, write_bytes_atomic
 
 # One handler per modality: which inputs it takes and how its containers are described.
-_SUFFIXES = {"image": image_io.SUFFIXES}
-_DESCRIBE = {"image": image_files.describe}
+_SUFFIXES = {"image": image_io.SUFFIXES, "pointcloud": cloud_io.SUFFIXES}
+_DESCRIBE = {"image": image_files.describe, "pointcloud": cloud_files.describe}
+_RATE = {"image": ("bpp", "pixels"), "pointcloud": ("bits_per_point", "points")}  # key, per what
 _LOADED: dict[tuple[str, str], torch.nn.Module] = {}
 
 
@@ -109,16 +112,22 @@ def _search_quality(model, picture, device: str, target_bpp: float | None, targe
 
 def encode_file(src: Path, dst: Path, codec: str | None = None, quality: float | None = None,
                 device: str = "cpu", force: bool = False, target_bpp: float | None = None,
-                target_psnr: float | None = None) -> dict:
+                target_psnr: float | None = None, precision: float | None = None) -> dict:
     """Encode ``src`` to the ncodec file ``dst``; returns a report (sizes, bpp, PSNR, times).
-    At most one of ``quality``, ``target_bpp``, ``target_psnr`` may be given."""
+    At most one of ``quality``, ``target_bpp``, ``target_psnr`` may be given; ``precision``
+    (metres) is for point clouds."""
     src, dst = Path(src), Path(dst)
+    modality = modality_of(src)
+    if modality in _ENCODERS:
+        return _ENCODERS[modality](src, dst, codec, device, force, precision=precision, quality=quality,
+                                   target_bpp=target_bpp, target_psnr=target_psnr)
+    if precision is not None:
+        raise InputError("--precision applies to point clouds only")
     if sum(v is not None for v in (quality, target_bpp, target_psnr)) > 1:
         raise InputError("give only one of --quality, --target-bpp, --target-psnr")
     for name, value in (("target bpp", target_bpp), ("target PSNR", target_psnr)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a positive number, got {value}")
-    modality = modality_of(src)
     check_output(dst, force)
     picture = image_io.read_image(src)
     model = load(codec, modality, device)
@@ -144,6 +153,8 @@ def decode_file(src: Path, dst: Path, device: str = "cpu", force: bool = False) 
     check_output(dst, force)
     if modality_of(dst) != container.modality:
         raise InputError(f"{src} holds a {container.modality}; {dst.suffix} is not a {container.modality} format")
+    if container.modality in _DECODERS:
+        return _DECODERS[container.modality](src, dst, container, device, force)
     d = _DESCRIBE[container.modality](container)
     image_io.check_writable(dst, d["bit_depth"], d["channels"])
     entry = get_codec_for_file(container)
@@ -182,5 +193,54 @@ def read_info(src: Path) -> dict:
             "model_id": container.model_id.hex(), "quality": round(container.quality, 6),
             "sections": [len(s) for s in container.sections]}
     info.update(_DESCRIBE[container.modality](container))
-    info["bpp"] = size * 8 / info["pixels"]
+    key, per = _RATE[container.modality]
+    info[key] = size * 8 / info[per]
     return info
+
+
+# -- point clouds ---------------------------------------------------------------------------------
+
+def _encode_cloud_file(src: Path, dst: Path, codec: str | None, device: str, force: bool,
+                       precision: float | None = None, **unused) -> dict:
+    if any(v is not None for v in unused.values()):
+        raise InputError("--quality/--target-bpp/--target-psnr do not apply to point clouds (use --precision)")
+    cloud_files.check_precision(precision)
+    check_output(dst, force)
+    cloud = cloud_io.read_cloud(src)
+    model = load(codec, "pointcloud", "cpu")
+    (container, recon), seconds, entropy = cloud_files.timed(cloud_files.encode_cloud, model, cloud, precision)
+    data = container.pack()
+    write_bytes_atomic(dst, data, force)
+    n_out = len(recon["xyz"])
+    d = cloud_files.describe(container)
+    report = {"input": str(src), "output": str(dst), "codec": container.codec, "modality": "pointcloud",
+              "points": len(cloud), "points_out": n_out, "bytes": len(data),
+              "bits_per_point": len(data) * 8 / len(cloud), "precision": d["precision"],
+              "max_error_bound": d["max_error"], "seconds": seconds, "entropy_seconds": entropy,
+              "intensity": d["intensity"], "order": d["order"], "x_hat": recon}
+    report["max_error"] = recon["max_error"]
+    report["summary"] = (f"{dst}: {len(data)} bytes, {report['bits_per_point']:.3f} bits/point "
+                         f"({container.codec}, {len(cloud)} points in, {n_out} out, precision {d['precision']:g} m, "
+                         f"max error {recon['max_error']:.3g} m (bound {d['max_error']:g}), intensity {d['intensity']}, {seconds:.3f} s)")
+    return report
+
+
+def _decode_cloud_file(src: Path, dst: Path, container: Container, device: str, force: bool) -> dict:
+    cloud_files.describe(container)
+    entry = get_codec_for_file(container)
+    try:
+        name = find_checkpoint(entry, container.model_id)
+    except InputError as e:
+        raise FormatError(str(e)) from None
+    model = load(name, "pointcloud", "cpu")
+    out, seconds, entropy = cloud_files.timed(cloud_files.decode_container, model, container)
+    cloud = cloud_io.Cloud(out["xyz"], out.get("intensity"), out.get("ring"),
+                           grid=out.get("step") or out.get("voxel"))
+    with atomic_output(dst, force) as tmp:
+        cloud_io.write_cloud(tmp, cloud, target=dst)
+    return {"input": str(src), "output": str(dst), "codec": name, "seconds": seconds, "entropy_seconds": entropy,
+            "points": len(cloud), "x_hat": out}
+
+
+_ENCODERS = {"pointcloud": _encode_cloud_file}
+_DECODERS = {"pointcloud": _decode_cloud_file}

@@ -23,8 +23,9 @@ def _public(r: dict) -> dict:
 def cmd_encode(a) -> None:
     from ncodec.api import encode_file
 
-    r = encode_file(a.input, a.output, a.codec, a.quality, a.device, a.force, a.target_bpp, a.target_psnr)
-    line = _report_line(r)
+    r = encode_file(a.input, a.output, a.codec, a.quality, a.device, a.force, a.target_bpp, a.target_psnr,
+                    precision=a.precision)
+    line = r.get("summary") or _report_line(r)  # modality handlers may give their own line
     if "target_met" in r:
         target = f"{a.target_bpp} bpp" if a.target_bpp is not None else f"{a.target_psnr} dB"
         line += f"; target {target} {'met' if r['target_met'] else 'NOT reachable, closest quality used'}"
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quality", type=float, default=None, help="continuous quality in the model's range")
     e.add_argument("--target-bpp", type=float, default=None, help="search the quality: largest file <= B bpp")
     e.add_argument("--target-psnr", type=float, default=None, help="search the quality: smallest with PSNR >= P dB")
+    e.add_argument("--precision", type=float, default=None,
+                   help="point clouds: quantisation step in metres (max error step/2; default: the input's own)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--force", action="store_true", help="overwrite an existing output")
     e.add_argument("--json", action="store_true")
