@@ -1,0 +1,290 @@
+"""Point clouds: real round trips through the shipped models (no mocks), every I/O format, bad
+inputs through the real command line, exactness of the fixed-point predictor, real LiDAR data."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ncodec
+from ncodec.cli import main
+from ncodec.media.pointcloud import Cloud, read_cloud, write_cloud
+
+from conftest import SHARED_DATA
+
+LIDAR = SHARED_DATA / "lidar"
+
+
+def synthetic_sweep(rings: int = 16, azimuths: int = 700, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A LiDAR-like sweep: laser rings x azimuth steps, ranges from a ground plane, a wall and a
+    few boxes, range noise; float32 on a 1 mm grid; KITTI-like reflectance on a 0.01 grid."""
+    rng = np.random.default_rng(seed)
+    elev = np.radians(np.linspace(-24, 2, rings))[:, None]
+    az = np.linspace(-np.pi, np.pi, azimuths, endpoint=False)[None, :] + rng.normal(0, 1e-4, (rings, azimuths))
+    ground = np.where(elev < 0, 1.7 / np.maximum(np.sin(-elev), 1e-3), np.inf)
+    wall = 25.0 / np.maximum(np.abs(np.cos(az)), 1e-3) / np.cos(elev)
+    boxes = np.where((np.abs(az - 0.7) < 0.15) | (np.abs(az + 2.0) < 0.2), 8.0 / np.cos(elev), np.inf)
+    r = np.minimum(np.minimum(ground, wall), boxes) + rng.normal(0, 0.01, (rings, azimuths))
+    r = np.minimum(r, 80.0)
+    xyz = np.stack([r * np.cos(elev) * np.cos(az), r * np.cos(elev) * np.sin(az),
+                    np.broadcast_to(r * np.sin(elev), r.shape)], axis=-1).reshape(-1, 3)
+    xyz = (np.round(xyz * 1000) / 1000).astype(np.float32)
+    intensity = (np.round(rng.uniform(0, 0.99, len(xyz)) * 100) / 100).astype(np.float32)
+    ring = np.repeat(np.arange(rings), azimuths)
+    return xyz, intensity, ring
+
+
+def synthetic_object(n: int = 8000, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(n, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    return u * 0.05 * (1 + 0.2 * np.sin(6 * u[:, :1]))
+
+
+def run_inline(*args):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def sweep_bin(tmp_path_factory) -> Path:
+    xyz, intensity, _ = synthetic_sweep()
+    path = tmp_path_factory.mktemp("sweep") / "sweep.bin"
+    np.column_stack([xyz, intensity]).astype("<f4").tofile(path)
+    return path
+
+
+# -- round trips ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("precision", [0.001, 0.01])
+def test_lidar_round_trip_is_exact_and_bounded(tmp_path, sweep_bin, precision):
+    enc = ncodec.encode_file(sweep_bin, tmp_path / "s.ncd", precision=precision)
+    dec = ncodec.decode_file(tmp_path / "s.ncd", tmp_path / "s.bin")
+    original = read_cloud(sweep_bin)
+    rec = enc["x_hat"]
+    assert np.array_equal(dec["x_hat"]["xyz"], rec["xyz"])  # decoder == encoder reconstruction
+    assert np.array_equal(dec["x_hat"]["intensity"], rec["intensity"])
+    perm = rec["perm"]
+    # stated bound: |error| <= precision / 2 per coordinate (plus float rounding of the division)
+    assert np.abs(original.xyz[perm] - rec["xyz"]).max() <= precision / 2 * (1 + 1e-9) + 1e-12
+    assert np.array_equal(rec["intensity"].astype(np.float32), original.intensity[perm].astype(np.float32))
+    info = ncodec.read_info(tmp_path / "s.ncd")
+    size = (tmp_path / "s.ncd").stat().st_size
+    assert info["bits_per_point"] == pytest.approx(size * 8 / len(original))
+    assert info["points"] == len(original) and info["order"].startswith("scan order")
+    if precision == 0.001:  # the input lies on the 1 mm grid: lossless
+        written = np.fromfile(tmp_path / "s.bin", dtype="<f4").reshape(-1, 4)
+        assert np.array_equal(written[:, :3], original.xyz[perm].astype(np.float32))
+        assert enc["bits_per_point"] < 48  # far below the raw 128 bits per point (noisy synthetic data)
+
+
+def test_ring_column_and_voxel_order(tmp_path):
+    xyz, intensity, ring = synthetic_sweep(rings=8, azimuths=500, seed=3)
+    nus = tmp_path / "x.pcd.bin"
+    np.column_stack([xyz, intensity * 255, ring]).astype("<f4").tofile(nus)
+    enc = ncodec.encode_file(nus, tmp_path / "n.ncd", precision=0.002)
+    ncodec.decode_file(tmp_path / "n.ncd", tmp_path / "n.pcd.bin")
+    back = np.fromfile(tmp_path / "n.pcd.bin", dtype="<f4").reshape(-1, 5)
+    perm = enc["x_hat"]["perm"]
+    assert np.array_equal(back[:, 4], ring[perm].astype(np.float32))  # ring column kept
+    assert np.abs(back[:, :3] - xyz[perm]).max() <= 0.001 + 1e-6
+    # no scan structure (shuffled, no ring column): voxel order, still exact
+    shuffled = tmp_path / "shuffled.ply"
+    order = np.random.default_rng(0).permutation(len(xyz))
+    write_cloud(shuffled, Cloud(xyz[order].astype(np.float64)))
+    enc = ncodec.encode_file(shuffled, tmp_path / "v.ncd", precision=0.001)
+    dec = ncodec.decode_file(tmp_path / "v.ncd", tmp_path / "v.ply")
+    assert ncodec.read_info(tmp_path / "v.ncd")["order"] == "voxel (Morton)"
+    assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
+
+
+def test_octree_dense_object(tmp_path):
+    path = tmp_path / "obj.ply"
+    write_cloud(path, Cloud(synthetic_object()))
+    r = run_inline("encode", path, tmp_path / "o.ncd", "--codec", "octree", "--precision", "0.001")
+    assert r.returncode == 0, r.stderr
+    enc = ncodec.encode_file(path, tmp_path / "o2.ncd", codec="octree", precision=0.001)
+    dec = ncodec.decode_file(tmp_path / "o2.ncd", tmp_path / "o.pcd")
+    assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
+    original = read_cloud(path).xyz
+    from scipy.spatial import cKDTree
+
+    d, _ = cKDTree(enc["x_hat"]["xyz"]).query(original)
+    assert d.max() <= 0.001 * np.sqrt(3) / 2 + 1e-9  # voxel centre within half a voxel per axis
+    assert len(read_cloud(tmp_path / "o.pcd")) == len(enc["x_hat"]["xyz"]) <= len(original)
+    info = ncodec.read_info(tmp_path / "o2.ncd")
+    assert info["codec"] == "octree" and info["bits_per_point"] < 20
+
+
+@pytest.mark.parametrize("name", ["c.bin", "c.pcd.bin", "c.ply", "c.pcd", "c.las", "c.laz"])
+def test_every_format_round_trips(tmp_path, name):
+    xyz, intensity, ring = synthetic_sweep(rings=4, azimuths=200, seed=5)
+    cloud = Cloud(xyz.astype(np.float64), np.round(intensity.astype(np.float64) * 100), ring)
+    write_cloud(tmp_path / name, cloud)
+    back = read_cloud(tmp_path / name)
+    tol = 0.0005 if name.endswith((".las", ".laz")) else 1e-6
+    assert np.abs(back.xyz - cloud.xyz).max() <= tol
+    assert np.array_equal(np.round(back.intensity), cloud.intensity)
+    if name == "c.pcd.bin":
+        assert np.array_equal(back.ring, ring)
+    # and through the codec: decode to this format by output name
+    ncodec.encode_file(tmp_path / name, tmp_path / "c.ncd", precision=0.001)
+    out = tmp_path / ("d" + name[1:])
+    r = run_inline("decode", tmp_path / "c.ncd", out)
+    assert r.returncode == 0, r.stderr
+    assert len(read_cloud(out)) == len(cloud)
+
+
+# -- bad input: one line, exit 2, no output -------------------------------------------------------
+
+def _clean_failure(r, folder: Path, before: set):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ncodec: error:"), r.stderr
+    assert set(os.listdir(folder)) == before
+
+
+def test_bad_inputs_through_the_cli(tmp_path, sweep_bin):
+    (tmp_path / "empty.bin").write_bytes(b"")
+    (tmp_path / "ragged.bin").write_bytes(np.zeros(7, "<f4").tobytes())  # 28 bytes: not 16k
+    nan = np.zeros((10, 4), "<f4")
+    nan[3, 1] = np.nan
+    nan.tofile(tmp_path / "nan.bin")
+    inf = np.ones((10, 5), "<f4")
+    inf[2, 0] = np.inf
+    inf.tofile(tmp_path / "inf.pcd.bin")
+    (tmp_path / "empty.ply").write_text("ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\n"
+                                        "property float y\nproperty float z\nend_header\n")
+    (tmp_path / "garbage.las").write_bytes(b"not a las file at all")
+    cases = [
+        ("encode", tmp_path / "empty.bin", tmp_path / "o.ncd"),
+        ("encode", tmp_path / "ragged.bin", tmp_path / "o.ncd"),
+        ("encode", tmp_path / "nan.bin", tmp_path / "o.ncd"),
+        ("encode", tmp_path / "inf.pcd.bin", tmp_path / "o.ncd"),
+        ("encode", tmp_path / "empty.ply", tmp_path / "o.ncd"),
+        ("encode", tmp_path / "garbage.las", tmp_path / "o.ncd"),
+        ("encode", sweep_bin, tmp_path / "o.ncd", "--precision", "0"),
+        ("encode", sweep_bin, tmp_path / "o.ncd", "--precision", "-0.001"),
+        ("encode", sweep_bin, tmp_path / "o.ncd", "--precision", "nan"),
+        ("encode", sweep_bin, tmp_path / "o.ncd", "--quality", "3"),
+        ("encode", sweep_bin, tmp_path / "o.ncd", "--codec", "hyperprior"),
+    ]
+    for args in cases:
+        before = set(os.listdir(tmp_path))
+        _clean_failure(run_inline(*args), tmp_path, before)
+    # a real process too
+    before = set(os.listdir(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "ncodec.cli", "encode", tmp_path / "nan.bin", tmp_path / "o.ncd"],
+                       capture_output=True, text=True, timeout=120)
+    _clean_failure(r, tmp_path, before)
+    assert "NaN/inf" in r.stderr
+    # an image output for a point-cloud file, and a corrupted point-cloud file
+    assert run_inline("encode", sweep_bin, tmp_path / "ok.ncd").returncode == 0
+    before = set(os.listdir(tmp_path))
+    _clean_failure(run_inline("decode", tmp_path / "ok.ncd", tmp_path / "o.png"), tmp_path, before)
+    data = (tmp_path / "ok.ncd").read_bytes()
+    (tmp_path / "bad.ncd").write_bytes(data[:-40] + bytes(36) + data[-4:])
+    before = set(os.listdir(tmp_path))
+    _clean_failure(run_inline("decode", tmp_path / "bad.ncd", tmp_path / "o.bin"), tmp_path, before)
+
+
+# -- exactness of what feeds the quantiser and the tables -------------------------------------
+
+def test_fixed_point_predictor_matches_python_integers(sweep_bin):
+    """The float64 carrier evaluation equals exact Python-integer arithmetic, and a row's output
+    does not depend on the batch it is computed in."""
+    from ncodec.codecs.pointcloud.lidar import FRAC, features
+
+    model = ncodec.load("lidar", "pointcloud")
+    fp = model.fixed()
+    rng = np.random.default_rng(0)
+    P = rng.integers(-40000, 40000, (64, 4, 3)).astype(np.float64)
+    P[:, 1:] = P[:, :1] + rng.integers(-300, 300, (64, 3, 3))
+    I = rng.integers(0, 99, (64, 4)).astype(np.float64)
+    feats, _ = features(P, I, 0.001, 99.0)
+    out = fp(feats.copy())
+    half = fp(feats[:, 10:20].copy())
+    assert np.array_equal(out[:, 10:20], half)
+    x = [[int(np.floor(v * 2**FRAC + 0.5)) for v in row] for row in feats.T]
+
+    def layer(w, b, inp, relu):
+        res = []
+        for j in range(w.shape[1]):
+            acc = sum(int(w[i, j]) * inp[i] for i in range(len(inp))) + int(b[j])
+            v = Fraction(acc, 2**FRAC).__floor__()
+            res.append(min(max(v, 0), 1 << 24) if relu else v)
+        return res
+
+    for k in range(0, 64, 9):
+        h = layer(fp.w1, fp.b1, x[k], True)
+        h = layer(fp.w2, fp.b2, h, True)
+        o = [sum(int(fp.w3[i, j]) * h[i] for i in range(len(h))) + sum(int(fp.ws[i, j]) * x[k][i] for i in range(len(x[k])))
+             + int(fp.b3[j]) for j in range(fp.w3.shape[1])]
+        assert [Fraction(v, 2**FRAC).__floor__() for v in o] == out[:, k].astype(np.int64).tolist()
+
+
+def test_tables_are_integer_and_multistream_round_trips():
+    from ncodec.entropy import laplace, multistream
+
+    model = ncodec.load("lidar", "pointcloud")
+    a = laplace.build_tables(model.thetas.numpy())
+    b = laplace.build_tables(model.thetas.numpy())
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)) and a[0].dtype == np.int64
+    rng = np.random.default_rng(1)
+    v = np.round(rng.laplace(0, 30, 5000)).astype(np.int64)
+    v[::97] *= 5000  # escapes
+    t = rng.integers(0, 48, 5000)
+    data = multistream.encode(v, t, model.tables())
+    dec = multistream.Decoder(data, model.tables())
+    got = np.concatenate([dec.decode(t[i : i + 250]) for i in range(0, 5000, 250)])
+    dec.finish()
+    assert np.array_equal(got, v)
+
+
+def test_list_shows_pointcloud_models():
+    rows = json.loads(run_inline("list", "--json").stdout)
+    lidar = next(r for r in rows if r["name"] == "lidar")
+    assert lidar["modality"] == "pointcloud" and lidar["default"]
+    assert lidar["card"]["training"]["device"] == "cpu" and lidar["card"]["training"]["wall_minutes"] > 0
+    assert next(r for r in rows if r["name"] == "octree")["modality"] == "pointcloud"
+
+
+# -- real LiDAR data (skips without ../shared/data/lidar) ---------------------------------------
+
+def _frame(sub: str, pattern: str) -> Path:
+    files = sorted((LIDAR / sub).glob(pattern)) if LIDAR.is_dir() else []
+    if not files:
+        pytest.skip(f"../shared/data/lidar/{sub} is not present")
+    return files[-1]
+
+
+def test_real_kitti_is_lossless_at_1mm_and_beats_laszip(tmp_path):
+    path = _frame("kitti_raw_seq", "*.bin")  # frame 4: not in the shipped model's training set
+    enc = ncodec.encode_file(path, tmp_path / "k.ncd", precision=0.001)
+    ncodec.decode_file(tmp_path / "k.ncd", tmp_path / "k.bin")
+    original = np.fromfile(path, dtype="<f4").reshape(-1, 4)
+    decoded = np.fromfile(tmp_path / "k.bin", dtype="<f4").reshape(-1, 4)
+    assert np.array_equal(decoded, original[enc["x_hat"]["perm"]])  # coordinates and reflectance exact
+    from ncodec.eval.pointcloud_bench import run_laszip
+
+    laz = run_laszip(read_cloud(path), 0.001, True)
+    assert enc["bits_per_point"] < 0.9 * laz["bytes"] * 8 / len(original)
+
+
+@pytest.mark.parametrize("sub,pattern", [("nuscenes", "*.pcd.bin"), ("semantickitti_00", "*.bin")])
+def test_real_other_sensors_round_trip(tmp_path, sub, pattern):
+    path = _frame(sub, pattern)
+    enc = ncodec.encode_file(path, tmp_path / "f.ncd", precision=0.001)
+    dec = ncodec.decode_file(tmp_path / "f.ncd", tmp_path / ("f" + "".join(path.suffixes)))
+    assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
+    assert enc["max_error"] <= 0.0005 * (1 + 1e-9)
