@@ -40,7 +40,9 @@ def coordinate_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max()) if len(a) else 0.0
 
 
-def distortion(original: np.ndarray, decoded: np.ndarray, with_d2: bool = True) -> dict:
+def distortion(original: np.ndarray, decoded: np.ndarray, with_d2: bool = True,
+               original_normals: np.ndarray | None = None) -> dict:
+    """Errors and PSNRs of ``decoded`` against ``original`` (pass ``original_normals`` to reuse them)."""
     original, decoded = np.asarray(original, np.float64), np.asarray(decoded, np.float64)
     d_ab, i_ab = cKDTree(decoded).query(original)
     d_ba, i_ba = cKDTree(original).query(decoded)
@@ -49,7 +51,7 @@ def distortion(original: np.ndarray, decoded: np.ndarray, with_d2: bool = True) 
            "mean_error": float((d_ab.mean() + d_ba.mean()) / 2),
            "d1_psnr": _psnr(max(float((d_ab**2).mean()), float((d_ba**2).mean())), pk), "peak": pk}
     if with_d2:
-        n_orig = normals(original)
+        n_orig = normals(original) if original_normals is None else original_normals
         e_ab = np.einsum("ni,ni->n", decoded[i_ab] - original, n_orig) ** 2
         e_ba = np.einsum("ni,ni->n", decoded - original[i_ba], n_orig[i_ba]) ** 2
         out["d2_psnr"] = _psnr(max(float(e_ab.mean()), float(e_ba.mean())), pk)

@@ -63,7 +63,7 @@ def sweep_samples(codec: LidarCodec, path: str, step: float, rotate: float = 0.0
            "ux": frame[1], "uy": frame[2], "main": frame[3], "k_other": frame[4], "k_z": frame[5],
            "o_geo": np.full(n, math.log2(1.0 / step)), "o_int": np.full(n, math.log2(inorm)),
            "inorm": np.full(n, inorm), "step": np.full(n, step)}
-    out = {"x": torch.from_numpy(feats.T.copy()).float()}
+    out = {"x": torch.from_numpy(feats[:-1].T.copy()).float()}
     out.update({k: torch.from_numpy(np.asarray(v).reshape(n, -1)).float() for k, v in aux.items()})
     return out
 

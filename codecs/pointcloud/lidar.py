@@ -25,8 +25,7 @@ Why decoding is bit-exact on every machine: the features and the geometry use on
 transcendental functions, nothing an FMA could fuse), which IEEE 754 rounds correctly, i.e.
 identically everywhere. The network is evaluated in fixed point: inputs and weights are integers
 (12 fractional bits) carried in float64 and every partial sum of every matrix product is an
-integer below 2^53 (checked from the weights' L1 norms when the model loads, activations are
-clipped), so BLAS returns the exact result whatever its summation order or threading. Table
+integer below 2^53 (bounded from the weights' L1 norms when the model loads), so BLAS returns the exact result whatever its summation order or threading. Table
 selection and all residual arithmetic are integer operations, and the Laplace tables are built
 from stored integers by integer arithmetic (:mod:`ncodec.entropy.laplace`).
 """
@@ -52,7 +51,6 @@ FRAC = 12  # fixed-point fractional bits of features, weights and outputs
 N_FEATURES = 3 * (K - 1) + 2 + K
 N_OUT = 8
 _EXACT = 2.0**53
-_HIDDEN_CLIP = float(1 << 24)
 _MAX_COORD = 1 << 40
 
 
@@ -77,12 +75,14 @@ def _frame(p1: np.ndarray):
 
 def features(P: np.ndarray, I: np.ndarray, step: float, inorm: float):
     """``P`` (n, K, 3) previous points (most recent first) in grid units, ``I`` (n, K) previous
-    intensities in their units. Returns (features (N_FEATURES, n) float64, feature-major, frame)."""
+    intensities in their units. Returns (features (N_FEATURES + 1, n) float64, feature-major, the
+    last row the constant 1; frame)."""
     p1 = P[:, 0]
     frame = _frame(p1)
     rho, ux, uy = frame[0], frame[1], frame[2]
     n = len(P)
-    f = np.empty((N_FEATURES, n))
+    f = np.empty((N_FEATURES + 1, n))
+    f[N_FEATURES] = 1.0  # the constant input that carries the biases
     sign = None
     scale = step * 16.0
     for j in range(1, K):
@@ -148,44 +148,59 @@ def _fixed(t: torch.Tensor, bits: int) -> np.ndarray:
 
 
 class FixedPredictor:
-    """Exact integer evaluation of :class:`Predictor` (float64 carriers, all sums below 2^53)."""
+    """Exact integer evaluation of :class:`Predictor` (float64 carriers, all sums below 2^53).
+
+    Weights have FRAC fractional bits, biases 2 FRAC (a multiple of 2^FRAC, so they ride along in
+    the matrix product as the weight of a constant input 2^FRAC); after each layer
+    ``floor(acc / 2^FRAC)`` and ReLU. The largest possible accumulator of every layer is bounded
+    from the weights' L1 norms when the model loads and must stay below 2^53."""
 
     def __init__(self, net: Predictor):
-        self.w1, self.b1 = _fixed(net.l1.weight.T, FRAC), _fixed(net.l1.bias, 2 * FRAC)
-        self.w2, self.b2 = _fixed(net.l2.weight.T, FRAC), _fixed(net.l2.bias, 2 * FRAC)
-        self.w3, self.b3 = _fixed(net.l3.weight.T, FRAC), _fixed(net.l3.bias, 2 * FRAC)
+        def bias(t):  # 2 FRAC fractional bits, multiple of 2^FRAC
+            return _fixed(t, FRAC) * 2.0**FRAC
+
+        self.w1, self.b1 = _fixed(net.l1.weight.T, FRAC), bias(net.l1.bias)
+        self.w2, self.b2 = _fixed(net.l2.weight.T, FRAC), bias(net.l2.bias)
+        self.w3, self.b3 = _fixed(net.l3.weight.T, FRAC), bias(net.l3.bias)
         self.ws = _fixed(net.skip.weight.T, FRAC)
-        x_max = 64.0 * 2**FRAC
-        for w, b, bound in ((self.w1, self.b1, x_max), (self.w2, self.b2, _HIDDEN_CLIP)):
-            if not bound * np.abs(w).sum(axis=0).max() + np.abs(b).max() < _EXACT:
-                raise FormatError("predictor weights too large for exact evaluation")
-        total = _HIDDEN_CLIP * np.abs(self.w3).sum(axis=0).max() + x_max * np.abs(self.ws).sum(axis=0).max()
-        if not total + np.abs(self.b3).max() < _EXACT:
+        # transposed, bias as the last input column (the constant input is 2^FRAC)
+        self.t1 = np.ascontiguousarray(np.vstack([self.w1, self.b1 / 2.0**FRAC]).T)
+        self.t2 = np.ascontiguousarray(np.vstack([self.w2, self.b2 / 2.0**FRAC]).T)
+        self.t3 = np.ascontiguousarray(np.vstack([self.w3, self.b3 / 2.0**FRAC]).T)
+        self.ts = np.ascontiguousarray(np.vstack([self.ws, np.zeros((1, N_OUT))]).T)
+        x_max = 64.0 * 2**FRAC + 1
+        acc1 = x_max * np.abs(self.t1).sum(axis=1).max()
+        h1 = acc1 / 2.0**FRAC + 1
+        acc2 = max(h1, 2.0**FRAC) * np.abs(self.t2).sum(axis=1).max()
+        h2 = acc2 / 2.0**FRAC + 1
+        acc3 = max(h2, 2.0**FRAC) * np.abs(self.t3).sum(axis=1).max() + x_max * np.abs(self.ts).sum(axis=1).max()
+        if not max(acc1, acc2, acc3) < _EXACT:
             raise FormatError("predictor weights too large for exact evaluation")
 
     def __call__(self, feats: np.ndarray) -> np.ndarray:
-        """Features (N_FEATURES, n) float64 (overwritten) -> outputs (N_OUT, n) as integers with FRAC
-        fractional bits (float64). Feature-major layout: the wide dimension is contiguous."""
-        one, inv = 2.0**FRAC, 2.0**-FRAC
+        """Features (N_FEATURES + 1, n) float64, the last row the constant 1 (overwritten) ->
+        outputs (N_OUT, n) as integers with FRAC fractional bits (float64). Feature-major layout:
+        the wide dimension is contiguous."""
         x = feats
-        x *= one
+        x *= 2.0**FRAC
         x += 0.5
         np.floor(x, out=x)
-        h = self._layer(self.w1, self.b1, x, inv)
-        h = self._layer(self.w2, self.b2, h, inv)
-        out = self.w3.T @ h
-        out += self.ws.T @ x
-        out += self.b3[:, None]
-        out *= inv
+        h = self._layer(self.t1, x)
+        h = self._layer(self.t2, h)
+        out = self.t3 @ h
+        out += self.ts @ x
+        out *= 2.0**-FRAC
         return np.floor(out, out=out)
 
     @staticmethod
-    def _layer(w, b, x, inv):
-        h = w.T @ x
-        h += b[:, None]
-        h *= inv
-        np.floor(h, out=h)
-        return np.clip(h, 0.0, _HIDDEN_CLIP, out=h)
+    def _layer(t, x):
+        h = np.empty((t.shape[0] + 1, x.shape[1]))
+        np.matmul(t, x, out=h[:-1])
+        h[:-1] *= 2.0**-FRAC
+        np.floor(h[:-1], out=h[:-1])
+        np.maximum(h[:-1], 0.0, out=h[:-1])
+        h[-1] = 2.0**FRAC
+        return h
 
 
 # ---------------------------------------------------------------------------------------------
