@@ -47,7 +47,12 @@ class LearnedCodec(Baseline):
         self.model = None
 
     def version(self) -> str:
-        return f"ncodec {ncodec_version()}, {self.name} model {self.card.get('model_id', 'unknown')}"
+        """Package version, the card's model id and a hash of the weights file (a replaced file shows)."""
+        import hashlib
+
+        weights = hashlib.sha256(card_path(self.name).with_suffix(".pt").read_bytes()).hexdigest()[:12]
+        return (f"ncodec {ncodec_version()}, {self.name} model {self.card.get('model_id', 'unknown')}, "
+                f"weights sha256 {weights}")
 
     def settings(self) -> list[float]:
         lo, hi = self.card["quality_range"]

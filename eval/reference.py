@@ -48,8 +48,9 @@ def load_reference(name: str) -> dict:
     results = data["results"]
     if "ms-ssim-rgb" in results and "ms-ssim" not in results:
         results["ms-ssim"] = results["ms-ssim-rgb"]
-    return {"name": name, "description": f"{data.get('name', stem)}: {data.get('description', '')} "
-            "(published Kodak points, not re-measured)".replace(":  (", ": ("),
+    title, detail = data.get("name", stem), data.get("description", "")
+    what = title if detail in ("", title) else f"{title}: {detail}"
+    return {"name": name, "description": f"{what} (published Kodak points, not re-measured)",
             "results": results,
             "meta": {"published": True, "source": str(path), "dataset": "Kodak (24 images)",
                      "original_name": data.get("name", stem)}}

@@ -113,19 +113,20 @@ def _run_jobs(todo: list[Job], options: Options, jobs: int, progress: bool) -> l
                 bar.update()
         else:
             import multiprocessing
-            from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+            from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
             # fork where there is one: workers start at once with the modules already imported (the
             # parent has run no torch operation yet, as with a DataLoader's workers); spawn elsewhere.
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            # CUDA cannot be used in a forked child, so GPU evaluations spawn.
+            fork = "fork" in multiprocessing.get_all_start_methods() and not options.device.startswith("cuda")
+            context = multiprocessing.get_context("fork" if fork else "spawn")
             with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=context, initializer=_init_worker,
                                      initargs=(options,)) as pool:
                 futures = {pool.submit(measure, job): job for job in todo}
                 pending = set(futures)
                 try:
                     while pending:
-                        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in done:
                             results.append((futures[future], future.result()))  # re-raises a failure
                             bar.update()
