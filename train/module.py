@@ -71,6 +71,8 @@ class CodecModule(L.LightningModule):
         if self.device.type == "cuda":  # TF32 convolutions/matmuls and tuned kernels: fixed shapes
             torch.backends.cudnn.benchmark = True
             torch.set_float32_matmul_precision("high")
+        if self._channels_last:
+            self.codec.to(memory_format=torch.channels_last)
         self._fit_started = time.time()
         self._wall_before = getattr(self, "_wall_before", 0.0)
 
@@ -100,9 +102,11 @@ class CodecModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._wall_before = checkpoint.get("ncodec", {}).get("wall_seconds", 0.0)
 
-    def configure_model(self) -> None:
-        if self.hparams.channels_last:
-            self.codec.to(memory_format=torch.channels_last)
+    @property
+    def _channels_last(self) -> bool:
+        """channels_last is a GPU layout: on CPU it gains little, and oneDNN's backward of strided
+        1x1 convolutions in that layout crashes with some torch builds."""
+        return bool(self.hparams.channels_last) and self.device.type == "cuda"
 
     # -- optimisation -------------------------------------------------------------------------
     def _param_groups(self):
@@ -126,7 +130,7 @@ class CodecModule(L.LightningModule):
         opt, sched = self.optimizers(), self.lr_schedulers()
         lo, hi = self.codec.quality_range
         quality = torch.empty(x.shape[0], device=x.device).uniform_(lo, hi)
-        if self.hparams.channels_last:
+        if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         loss, stats = rd_loss(self.codec, x, quality, self.hparams.metric)
         aux_loss = self.codec.aux_loss()
