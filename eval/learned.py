@@ -76,7 +76,22 @@ class LearnedCodec(Baseline):
                                       self.device)
         path = Path(tmpdir) / f"{self.name}-{self.label(setting)}.ncd"
         path.write_bytes(container.pack())
+        self._last = (img, float(np.float32(setting)))
         return path
+
+    def measures(self) -> dict:
+        """The model's own rate estimate (sum of -log2 likelihoods) for the last encoded image, to
+        compare with the file: real / estimated bits shows what the range coder and header cost."""
+        import torch
+
+        from ncodec.codecs.image.base import pad_to
+        from ncodec.train.losses import bits_per_pixel
+
+        img, quality = self._last
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255).to(self.device)
+        with torch.no_grad():
+            out = self.model(pad_to(x, self.model.stride), quality)
+        return {"bits_estimated": float(bits_per_pixel(out["likelihoods"], 1).sum())}
 
     def decode(self, path: Path) -> np.ndarray:
         from ncodec.codecs.image.files import decode_container

@@ -25,6 +25,8 @@ import numpy as np
 from ncodec.media.atomic import write_bytes_atomic
 
 PER_IMAGE_KEYS = ("bpp", "bytes", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time")
+# Learned codecs only (absent or None for baselines): entropy-coding share of the times, model's estimate.
+LEARNED_KEYS = ("encoding_entropy_time", "decoding_entropy_time", "bits_estimated")
 
 
 def _mean(values: list) -> float | None:
@@ -77,6 +79,12 @@ def codec_results(name: str, info: dict, ev) -> dict:
     for key in ("psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"):
         results[key] = [_mean([r[key] for r in table[l]]) for l in labels]
     results["ms-ssim"] = list(results["ms-ssim-rgb"])
+    for key in LEARNED_KEYS:
+        if all(r.get(key) is not None for l in labels for r in table[l]):
+            results[key] = [_mean([r[key] for r in table[l]]) for l in labels]
+    if "bits_estimated" in results:  # file bits over the model's estimate, summed over the images
+        results["real_over_estimated_bits"] = [
+            sum(r["bytes"] * 8 for r in table[l]) / sum(r["bits_estimated"] for r in table[l]) for l in labels]
     per_image = {im: {key: [table[l][i][key] for l in labels] for key in PER_IMAGE_KEYS}
                  for i, im in enumerate(images)}
     for i, im in enumerate(images):

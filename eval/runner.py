@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ncodec import timing
+
 from ncodec.errors import InputError
 from ncodec.eval import catalog, reference
 from ncodec.eval.cache import EVAL_VERSION, ResultCache
@@ -68,20 +70,25 @@ def measure(job: Job) -> dict:
     codec = _codec(job.codec)
     original = load_rgb8(job.image.path)
     with tempfile.TemporaryDirectory(prefix="ncodec-eval-") as tmp:
-        start = time.perf_counter()
-        path = codec.encode(original, job.setting, Path(tmp))
-        encoding_time = time.perf_counter() - start
+        with timing.record() as encoding_stages:
+            start = time.perf_counter()
+            path = codec.encode(original, job.setting, Path(tmp))
+            encoding_time = time.perf_counter() - start
         size = path.stat().st_size
-        start = time.perf_counter()
-        decoded = codec.decode(path)
-        decoding_time = time.perf_counter() - start
+        with timing.record() as decoding_stages:
+            start = time.perf_counter()
+            decoded = codec.decode(path)
+            decoding_time = time.perf_counter() - start
         if decoded.shape != original.shape or decoded.dtype != np.uint8:
             raise RuntimeError(f"{job.codec} decoded {job.image.name} to {decoded.shape} {decoded.dtype}, "
                                f"expected {original.shape} uint8")
         record = {"image": job.image.name, "setting": job.setting, "label": job.label, "bytes": size,
                   "pixels": job.image.pixels, "bpp": size * 8 / job.image.pixels,
                   "psnr-rgb": psnr(original, decoded, 255), "ms-ssim-rgb": ms_ssim(original, decoded, 255),
-                  "encoding_time": encoding_time, "decoding_time": decoding_time}
+                  "encoding_time": encoding_time, "decoding_time": decoding_time,
+                  # learned codecs: how much of each time was entropy coding (the rest: networks)
+                  "encoding_entropy_time": encoding_stages.get("entropy"),
+                  "decoding_entropy_time": decoding_stages.get("entropy"), **codec.measures()}
         ResultCache(job.entry.parents[1], _WORKER["options"].keep_files).put(job.entry, job.key, record, path)
     return record
 

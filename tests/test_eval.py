@@ -84,6 +84,11 @@ def test_layout_report_plots_and_skips(evaluated):
         for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"):
             per = [data["per_image"][im][key] for im in data["per_image"]]
             assert res[key] == pytest.approx(np.mean(per, axis=0).tolist())
+    learned = json.loads((out / "hyperprior.json").read_text())["results"]
+    assert all(0.98 < r < 1.1 for r in learned["real_over_estimated_bits"])  # file vs model estimate
+    assert all(0 < e < t for e, t in zip(learned["encoding_entropy_time"], learned["encoding_time"]))
+    assert all(0 < e < t for e, t in zip(learned["decoding_entropy_time"], learned["decoding_time"]))
+    assert "bits_estimated" not in json.loads((out / "jpeg.json").read_text())["results"]
     assert not (out / "vtm.json").exists()
     assert re.search(r"skipped vtm: .*VTM_DIR", r.stdout)
     for png in ("rd-psnr.png", "rd-ms-ssim.png"):

@@ -46,6 +46,10 @@ class Baseline:
     def label(self, setting: float) -> str:
         return f"{self.label_prefix}{setting:g}"
 
+    def measures(self) -> dict:
+        """Extra per-image figures of the last encode (learned codecs: the model's estimated bits)."""
+        return {}
+
     def prepare(self) -> None:
         """One-time work in the process that encodes (e.g. loading a model); nothing by default."""
 
