@@ -92,7 +92,7 @@ class LidarData(L.LightningDataModule):
     rotations about the vertical axis augment the training sweeps."""
 
     def __init__(self, train: list[str], val: list[str], precisions: list[float] = (0.001,),
-                 rotations: int = 2, batch_size: int = 4096, block_len: int = 128, seed: int = 0):
+                 rotations: int = 2, batch_size: int = 4096, block_len: int = 512, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
 
@@ -139,7 +139,7 @@ def _batch(tensors) -> tuple[torch.Tensor, dict]:
 class LidarModule(L.LightningModule):
     """Trains :class:`LidarCodec`'s predictor by the code length (bits per point)."""
 
-    def __init__(self, hidden: int = 32, block_len: int = 128, lr: float = 3e-3, lr_drops: tuple = (0.6, 0.85)):
+    def __init__(self, hidden: int = 32, block_len: int = 512, lr: float = 3e-3, lr_drops: tuple = (0.6, 0.85)):
         super().__init__()
         self.save_hyperparameters()
         self.codec = LidarCodec(hidden=hidden, block_len=block_len)

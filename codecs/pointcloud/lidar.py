@@ -224,7 +224,7 @@ def choose_grid(values: np.ndarray, float32: bool, max_k: int = 6) -> int | None
 
 @register_codec("lidar", "pointcloud", "LiDAR predictive codec: neural point prediction + learned Laplace rates")
 class LidarCodec(nn.Module):
-    def __init__(self, hidden: int = 32, n_tables: int = 48, block_len: int = 128):
+    def __init__(self, hidden: int = 32, n_tables: int = 48, block_len: int = 512):
         super().__init__()
         self.config = {"hidden": hidden, "n_tables": n_tables, "block_len": block_len}
         self.net = Predictor(hidden)
