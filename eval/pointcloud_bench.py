@@ -270,13 +270,14 @@ def print_table(results: dict, names: list[str], precision: float, cpu_seconds: 
             cells.append(f"{bpp:8.2f} ({err:5.2f})")
         tag = " [train]" if results["ours"]["in_training_set"][i] else ""
         print(f"{(f[-36:] + tag):<44}" + "".join(f"{c:>18}" for c in cells))
-    print("ratios to ours (mean over frames not used in training):")
-    held = [i for i, t in enumerate(results["ours"]["in_training_set"]) if not t] or list(range(len(frames_)))
-    for n in names:
-        ref = "ours-xyz" if n in ("ours-xyz", "laszip-xyz", "draco", "gpcc") else "ours"
-        ratio = np.mean([results[n]["bits_per_point"][i] / results[ref]["bits_per_point"][i] for i in held])
-        print(f"  {n:<12} {np.mean([results[n]['bits_per_point'][i] for i in held]):7.3f} bits/point   "
-              f"x{ratio:.3f} of {ref}")
+    print("size ratios per frame (< 1: ours smaller; target <= 0.85 vs LASzip and Draco):")
+    pairs = [("ours", "laszip"), ("ours-xyz", "laszip-xyz"), ("ours-xyz", "draco")] + \
+        [("ours", g) for g in ("gzip", "zstd", "lzma")] + ([("ours-xyz", "gpcc")] if "gpcc" in names else [])
+    print(f"{'frame':<44}" + "".join(f"{a_ + '/' + b_:>22}" for a_, b_ in pairs))
+    for i, f in enumerate(frames_):
+        tag = " [train]" if results["ours"]["in_training_set"][i] else ""
+        print(f"{(f[-36:] + tag):<44}" + "".join(
+            f"{results[a_]['bits_per_point'][i] / results[b_]['bits_per_point'][i]:>22.3f}" for a_, b_ in pairs))
     enc = np.array(results["ours"]["encode_seconds"])
     dec = np.array(results["ours"]["decode_seconds"])
     print(f"ours: encode {1 / enc.mean():.1f} sweeps/s wall (mean {enc.mean() * 1000:.0f} ms incl. file read), "

@@ -32,6 +32,7 @@ from stored integers by integer arithmetic (:mod:`ncodec.entropy.laplace`).
 from __future__ import annotations
 
 import math
+import os
 import struct
 import time
 import zlib
@@ -51,6 +52,17 @@ FRAC = 12  # fixed-point fractional bits of features, weights and outputs
 N_FEATURES = 3 * (K - 1) + 2 + K
 N_OUT = 8
 _EXACT = 2.0**53
+ENCODE_THREADS = min(os.cpu_count() or 1, 2)
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(ENCODE_THREADS)
+    return _POOL
 _MAX_COORD = 1 << 40
 
 
@@ -302,15 +314,26 @@ class LidarCodec(nn.Module):
         o_geo = int(round(math.log2(1.0 / step) * 2**FRAC))
         o_int = int(round(math.log2(inorm) * 2**FRAC))
         coded, ctx, block_of = self.contexts(q, iv, starts, lengths)
-        P = q[ctx].astype(np.float64)
-        I = iv[ctx].astype(np.float64)
-        feats, frame = features(P, I, step, inorm)
-        out = self.fixed()(feats)
-        pred, ipred = predict_points(P[:, 0], I[:, 0], out / 2.0**FRAC, frame, step, inorm)
-        e = q[coded] - pred
-        sym = self._conditioned(e, frame)
-        sym = np.concatenate([sym, (iv[coded] - ipred)[:, None]], axis=1)
-        tabs = self._tables_of(out, o_geo, o_int)
+        net = self.fixed()
+
+        def predict(rows: slice):  # rows are independent: chunks run in threads (numpy frees the GIL)
+            P = q[ctx[rows]].astype(np.float64)
+            I = iv[ctx[rows]].astype(np.float64)
+            feats, frame = features(P, I, step, inorm)
+            out = net(feats)
+            pred, ipred = predict_points(P[:, 0], I[:, 0], out / 2.0**FRAC, frame, step, inorm)
+            sym = self._conditioned(q[coded[rows]] - pred, frame)
+            sym = np.concatenate([sym, (iv[coded[rows]] - ipred)[:, None]], axis=1)
+            return sym, self._tables_of(out, o_geo, o_int)
+
+        m = len(coded)
+        chunks = [slice(i * m // ENCODE_THREADS, (i + 1) * m // ENCODE_THREADS) for i in range(ENCODE_THREADS)]
+        if ENCODE_THREADS > 1 and m > 20000:
+            parts = list(_pool().map(predict, chunks))
+        else:
+            parts = [predict(slice(0, m))]
+        sym = np.concatenate([p[0] for p in parts])
+        tabs = np.concatenate([p[1] for p in parts])
         # decoder order: step t, then component, then block (a padded transpose, no sort)
         n_blocks, longest = len(starts), int(lengths.max())
         t = coded - starts[block_of[coded]]
