@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(results: dict, names: list[str], precision: float, cpu_seconds: list | None = None) -> None:
     frames_ = results["ours"]["frame"]
     print(f"precision {precision} m (guaranteed max error {precision / 2:g} m per coordinate); "
-          f"bits per point (max NN error in mm); ratio = codec size / ours (xyz+i rows vs ours, xyz rows vs ours-xyz)")
+          f"bits per point (max nearest-neighbour error in mm)")
     head = f"{'frame':<44}" + "".join(f"{n:>18}" for n in names)
     print(head)
     for i, f in enumerate(frames_):
