@@ -146,6 +146,7 @@ class LidarModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._fit_started = time.time()
+        self._cpu_started = time.process_time()
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.codec.net.parameters(), lr=self.hparams.lr)
@@ -168,6 +169,7 @@ class LidarModule(L.LightningModule):
         data = getattr(self.trainer, "datamodule", None)
         checkpoint["ncodec"] = {
             "device": str(self.device), "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
+            "cpu_seconds": time.process_time() - getattr(self, "_cpu_started", time.process_time()),
             "train_files": getattr(data, "train_files", None), "val_files": getattr(data, "val_files", None),
             "points": getattr(data, "points", None),
             "precisions": list(data.hparams.precisions) if data is not None else None,
@@ -191,6 +193,7 @@ def export(ckpt: Path, name: str, folder: Path | None = None, notes: str = "", m
         "training": {"loop": "ncodec.train.pointcloud (Lightning)", "steps": state.get("global_step"),
                      "device": info.get("device", "cpu"), "cpu_threads": info.get("cpu_threads"),
                      "devices": 1, "wall_minutes": round((info.get("wall_seconds") or 0) / 60, 1),
+                     "cpu_minutes": round((info.get("cpu_seconds") or 0) / 60, 1),
                      "data": info.get("train_files"), "validation": info.get("val_files"),
                      "points": info.get("points"), "precisions": info.get("precisions"),
                      "exported_on": platform.machine()},
