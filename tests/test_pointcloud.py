@@ -108,6 +108,20 @@ def test_ring_column_and_voxel_order(tmp_path):
     assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
 
 
+@pytest.mark.parametrize("n", [1, 2, 40])
+def test_tiny_clouds_and_quantised_intensity(tmp_path, n):
+    a = np.random.default_rng(n).normal(size=(n, 4)).astype("<f4")  # intensity on no decimal grid
+    a.tofile(tmp_path / "t.bin")
+    enc = ncodec.encode_file(tmp_path / "t.bin", tmp_path / "t.ncd", precision=0.001)
+    dec = ncodec.decode_file(tmp_path / "t.ncd", tmp_path / "o.bin")
+    assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
+    assert np.array_equal(dec["x_hat"]["intensity"], enc["x_hat"]["intensity"])
+    assert "quantised" in ncodec.read_info(tmp_path / "t.ncd")["intensity"]
+    perm = enc["x_hat"]["perm"]
+    step = np.abs(a[:, 3]).max() / 65535
+    assert np.abs(dec["x_hat"]["intensity"] - a[perm, 3]).max() <= step / 2 * (1 + 1e-6)
+
+
 def test_octree_dense_object(tmp_path):
     path = tmp_path / "obj.ply"
     write_cloud(path, Cloud(synthetic_object()))

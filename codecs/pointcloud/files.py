@@ -8,8 +8,8 @@ What is lossless and what is lossy:
   when the input already lies on that grid, e.g. KITTI at 1 mm). Without ``--precision`` the
   input's own grid is used (LAS scale, or the coarsest decimal grid 10^-k, k <= 6, on which every
   float32 coordinate lies exactly), else 1 mm. Intensity lossless on a decimal grid, else
-  quantised to 1/65535 of its range. Points come back in coding order (rings, azimuth), not in
-  the input's order.
+  quantised to a step of max|intensity| / 65535. Points come back in coding order (rings,
+  azimuth), not in the input's order.
 * ``octree``: voxels of ``--precision`` (default 1 mm), one point per occupied voxel (the count
   can shrink), geometry only.
 """

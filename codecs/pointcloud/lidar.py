@@ -9,7 +9,7 @@ Coding (per file):
   on that grid, e.g. KITTI at 1 mm). Prediction never feeds back into the quantiser, so there is
   no drift: decoded points equal the encoder's reconstruction exactly.
 * intensity is coded **losslessly** when it lies on a decimal grid 10^-k (k <= 6; KITTI: 0.01,
-  nuScenes/LAS: integers), otherwise quantised to 1/65535 of its range (stated in ``info``).
+  nuScenes/LAS: integers), otherwise quantised to a step of max|intensity| / 65535 (stated in ``info``).
 * point order: :mod:`ncodec.codecs.pointcloud.order` (rings by laser and azimuth, else voxel order).
   Each ring is split into blocks of at most ``block_len`` points that are decoded in parallel
   (one network evaluation per step for all blocks). A block's first point is coded in a separate
@@ -286,8 +286,8 @@ class LidarCodec(nn.Module):
                 idiv, istep = 10**k, 0.0
                 ivals = np.round(intensity * idiv).astype(np.int64)
             else:
-                lo, hi = float(intensity.min()), float(intensity.max())
-                idiv, istep = 0, max((hi - lo) / 65535.0, np.finfo(np.float64).tiny)
+                peak = float(np.abs(intensity).max())  # > 0: zero lies on every grid
+                idiv, istep = 0, peak / 65535.0
                 ivals = np.round(intensity / istep).astype(np.int64)
             has_i = 1
         mode, perm, ring_lengths = ordering.point_order(q, ring, step)
