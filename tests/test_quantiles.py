@@ -22,6 +22,6 @@ def test_solved_quantiles_hit_the_targets_and_beat_aux_training():
     aux = solve_quantiles(eb)
     logits = eb._logits_cumulative(eb.quantiles.detach(), stop_gradient=True)
     assert torch.allclose(logits, eb.target.view(1, 1, 3).expand_as(logits), atol=1e-3)
-    assert aux < 1e-2 < float(trained.loss())
+    assert aux < 1e-2 < trained.loss().item()
     q = eb.quantiles.detach()[:, 0]
     assert torch.all(q[:, 0] < q[:, 1]) and torch.all(q[:, 1] < q[:, 2])

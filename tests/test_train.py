@@ -131,7 +131,7 @@ def test_throughput_script_measures_real_steps():
     from ncodec.train.throughput import measure
 
     r = measure("hyperprior", batch=1, crop=64, device="cpu", precision="fp32", steps=1, warmup=0)
-    assert r["images_per_s"] > 0 and r["megapixels_per_s"] == pytest.approx(r["images_per_s"] * 64 * 64 / 1e6, rel=0.01)
+    assert r["images_per_s"] > 0 and r["megapixels_per_s"] == pytest.approx(r["images_per_s"] * 64 * 64 / 1e6, abs=1e-3)
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs/image").glob("*.yaml")), ids=lambda p: p.stem)
