@@ -16,18 +16,10 @@ import struct
 import constriction
 import numpy as np
 
-from ncodec.entropy.rangecoder import TableSet, _unvarints, _varints
+from ncodec.entropy.rangecoder import TableSet, _unvarints, _varints, split_escapes
 from ncodec.errors import FormatError
 
 _WORD = np.dtype("<u4")
-
-
-def _split(values: np.ndarray, tables: np.ndarray, tset: TableSet):
-    index = values - tset.offsets[tables]
-    escape = tset.lengths[tables] - 2
-    low, high = index < 0, index >= escape
-    overflow = np.where(low, -2 * index - 1, 2 * (index - escape))[low | high]
-    return np.where(low | high, escape, index).astype(np.int32), overflow
 
 
 def encode(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> bytes:
@@ -36,7 +28,7 @@ def encode(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> bytes:
     tables = np.asarray(tables, dtype=np.int64).reshape(-1)
     if tables.size and (tables.min() < 0 or tables.max() >= len(tset)):
         raise ValueError("table index out of range")
-    index, overflow = _split(values, tables, tset)
+    index, overflow = split_escapes(values, tables, tset)
     order = np.argsort(tables.astype(np.int16) if len(tset) < 32768 else tables, kind="stable")  # radix
     uniq, starts, counts = np.unique(tables[order], return_index=True, return_counts=True)
     parts = [struct.pack("<H", len(uniq))]

@@ -57,6 +57,16 @@ def _groups(tables: np.ndarray):
         yield t, order[s : s + c]
 
 
+def split_escapes(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> tuple[np.ndarray, np.ndarray]:
+    """Symbol indices to range-code (values outside a table become its escape symbol) and the
+    zig-zag overflow of the escaped values, in order, for the varint tail."""
+    index = values - tset.offsets[tables]
+    escape = tset.lengths[tables] - 2
+    low, high = index < 0, index >= escape
+    overflow = np.where(low, -2 * index - 1, 2 * (index - escape))[low | high]
+    return np.where(low | high, escape, index).astype(np.int32), overflow
+
+
 class StreamEncoder:
     """One bitstream coded in several passes (context models: pass ``k+1``'s tables depend on the
     values of passes ``<= k``). Each :meth:`push` is vectorised; the decoder pulls the same passes
@@ -73,11 +83,8 @@ class StreamEncoder:
             raise ValueError("values and tables must have the same shape")
         if tables.size and (tables.min() < 0 or tables.max() >= len(self.tset)):
             raise ValueError("table index out of range")
-        index = values - self.tset.offsets[tables]
-        escape = self.tset.lengths[tables] - 2
-        low, high = index < 0, index >= escape
-        self._overflow.append(np.where(low, -2 * index - 1, 2 * (index - escape))[low | high])
-        index = np.where(low | high, escape, index).astype(np.int32)
+        index, overflow = split_escapes(values, tables, self.tset)
+        self._overflow.append(overflow)
         for t, pos in _groups(tables):
             self._coder.encode(index[pos], self.tset.model(t))
 
