@@ -148,3 +148,11 @@ def test_every_shipped_config_builds_its_model(config):
 
     loss, _ = rd_loss(module.codec, x, torch.tensor([3.0]))
     assert torch.isfinite(loss)
+
+
+def test_a_run_stopping_between_periodic_saves_keeps_its_last_steps(trained, tmp_path):
+    """ModelCheckpoint saves every 3 steps here; a 7-step run must still leave step 7 in last.ckpt."""
+    r = ncodec("train", "fit", "--config", ROOT / "configs/smoke/image.yaml", "--data.root", trained / "photos",
+               "--trainer.max_steps", "7", "--trainer.limit_val_batches", "0", "--trainer.logger", "false", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert torch.load(tmp_path / "runs/smoke/checkpoints/last.ckpt", weights_only=False)["global_step"] == 7

@@ -89,6 +89,15 @@ class CodecModule(L.LightningModule):
             "init_from": self.warm_start,
         }
 
+    def on_train_end(self) -> None:
+        """ModelCheckpoint saves every N steps, so a run that stops in between (max_time, or
+        max_steps not a multiple of N) would lose its last steps: save them as ``last.ckpt``."""
+        callback = self.trainer.checkpoint_callback
+        if callback is None or not callback.dirpath or not getattr(callback, "save_last", False):
+            return
+        if getattr(callback, "_last_global_step_saved", None) != self.trainer.global_step:
+            self.trainer.save_checkpoint(Path(callback.dirpath) / "last.ckpt")
+
     def on_fit_end(self) -> None:
         """Under DDP every rank must hold the same weights; check it rather than assume it."""
         if self.trainer.world_size < 2:
