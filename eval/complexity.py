@@ -63,7 +63,8 @@ def measure(codec: str, x: torch.Tensor, quality: float, repeats: int) -> dict:
     model, source = build(codec)
     lo, hi = model.quality_range
     q = min(max(quality, lo), hi)
-    y = model.g_a(x)
+    with torch.no_grad():  # a latent without autograd history (FlopCounterMode's hooks need that)
+        y = model.g_a(x)
     enc = model.compress(x, q)
     dec = model.decompress(enc["strings"], enc["shape"], q)
     if not torch.equal(enc["x_hat"], dec["x_hat"]):
