@@ -23,7 +23,7 @@ from ncodec.media.atomic import atomic_output, check_output, write_bytes_atomic
 _SUFFIXES = {"image": image_io.SUFFIXES, "pointcloud": cloud_io.SUFFIXES}
 _DESCRIBE = {"image": image_files.describe, "pointcloud": cloud_files.describe}
 _RATE = {"image": ("bpp", "pixels"), "pointcloud": ("bits_per_point", "points")}  # key, per what
-_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
+_LOADED: dict[tuple[str, str, str], torch.nn.Module] = {}
 
 
 def modality_of(path: Path) -> str:
@@ -46,9 +46,9 @@ def resolve_device(device: str) -> str:
 def load(name: str | None = None, modality: str = "image", device: str = "cpu") -> torch.nn.Module:
     """The shipped checkpoint ``name`` (default: the modality's), cached per device."""
     name = name or DEFAULT_CODEC[modality]
-    key = (name, resolve_device(device))
+    key = (name, modality, resolve_device(device))  # the modality too: load_codec checks it
     if key not in _LOADED:
-        _LOADED[key] = load_codec(name, modality, key[1])
+        _LOADED[key] = load_codec(name, modality, key[2])
     return _LOADED[key]
 
 

@@ -72,7 +72,7 @@ def load_codec(name: str | None = None, modality: str = "image", device: str = "
     card = json.loads(card_file.read_text())
     entry = get_codec(card["codec"])
     if entry.modality != modality:
-        raise InputError(f"checkpoint {name!r} is a {entry.modality} codec, not {modality}")
+        raise InputError(f"checkpoint {name!r} codes {entry.modality} data, not {modality}")
     state = torch.load(card_file.with_suffix(".pt"), map_location="cpu", weights_only=True)
     model = entry.factory(**card["config"])
     state = {k: v.to(model.state_dict()[k].dtype) if k in model.state_dict() else v for k, v in state.items()}
