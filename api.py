@@ -19,7 +19,8 @@ from ncodec.media import image as image_io
 from ncodec.media import pointcloud as cloud_io
 from ncodec.media.atomic import atomic_output, check_output, write_bytes_atomic
 
-# One handler per modality: which inputs it takes and how its containers are described.
+# One handler per modality: which inputs it takes, how its containers are described, and (at the
+# end of this file) how it encodes and decodes files (_ENCODERS, _DECODERS).
 _SUFFIXES = {"image": image_io.SUFFIXES, "pointcloud": cloud_io.SUFFIXES}
 _DESCRIBE = {"image": image_files.describe, "pointcloud": cloud_files.describe}
 _RATE = {"image": ("bpp", "pixels"), "pointcloud": ("bits_per_point", "points")}  # key, per what
@@ -113,14 +114,17 @@ def _search_quality(model, picture, device: str, target_bpp: float | None, targe
 def encode_file(src: Path, dst: Path, codec: str | None = None, quality: float | None = None,
                 device: str = "cpu", force: bool = False, target_bpp: float | None = None,
                 target_psnr: float | None = None, precision: float | None = None) -> dict:
-    """Encode ``src`` to the ncodec file ``dst``; returns a report (sizes, bpp, PSNR, times).
-    At most one of ``quality``, ``target_bpp``, ``target_psnr`` may be given; ``precision``
-    (metres) is for point clouds."""
+    """Encode ``src`` to the ncodec file ``dst``; returns a report (sizes, rate, quality, times).
+    Images take at most one of ``quality``, ``target_bpp``, ``target_psnr``; point clouds take
+    ``precision`` (metres). The modality comes from ``src``'s extension."""
     src, dst = Path(src), Path(dst)
-    modality = modality_of(src)
-    if modality in _ENCODERS:
-        return _ENCODERS[modality](src, dst, codec, device, force, precision=precision, quality=quality,
-                                   target_bpp=target_bpp, target_psnr=target_psnr)
+    return _ENCODERS[modality_of(src)](src, dst, codec, device, force, precision=precision, quality=quality,
+                                       target_bpp=target_bpp, target_psnr=target_psnr)
+
+
+def _encode_image_file(src: Path, dst: Path, codec: str | None, device: str, force: bool,
+                       precision: float | None, quality: float | None, target_bpp: float | None,
+                       target_psnr: float | None) -> dict:
     if precision is not None:
         raise InputError("--precision applies to point clouds only")
     if sum(v is not None for v in (quality, target_bpp, target_psnr)) > 1:
@@ -130,7 +134,7 @@ def encode_file(src: Path, dst: Path, codec: str | None = None, quality: float |
             raise InputError(f"{name} must be a positive number, got {value}")
     check_output(dst, force)
     picture = image_io.read_image(src)
-    model = load(codec, modality, device)
+    model = load(codec, "image", device)
     if target_bpp is None and target_psnr is None:
         report = _encode_once(model, picture, _quality(model, quality), device)
     else:
@@ -153,16 +157,23 @@ def decode_file(src: Path, dst: Path, device: str = "cpu", force: bool = False) 
     check_output(dst, force)
     if modality_of(dst) != container.modality:
         raise InputError(f"{src} holds a {container.modality}; {dst.suffix} is not a {container.modality} format")
-    if container.modality in _DECODERS:
-        return _DECODERS[container.modality](src, dst, container, device, force)
-    d = _DESCRIBE[container.modality](container)
-    image_io.check_writable(dst, d["bit_depth"], d["channels"])
+    return _DECODERS[container.modality](src, dst, container, device, force)
+
+
+def _checkpoint_for(container: Container) -> str:
+    """The installed checkpoint that wrote ``container`` (by codec and model id)."""
     entry = get_codec_for_file(container)
     try:
-        name = find_checkpoint(entry, container.model_id)
+        return find_checkpoint(entry, container.model_id)
     except InputError as e:
         raise FormatError(str(e)) from None
-    model = load(name, container.modality, device)
+
+
+def _decode_image_file(src: Path, dst: Path, container: Container, device: str, force: bool) -> dict:
+    d = _DESCRIBE["image"](container)
+    image_io.check_writable(dst, d["bit_depth"], d["channels"])
+    name = _checkpoint_for(container)
+    model = load(name, "image", device)
     start = time.perf_counter()
     with timing.record() as t:
         picture, x_hat = image_files.decode_container(model, container)
@@ -227,11 +238,7 @@ def _encode_cloud_file(src: Path, dst: Path, codec: str | None, device: str, for
 
 def _decode_cloud_file(src: Path, dst: Path, container: Container, device: str, force: bool) -> dict:
     cloud_files.describe(container)
-    entry = get_codec_for_file(container)
-    try:
-        name = find_checkpoint(entry, container.model_id)
-    except InputError as e:
-        raise FormatError(str(e)) from None
+    name = _checkpoint_for(container)
     model = load(name, "pointcloud", "cpu")
     out, seconds, entropy = cloud_files.timed(cloud_files.decode_container, model, container)
     cloud = cloud_io.Cloud(out["xyz"], out.get("intensity"), out.get("ring"),
@@ -242,5 +249,5 @@ def _decode_cloud_file(src: Path, dst: Path, container: Container, device: str, 
             "points": len(cloud), "x_hat": out}
 
 
-_ENCODERS = {"pointcloud": _encode_cloud_file}
-_DECODERS = {"pointcloud": _decode_cloud_file}
+_ENCODERS = {"image": _encode_image_file, "pointcloud": _encode_cloud_file}
+_DECODERS = {"image": _decode_image_file, "pointcloud": _decode_cloud_file}
