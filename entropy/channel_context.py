@@ -82,15 +82,14 @@ class ChannelContextHyperprior(MeanScaleHyperprior):
         self._lrps_fixed = [fixed(n) for n in self.lrps] if lrp else []
 
     # -- training ----------------------------------------------------------------------------
-    def _slice_parameters(self, k: int, support: Tensor, y_hat_anchor: Tensor | None) -> tuple[Tensor, Tensor]:
-        g = self.groups[k]
-        if not self.checkerboard:
-            scales, means = self.params[k](support).chunk(2, 1)
-            return scales, means
-        ctx = support.new_zeros(support.shape[0], 2 * g, *support.shape[-2:])
-        if y_hat_anchor is not None:
-            ctx = self.spatial[k](y_hat_anchor)
-        scales, means = self.params[k](torch.cat([support, ctx], 1)).chunk(2, 1)
+    def _slice_parameters(self, k: int, support: Tensor, anchors: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Scales and means of slice ``k`` from its support; with the checkerboard, also from the
+        spatial context of the decoded ``anchors`` (zeros in the anchor pass)."""
+        if self.checkerboard:
+            g, (b, _, h, w) = self.groups[k], support.shape
+            ctx = self.spatial[k](anchors) if anchors is not None else support.new_zeros(b, 2 * g, h, w)
+            support = torch.cat([support, ctx], 1)
+        scales, means = self.params[k](support).chunk(2, 1)
         return scales, means
 
     def forward(self, y: Tensor) -> dict:
