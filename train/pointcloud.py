@@ -44,9 +44,18 @@ from ncodec.media.pointcloud import read_cloud
 _AUX = ("dq", "di", "sign", "ux", "uy", "main", "k_other", "k_z", "o_geo", "o_int", "inorm", "step")
 
 
-def sweep_samples(codec: LidarCodec, path: str, step: float, rotate: float = 0.0) -> dict[str, torch.Tensor]:
-    """Features and scoring data of every predicted point of one sweep (as the encoder sees it)."""
+def sweep_samples(codec: LidarCodec, path: str, step: float, rotate: float = 0.0,
+                  stride: int = 1) -> dict[str, torch.Tensor]:
+    """Features and scoring data of every predicted point of one sweep (as the encoder sees it).
+
+    ``stride`` keeps every stride-th point in file (scan) order: a sensor with a stride-times
+    coarser azimuth resolution (KITTI's 0.08 degrees at stride 4 is nuScenes' 0.33), so the
+    predictor learns to extrapolate the scan step instead of assuming one sensor's spacing."""
     cloud = read_cloud(Path(path))
+    if stride > 1:
+        cloud.xyz = cloud.xyz[::stride]
+        cloud.intensity = None if cloud.intensity is None else cloud.intensity[::stride]
+        cloud.ring = None if cloud.ring is None else cloud.ring[::stride]
     xyz = cloud.xyz
     if rotate:
         c, s = math.cos(rotate), math.sin(rotate)
@@ -88,11 +97,13 @@ def rate(net_out: torch.Tensor, b: dict[str, torch.Tensor], per_component: bool 
 
 
 class LidarData(L.LightningDataModule):
-    """Sweeps matched by ``train`` / ``val`` glob patterns; ``precisions`` (metres) and random
-    rotations about the vertical axis augment the training sweeps."""
+    """Sweeps matched by ``train`` / ``val`` glob patterns; ``precisions`` (metres), random
+    rotations about the vertical axis and azimuth ``strides`` (see :func:`sweep_samples`) augment
+    the training sweeps."""
 
     def __init__(self, train: list[str], val: list[str], precisions: list[float] = (0.001,),
-                 rotations: int = 2, batch_size: int = 4096, block_len: int = 512, seed: int = 0):
+                 rotations: int = 2, strides: list[int] = (1,), batch_size: int = 4096, block_len: int = 512,
+                 seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
 
@@ -111,8 +122,10 @@ class LidarData(L.LightningDataModule):
         parts = []
         for f in self.train_files:
             for step in h.precisions:
-                for r in range(h.rotations):
-                    parts.append(sweep_samples(codec, f, step, rotate=0.0 if r == 0 else float(rng.uniform(0, 2 * np.pi))))
+                for stride in h.strides:
+                    for r in range(h.rotations):
+                        angle = 0.0 if r == 0 else float(rng.uniform(0, 2 * np.pi))
+                        parts.append(sweep_samples(codec, f, step, rotate=angle, stride=stride))
         self.train_set = self._stack(parts)
         self.val_set = self._stack([sweep_samples(codec, f, h.precisions[0]) for f in self.val_files])
         self.points = len(self.train_set.tensors[0])
@@ -183,6 +196,7 @@ def export(ckpt: Path, name: str, folder: Path | None = None, notes: str = "", m
 
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     hp, info = state["hyper_parameters"], state.get("ncodec", {})
+    data_hp = state.get("datamodule_hyper_parameters") or {}
     codec = LidarCodec(hidden=hp["hidden"], block_len=hp["block_len"])
     codec.load_state_dict({k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")})
     codec.eval()
@@ -196,6 +210,7 @@ def export(ckpt: Path, name: str, folder: Path | None = None, notes: str = "", m
                      "cpu_minutes": round((info.get("cpu_seconds") or 0) / 60, 1),
                      "data": info.get("train_files"), "validation": info.get("val_files"),
                      "points": info.get("points"), "precisions": info.get("precisions"),
+                     "augmentation": {k: data_hp[k] for k in ("rotations", "strides") if k in data_hp},
                      "exported_on": platform.machine()},
     }
     if measured:

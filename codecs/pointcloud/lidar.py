@@ -20,6 +20,13 @@ Coding (per file):
   horizontal axis first; the other two are coded after removing the part a pure range error would
   cause (``e_other - round(e_main * u_other / u_main)``, ``e_z - round(e_main * tan(elev) / u_main)``).
 
+Per-file calibration: the encoder measures, for each point class (far / near segments of a ring;
+one class without a ring column) and each of the four coded components, the whole number of
+table steps (1/3 octave) by which the network's scales should move to minimise this file's code
+length, and stores these 8 small integers in the header. The learned model thus adapts to a
+sensor it was not trained on (another azimuth resolution, the vehicle's own body near the sensor)
+at the cost of 8 bytes, and the decoder applies the same integer shifts.
+
 Why decoding is bit-exact on every machine: the features and the geometry use only float64
 ``+ - * /`` and ``sqrt``, element by element (numpy ufuncs, one operation each: no reductions, no
 transcendental functions, nothing an FMA could fuse), which IEEE 754 rounds correctly, i.e.
@@ -218,9 +225,13 @@ class FixedPredictor:
 # ---------------------------------------------------------------------------------------------
 # the codec
 
-_PAYLOAD = struct.Struct("<IBHdIiBIdIi4BI")
+_PAYLOAD = struct.Struct("<IBHdIiBIdIi4BI8b")
 # points, order mode, block length, step, step divisor, log2(1/step) fixed, has intensity,
-# intensity divisor, intensity step, intensity norm, log2(norm) fixed, start tables x4, rings
+# intensity divisor, intensity step, intensity norm, log2(norm) fixed, start tables x4, rings,
+# calibration shifts (2 classes x 4 components)
+N_CLASSES = 2
+_SHIFTS = np.array([-9, -6, -3, 0, 3, 6, 9])  # coarse search of the calibration, then +-1, +-2
+_CALIBRATION_SAMPLE = 4096
 
 
 def choose_grid(values: np.ndarray, float32: bool, max_k: int = 6) -> int | None:
@@ -334,6 +345,9 @@ class LidarCodec(nn.Module):
             parts = [predict(slice(0, m))]
         sym = np.concatenate([p[0] for p in parts])
         tabs = np.concatenate([p[1] for p in parts])
+        point_class = self._block_classes(prep["mode"], prep["ring_lengths"], starts)[block_of[coded]]
+        shifts = self._calibrate(sym, tabs, point_class)
+        tabs = self._shifted(tabs, shifts, point_class)
         # decoder order: step t, then component, then block (a padded transpose, no sort)
         n_blocks, longest = len(starts), int(lengths.max())
         t = coded - starts[block_of[coded]]
@@ -354,8 +368,50 @@ class LidarCodec(nn.Module):
         rings = zlib.compress(prep["ring_lengths"].astype("<u4").tobytes(), 9)
         payload = _PAYLOAD.pack(n, prep["mode"], block_len, step, prep["divisor"], o_geo, prep["has_i"],
                                 prep["idiv"], prep["istep"], int(inorm), o_int, *start_tables.tolist(),
-                                len(prep["ring_lengths"]))
+                                len(prep["ring_lengths"]), *shifts.ravel().tolist())
         return [rings, starts_data, main], payload
+
+    # -- per-file calibration -------------------------------------------------------------------
+    @staticmethod
+    def _block_classes(mode: int, ring_lengths: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Class of every block: in ring mode a ring's far segment is class 0, its near one 1."""
+        if mode != ordering.MODE_RING:
+            return np.zeros(len(starts), np.int64)
+        segment = np.searchsorted(np.cumsum(ring_lengths), starts, side="right")
+        return segment % 2
+
+    def _shifted(self, tabs: np.ndarray, shifts: np.ndarray, point_class: np.ndarray) -> np.ndarray:
+        return np.clip(tabs + shifts[point_class], 0, len(self.tables()) - 1)
+
+    def _bits(self, values: np.ndarray, tabs: np.ndarray) -> float:
+        """Code length (bits) of ``values`` under ``tabs``, escapes counted as 16 extra bits."""
+        ts = self.tables()
+        index = values - ts.offsets[tabs]
+        escape = ts.lengths[tabs] - 2
+        out = (index < 0) | (index >= escape)
+        index = np.where(out, escape, index)
+        p = ts.cdfs[tabs, index + 1] - ts.cdfs[tabs, index]
+        return float(np.log2(ts.cdfs[tabs, escape + 1]).sum() - np.log2(p).sum() + 16 * out.sum())
+
+    def _calibrate(self, sym: np.ndarray, tabs: np.ndarray, point_class: np.ndarray) -> np.ndarray:
+        """The table shifts (N_CLASSES, 4) that minimise the code length of a sample of each class
+        (encoder only: the result is stored)."""
+        n_t = len(self.tables())
+        shifts = np.zeros((N_CLASSES, 4), np.int64)
+        for c in range(N_CLASSES):
+            rows = np.flatnonzero(point_class == c)
+            if len(rows) == 0:
+                continue
+            rows = rows[:: max(1, len(rows) // _CALIBRATION_SAMPLE)]
+            for k in range(4):
+                v, t = sym[rows, k], tabs[rows, k]
+
+                def cost(d):
+                    return self._bits(v, np.clip(t + d, 0, n_t - 1))
+
+                best = min(_SHIFTS.tolist(), key=cost)
+                shifts[c, k] = min(range(best - 2, best + 3), key=cost)
+        return shifts
 
     def _start_tables(self, d: np.ndarray) -> np.ndarray:
         if len(d) < 2:
@@ -378,7 +434,8 @@ class LidarCodec(nn.Module):
         if len(payload) != _PAYLOAD.size or len(sections) != 3:
             raise FormatError("point-cloud description or sections are invalid")
         (n, mode, block_len, step, divisor, o_geo, has_i, idiv, istep, inorm, o_int,
-         t0, t1, t2, t3, n_rings) = _PAYLOAD.unpack(payload)
+         t0, t1, t2, t3, n_rings, *shifts) = _PAYLOAD.unpack(payload)
+        shifts = np.array(shifts, np.int64).reshape(N_CLASSES, 4)
         if block_len == 0 or inorm == 0 or not (np.isfinite(step) and step > 0):
             raise FormatError("point-cloud description is invalid")
         try:
@@ -388,6 +445,7 @@ class LidarCodec(nn.Module):
         if len(ring_lengths) != n_rings or ring_lengths.sum() != n:
             raise FormatError("ring section does not match the point count")
         starts, lengths = ordering.blocks(ring_lengths, block_len)
+        block_class = self._block_classes(mode, ring_lengths, starts)
         nb = len(starts)
         start_tables = np.array([t0, t1, t2, t3], dtype=np.int64)
         if start_tables.max() >= len(self.tables()):
@@ -409,7 +467,7 @@ class LidarCodec(nn.Module):
             feats, frame = features(Pa, Ia, step, float(inorm))
             out = net(feats)
             pred, ipred = predict_points(Pa[:, 0], Ia[:, 0], out / 2.0**FRAC, frame, step, float(inorm))
-            tabs = self._tables_of(out, o_geo, o_int)
+            tabs = self._shifted(self._tables_of(out, o_geo, o_int), shifts, block_class[active])
             with timing.stage("entropy"):
                 s = dec.decode(tabs.T.ravel()).reshape(4, -1).T
             main, k_other, k_z = frame[3], frame[4], frame[5]
@@ -448,10 +506,12 @@ def _component_major(a: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def describe_payload(payload: bytes) -> dict:
     if len(payload) != _PAYLOAD.size:
         raise FormatError("point-cloud description has the wrong size")
-    (n, mode, block_len, step, divisor, _, has_i, idiv, istep, inorm, _, *_, n_rings) = _PAYLOAD.unpack(payload)
+    (n, mode, block_len, step, divisor, _, has_i, idiv, istep, inorm, _, *rest) = _PAYLOAD.unpack(payload)
+    n_rings = rest[4]
     if n == 0 or mode > 2 or not (np.isfinite(step) and step > 0):
         raise FormatError("point-cloud description is invalid")
     order = {0: "ring column + azimuth", 1: "scan order (rings from azimuth wraps)", 2: "voxel (Morton)"}[mode]
     inten = "none" if not has_i else (f"lossless (grid 1/{idiv})" if idiv else f"quantised, step {istep:.6g}")
     return {"points": n, "precision": step, "max_error": step / 2, "order": order, "rings": n_rings,
-            "block_len": block_len, "intensity": inten}
+            "block_len": block_len, "intensity": inten,
+            "scale_shifts": [list(rest[5 + 4 * c: 9 + 4 * c]) for c in range(N_CLASSES)]}

@@ -2,9 +2,11 @@
 ring lengths and simply emits points in coded order).
 
 1. ``ring`` column given (nuScenes): per ring, first the points farther than ``NEAR`` metres from
-   the sensor axis sorted by azimuth, then the near ones (returns from the vehicle itself and
-   no-return placeholders, which have no scan structure) in voxel order; the decoder gets the
-   segment lengths, ring ``r`` owning segments ``2r`` and ``2r + 1``.
+   the sensor axis, then the near ones (returns from the vehicle itself and no-return
+   placeholders), each segment sorted by azimuth (ties keep the file order, i.e. the firing
+   order). Splitting them keeps the far points' scan steps regular; azimuth order beat voxel
+   order for the near segment too (nuScenes: 15.96 vs 16.71 bits per point, xyz only). The
+   decoder gets the segment lengths, ring ``r`` owning segments ``2r`` and ``2r + 1``.
 2. Input already in scan order (KITTI ``.bin``): azimuth runs that wrap around once per laser
    ring; the wraps are the ring boundaries, and the input order is kept.
 3. Otherwise: voxel (Morton / Z-order) sort of the quantised coordinates, one stream.
@@ -38,9 +40,8 @@ def point_order(q: np.ndarray, ring: np.ndarray | None, step: float = 0.001) -> 
     if ring is not None and ring.max() < _MAX_RINGS:
         near = (x * x + y * y) < (NEAR / step) ** 2
         azimuth = np.arctan2(y, x)  # encoder only: any machine's atan2 gives a valid order
-        key = np.where(near, _morton(q).astype(np.float64), azimuth)
         segment = 2 * ring + near
-        order = np.lexsort((key, segment))
+        order = np.lexsort((azimuth, segment))
         return MODE_RING, order, np.bincount(segment, minlength=2 * int(ring.max()) + 2).astype(np.int64)
     if n >= 2 * _MIN_RING_POINTS:
         azimuth = np.arctan2(y, x)
