@@ -30,11 +30,14 @@ def encode(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> bytes:
         raise ValueError("table index out of range")
     index, overflow = split_escapes(values, tables, tset)
     order = np.argsort(tables.astype(np.int16) if len(tset) < 32768 else tables, kind="stable")  # radix
-    uniq, starts, counts = np.unique(tables[order], return_index=True, return_counts=True)
-    parts = [struct.pack("<H", len(uniq))]
-    for t, s, c in zip(uniq.tolist(), starts.tolist(), counts.tolist()):
+    index = index[order]
+    counts = np.bincount(tables, minlength=len(tset))
+    starts = np.cumsum(counts) - counts
+    used = np.flatnonzero(counts)
+    parts = [struct.pack("<H", len(used))]
+    for t, s, c in zip(used.tolist(), starts[used].tolist(), counts[used].tolist()):
         enc = constriction.stream.queue.RangeEncoder()
-        enc.encode(index[order[s : s + c]], tset.model(t))
+        enc.encode(index[s : s + c], tset.model(t))
         words = enc.get_compressed().astype(_WORD).tobytes()
         parts += [struct.pack("<HI", t, len(words) // 4), words]
     return b"".join(parts) + _varints(overflow)
@@ -72,12 +75,16 @@ class Decoder:
         tables = np.asarray(tables, dtype=np.int64).reshape(-1)
         index = np.empty(tables.shape, dtype=np.int64)
         order = np.argsort(tables, kind="stable")
-        uniq, starts, counts = np.unique(tables[order], return_index=True, return_counts=True)
-        for t, s, c in zip(uniq.tolist(), starts.tolist(), counts.tolist()):
+        counts = np.bincount(tables, minlength=len(self.tset))
+        starts = np.cumsum(counts) - counts
+        used = np.flatnonzero(counts)
+        decoded = np.empty(len(tables), dtype=np.int64)
+        for t, s, c in zip(used.tolist(), starts[used].tolist(), counts[used].tolist()):
             dec = self.decoders.get(t)
             if dec is None:
                 raise FormatError("entropy-coded section is corrupted (missing stream)")
-            index[order[s : s + c]] = dec.decode(self.tset.model(t), c)
+            decoded[s : s + c] = dec.decode(self.tset.model(t), c)
+        index[order] = decoded
         escape = self.tset.lengths[tables] - 2
         escaped = np.flatnonzero(index == escape)
         if len(escaped):

@@ -62,9 +62,11 @@ def split_escapes(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> tup
     zig-zag overflow of the escaped values, in order, for the varint tail."""
     index = values - tset.offsets[tables]
     escape = tset.lengths[tables] - 2
-    low, high = index < 0, index >= escape
-    overflow = np.where(low, -2 * index - 1, 2 * (index - escape))[low | high]
-    return np.where(low | high, escape, index).astype(np.int32), overflow
+    out = np.flatnonzero((index < 0) | (index >= escape))  # few: work on them alone
+    index_out, escape_out = index[out], escape[out]
+    overflow = np.where(index_out < 0, -2 * index_out - 1, 2 * (index_out - escape_out))
+    index[out] = escape_out
+    return index.astype(np.int32), overflow
 
 
 class StreamEncoder:
