@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/pointcloud_bench"))
     ap.add_argument("--tmc13", default=os.environ.get("TMC13"), help="path to a tmc3 binary (G-PCC)")
     ap.add_argument("--no-d2", action="store_true", help="skip point-to-plane PSNR (slower)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of ours per frame (the median is kept)")
     a = ap.parse_args(argv)
     from ncodec.api import load
     from ncodec.errors import InputError
@@ -215,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             if name in ("ours", "ours-xyz"):
                 run_ours(path, a.precision, model, name == "ours-xyz")  # warm-up (first call builds tables)
-                r = run_ours(path, a.precision, model, name == "ours-xyz")
+                runs = [run_ours(path, a.precision, model, name == "ours-xyz") for _ in range(a.repeat)]
+                r = dict(runs[0])
+                for key in ("encode_seconds", "decode_seconds", "encode_cpu_seconds"):
+                    r[key] = float(np.median([x[key] for x in runs]))
             elif name.startswith("laszip"):
                 r = run_laszip(cloud, a.precision, name == "laszip")
             elif name == "draco":
@@ -278,13 +282,19 @@ def print_table(results: dict, names: list[str], precision: float, cpu_seconds: 
         tag = " [train]" if results["ours"]["in_training_set"][i] else ""
         print(f"{(f[-36:] + tag):<44}" + "".join(
             f"{results[a_]['bits_per_point'][i] / results[b_]['bits_per_point'][i]:>22.3f}" for a_, b_ in pairs))
-    enc = np.array(results["ours"]["encode_seconds"])
-    dec = np.array(results["ours"]["decode_seconds"])
-    print(f"ours: encode {1 / enc.mean():.1f} sweeps/s wall (mean {enc.mean() * 1000:.0f} ms incl. file read), "
-          f"decode {dec.mean() * 1000:.0f} ms per sweep")
-    cpu = np.array(cpu_seconds or [np.nan])
-    print(f"ours: encode CPU time {cpu.mean() * 1000:.0f} ms per sweep = {1 / cpu.mean():.1f} sweeps/s per core "
-          f"(one process; wall time depends on the machine's load)")
+    print("ours, per dataset (median of the timed runs per frame, then the mean over frames; encode "
+          "includes reading the file):")
+    cpu_all = np.array(cpu_seconds if cpu_seconds else [np.nan] * len(frames_))
+    datasets = [str(Path(f).parent) for f in frames_]
+    for d in dict.fromkeys(datasets):
+        rows = [i for i, x in enumerate(datasets) if x == d]
+        enc = np.array(results["ours"]["encode_seconds"])[rows]
+        dec = np.array(results["ours"]["decode_seconds"])[rows]
+        cpu = cpu_all[rows]
+        points = np.mean(np.array(results["ours"]["points"])[rows])
+        print(f"  {d:<20} {points:8.0f} points: encode {1 / enc.mean():5.1f} sweeps/s wall "
+              f"({enc.mean() * 1000:.0f} ms, CPU {cpu.mean() * 1000:.0f} ms over the threads), "
+              f"decode {dec.mean() * 1000:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ def check_cloud(cloud: Cloud, source: str) -> Cloud:
         raise InputError(f"{source}: point cloud is empty (0 points)")
     if len(xyz) > MAX_POINTS:
         raise InputError(f"{source}: too many points ({len(xyz)} > {MAX_POINTS})")
+    total = float(xyz.sum()) + (0.0 if cloud.intensity is None else float(cloud.intensity.sum()))
+    if np.isfinite(total):  # NaN and inf propagate into the sum: the common case costs one pass
+        return cloud
     bad = ~np.isfinite(xyz).all(axis=1)
     if cloud.intensity is not None:
         bad |= ~np.isfinite(cloud.intensity)

@@ -60,7 +60,7 @@ N_FEATURES = 3 * (K - 1) + 2 + K
 N_OUT = 8
 _EXACT = 2.0**53
 ENCODE_THREADS = min(os.cpu_count() or 1, 2)
-_CHUNK = 8192  # points per network evaluation when encoding
+_CHUNK = 16384  # points per network evaluation when encoding
 _POOL = None
 
 
