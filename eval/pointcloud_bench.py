@@ -28,6 +28,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmc13", default=os.environ.get("TMC13"), help="path to a tmc3 binary (G-PCC)")
     ap.add_argument("--no-d2", action="store_true", help="skip point-to-plane PSNR (slower)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of ours per frame (the median is kept)")
+    ap.add_argument("--update-card", action="store_true", help="store the measured sizes and times in the model card")
     a = ap.parse_args(argv)
     from ncodec.api import load
     from ncodec.errors import InputError
@@ -252,13 +254,36 @@ def main(argv: list[str] | None = None) -> int:
             "psnr_peak": "bounding-box diagonal of the original frame (metres)",
             "max_error": "symmetric nearest-neighbour Euclidean distance (m); max_coord_error: per coordinate, matched order",
             "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "command": "python -m ncodec.eval.pointcloud_bench " + " ".join(argv or []) if argv else None}
+            "command": "python -m ncodec.eval.pointcloud_bench " + " ".join(sys.argv[1:] if argv is None else argv)}
     for name in names:
         res = results[name] | extra[name]
         doc = {"name": name, "description": CODECS[name], "results": res, "meta": meta}
         (a.out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
     print_table(results, names, a.precision, extra["ours"].get("encode_cpu_seconds"))
+    if a.update_card:
+        print(f"card: {update_card(a.codec, results, meta)}")
     return 0
+
+
+def update_card(name: str, results: dict, meta: dict) -> Path:
+    """Store this run's per-frame sizes and our times in ``checkpoints/<name>.json`` (``measured``)."""
+    import datetime
+
+    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path
+    from ncodec.media.atomic import write_bytes_atomic
+
+    path = card_path(name, CHECKPOINT_DIR)
+    card = json.loads(path.read_text())
+    measured = {"command": meta["command"], "date": datetime.date.today().isoformat(),
+                "model_id": card.get("model_id"), "precision_m": meta["precision"],
+                "frames": results["ours"]["frame"]}
+    for codec in ("ours", "ours-xyz", "laszip", "laszip-xyz", "draco"):
+        measured[f"bits_per_point_{codec}"] = [round(v, 3) for v in results[codec]["bits_per_point"]]
+    for key in ("encode_seconds", "decode_seconds"):
+        measured[f"{key}_ours"] = [round(v, 4) for v in results["ours"][key]]
+    card["measured"] = measured
+    write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode(), force=True)
+    return path
 
 
 def print_table(results: dict, names: list[str], precision: float, cpu_seconds: list | None = None) -> None:

@@ -527,6 +527,7 @@ def describe_payload(payload: bytes) -> dict:
         raise FormatError("point-cloud description is invalid")
     order = {0: "ring column + azimuth", 1: "scan order (rings from azimuth wraps)", 2: "voxel (Morton)"}[mode]
     inten = "none" if not has_i else (f"lossless (grid 1/{idiv})" if idiv else f"quantised, step {istep:.6g}")
-    return {"points": n, "precision": step, "max_error": step / 2, "order": order, "rings": n_rings,
+    rings = n_rings // 2 if mode == ordering.MODE_RING else n_rings  # ring mode: far + near segment per ring
+    return {"points": n, "precision": step, "max_error": step / 2, "order": order, "rings": rings,
             "block_len": block_len, "intensity": inten,
             "scale_shifts": [list(rest[5 + 4 * c: 9 + 4 * c]) for c in range(N_CLASSES)]}
