@@ -54,6 +54,42 @@ class Baseline:
         """One-time work in the process that encodes (e.g. loading a model); nothing by default."""
 
 
+class PngTool(Baseline):
+    """A baseline driven by an external encoder and decoder that read and write PNG files.
+
+    Subclasses name the two programs, the Debian package that provides them and the file
+    suffix, and give the argument lists (``encode_args`` / ``decode_args``)."""
+
+    encoder: str = ""
+    decoder: str = ""
+    package: str = ""
+    suffix: str = ""
+
+    def available(self) -> str | None:
+        missing = missing_programs(self.encoder, self.decoder)
+        return f"{', '.join(missing)} not found: apt-get install {self.package}" if missing else None
+
+    def encode_args(self, setting: float, src, dst) -> list:
+        raise NotImplementedError
+
+    def decode_args(self, src, dst) -> list:
+        raise NotImplementedError
+
+    def command(self, setting: float) -> str:
+        return " ".join(map(str, self.encode_args(setting, "in.png", f"out{self.suffix}")))
+
+    def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:
+        src = write_png(img, Path(tmpdir) / "in.png")
+        dst = Path(tmpdir) / f"{self.name}-{self.label(setting)}{self.suffix}"
+        run_tool(self.encode_args(setting, src, dst), self.encoder)
+        return dst
+
+    def decode(self, path: Path) -> np.ndarray:
+        out = path.with_suffix(".decoded.png")
+        run_tool(self.decode_args(path, out), self.decoder)
+        return read_rgb8(out)
+
+
 def run_tool(args: list, what: str) -> str:
     """Run an external program; its failure is an internal error with the tool's last words."""
     r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
