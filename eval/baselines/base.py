@@ -90,6 +90,43 @@ class PngTool(Baseline):
         return read_rgb8(out)
 
 
+class YuvTool(Baseline):
+    """A baseline driven by an external encoder and decoder of one raw 8-bit Y'CbCr 4:4:4 frame
+    (full-range BT.709, :mod:`ncodec.eval.colour`). Raw planes carry no frame size, so the
+    bitstream's name records it: ``<name>-<label>-<W>x<H><suffix>``."""
+
+    encoder: str = ""   # for error messages
+    decoder: str = ""
+    suffix: str = ""
+
+    def encode_args(self, setting: float, src, dst, width, height) -> list:
+        raise NotImplementedError
+
+    def decode_args(self, src, dst) -> list:
+        raise NotImplementedError
+
+    def command(self, setting: float) -> str:
+        return " ".join(map(str, self.encode_args(setting, "in.yuv", f"out{self.suffix}", "W", "H")))
+
+    def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:
+        from ncodec.eval.colour import write_yuv444
+
+        height, width = img.shape[:2]
+        src = Path(tmpdir) / "in.yuv"
+        write_yuv444(src, img)
+        dst = Path(tmpdir) / f"{self.name}-{self.label(setting)}-{width}x{height}{self.suffix}"
+        run_tool(self.encode_args(setting, src, dst, width, height), self.encoder)
+        return dst
+
+    def decode(self, path: Path) -> np.ndarray:
+        from ncodec.eval.colour import read_yuv444
+
+        width, height = map(int, path.stem.rsplit("-", 1)[1].split("x"))
+        out = path.with_suffix(".decoded.yuv")
+        run_tool(self.decode_args(path, out), self.decoder)
+        return read_yuv444(out, height, width)
+
+
 def run_tool(args: list, what: str) -> str:
     """Run an external program; its failure is an internal error with the tool's last words."""
     r = subprocess.run([str(a) for a in args], capture_output=True, text=True)

@@ -13,12 +13,9 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
-
 from ncodec.errors import InputError
 from ncodec.eval.baselines import register_baseline
-from ncodec.eval.baselines.base import Baseline, run_tool, tool_version
-from ncodec.eval.colour import read_yuv444, write_yuv444
+from ncodec.eval.baselines.base import YuvTool, tool_version
 
 HINT = ("set VTM_DIR (or --vtm-dir) to the folder with VTM's EncoderApp and DecoderApp "
         "(build https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM with cmake)")
@@ -35,9 +32,10 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
 
 
 @register_baseline
-class VTM(Baseline):
+class VTM(YuvTool):
     name, description = "vtm", "VVC intra (VTM reference software, 4:4:4 8-bit, intra config)"
     setting_name, label_prefix = "QP", "qp"
+    encoder, decoder, suffix = "VTM EncoderApp", "VTM DecoderApp", ".bin"
     takes_options = True
 
     def __init__(self, vtm_dir: str | Path | None = None, **_):
@@ -72,26 +70,12 @@ class VTM(Baseline):
     def settings(self) -> list[float]:
         return [47, 42, 37, 32, 27, 22]
 
-    def _args(self, setting: float, src, dst, width, height) -> list:
+    def encode_args(self, setting: float, src, dst, width, height) -> list:
         enc, _, cfg = self._tools()
         return [enc, "-c", cfg, "-i", src, "-b", dst, "-o", "/dev/null", "-q", int(setting),
                 "-wdt", width, "-hgt", height, "-fr", 1, "-f", 1, "--InputChromaFormat=444",
                 "--InputBitDepth=8", "--ConformanceWindowMode=1"]
 
-    def command(self, setting: float) -> str:
-        return " ".join(map(str, self._args(setting, "in.yuv", "out.bin", "W", "H")))
-
-    def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:
-        height, width = img.shape[:2]
-        src = Path(tmpdir) / "in.yuv"
-        write_yuv444(src, img)
-        dst = Path(tmpdir) / f"vtm-{self.label(setting)}-{width}x{height}.bin"
-        run_tool(self._args(setting, src, dst, width, height), "VTM EncoderApp")
-        return dst
-
-    def decode(self, path: Path) -> np.ndarray:
+    def decode_args(self, src, dst) -> list:
         _, dec, _ = self._tools()
-        width, height = map(int, path.stem.rsplit("-", 1)[1].split("x"))
-        out = path.with_suffix(".decoded.yuv")
-        run_tool([dec, "-b", path, "-o", out, "-d", 8], "VTM DecoderApp")
-        return read_yuv444(out, height, width)
+        return [dec, "-b", src, "-o", dst, "-d", 8]
