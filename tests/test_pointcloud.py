@@ -288,6 +288,17 @@ def test_calibration_search_and_its_effect(tmp_path, monkeypatch):
     assert (tmp_path / "cal.ncd").stat().st_size < 0.97 * (tmp_path / "raw.ncd").stat().st_size
 
 
+def test_pointcloud_commands_do_not_load_the_image_stack(tmp_path, sweep_bin):
+    """Codec families load on first use: coding a point cloud never imports compressai (seconds)."""
+    code = ("import sys, ncodec\n"
+            f"ncodec.encode_file({str(sweep_bin)!r}, {str(tmp_path / 'p.ncd')!r})\n"
+            f"ncodec.decode_file({str(tmp_path / 'p.ncd')!r}, {str(tmp_path / 'p.ply')!r})\n"
+            "print(sorted(m for m in ('compressai', 'torchvision', 'kornia') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_list_shows_pointcloud_models():
     rows = json.loads(run_inline("list", "--json").stdout)
     lidar = next(r for r in rows if r["name"] == "lidar")

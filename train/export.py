@@ -14,7 +14,6 @@ import torch
 
 from ncodec.codecs import get_codec
 from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
-from ncodec.entropy.quantiles import solve_all_quantiles
 from ncodec.errors import InputError
 
 
@@ -43,6 +42,8 @@ def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: st
     s = read_training_state(state_path)
     model = get_codec(s["codec"]).factory(**s["config"])
     model.load_state_dict(s["weights"], strict=False)
+    from ncodec.entropy.quantiles import solve_all_quantiles  # compressai: only when exporting
+
     aux_loss = solve_all_quantiles(model)  # the CDF tables' range, exact (see entropy/quantiles.py)
     model.eval().update()
     lo, hi = model.quality_range

@@ -1,2 +1,2 @@
-"""Learned image codecs (one module per transform family); importing registers them."""
-from ncodec.codecs.image import hyperprior, ssm, swin, wavelet  # noqa: F401
+"""Learned image codecs, one module per transform family (hyperprior, ssm, swin, wavelet);
+:mod:`ncodec.codecs.registry` imports them when an image codec is first asked for."""

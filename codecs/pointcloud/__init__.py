@@ -1,2 +1,2 @@
-"""Point-cloud codecs: ``lidar`` (predictive, learned; the default) and ``octree`` (dense clouds)."""
-from ncodec.codecs.pointcloud import lidar, octree  # noqa: F401  (registers "lidar" and "octree")
+"""Point-cloud codecs: ``lidar`` (predictive, learned; the default) and ``octree`` (dense clouds);
+:mod:`ncodec.codecs.registry` imports them when a point-cloud codec is first asked for."""
