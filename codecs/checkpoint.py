@@ -41,6 +41,17 @@ def card_path(name: str, folder: Path = CHECKPOINT_DIR) -> Path:
     return Path(folder) / f"{name}.json"
 
 
+def set_card_field(name: str, key: str, value, folder: Path = CHECKPOINT_DIR) -> Path:
+    """Store measured figures under ``key`` in a shipped model's card (atomic rewrite)."""
+    from ncodec.media.atomic import write_bytes_atomic
+
+    path = card_path(name, folder)
+    card = json.loads(path.read_text())
+    card[key] = value
+    write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode(), force=True)
+    return path
+
+
 def list_cards(folder: Path = CHECKPOINT_DIR) -> list[dict]:
     cards = []
     for path in sorted(Path(folder).glob("*.json")):

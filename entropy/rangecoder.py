@@ -41,6 +41,16 @@ class TableSet:
         """Index of the escape symbol of table ``t`` (its last symbol)."""
         return int(self.lengths[t]) - 2
 
+    def code_length(self, values: np.ndarray, tables: np.ndarray, escape_bits: int = 16) -> float:
+        """Estimated bits of ``values`` under ``tables`` (escaped values: the escape symbol plus
+        ``escape_bits`` for their varint), for encoder-side choices."""
+        index = values - self.offsets[tables]
+        escape = self.lengths[tables] - 2
+        out = (index < 0) | (index >= escape)
+        index = np.where(out, escape, index)
+        p = self.cdfs[tables, index + 1] - self.cdfs[tables, index]
+        return float(np.log2(self.cdfs[tables, escape + 1]).sum() - np.log2(p).sum() + escape_bits * out.sum())
+
     def model(self, t: int):
         if t not in self._models:
             cdf = self.cdfs[t, : self.lengths[t]]

@@ -269,11 +269,9 @@ def update_card(name: str, results: dict, meta: dict) -> Path:
     """Store this run's per-frame sizes and our times in ``checkpoints/<name>.json`` (``measured``)."""
     import datetime
 
-    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path
-    from ncodec.media.atomic import write_bytes_atomic
+    from ncodec.codecs.checkpoint import card_path, set_card_field
 
-    path = card_path(name, CHECKPOINT_DIR)
-    card = json.loads(path.read_text())
+    card = json.loads(card_path(name).read_text())
     measured = {"command": meta["command"], "date": datetime.date.today().isoformat(),
                 "model_id": card.get("model_id"), "precision_m": meta["precision"],
                 "frames": results["ours"]["frame"]}
@@ -281,9 +279,7 @@ def update_card(name: str, results: dict, meta: dict) -> Path:
         measured[f"bits_per_point_{codec}"] = [round(v, 3) for v in results[codec]["bits_per_point"]]
     for key in ("encode_seconds", "decode_seconds"):
         measured[f"{key}_ours"] = [round(v, 4) for v in results["ours"][key]]
-    card["measured"] = measured
-    write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode(), force=True)
-    return path
+    return set_card_field(name, "measured", measured)
 
 
 def print_table(results: dict, names: list[str], precision: float, cpu_seconds: list | None = None) -> None:

@@ -116,17 +116,16 @@ def write_all(ev, out: Path) -> dict[str, dict]:
 
 def update_card(name: str, data: dict, folder: Path | None = None) -> Path:
     """Store measured mean RD points in ``checkpoints/<name>.json``'s card (``rd_points``)."""
-    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path
+    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path, set_card_field
 
-    path = card_path(name, folder or CHECKPOINT_DIR)
-    card = json.loads(path.read_text())
+    folder = folder or CHECKPOINT_DIR
+    card = json.loads(card_path(name, folder).read_text())
     r, meta = data["results"], data["meta"]
-    card["rd_points"] = {
+    rd_points = {
         "dataset": f"{Path(meta['dataset']).name} ({meta['images']} images)", "measured": meta["date"][:10],
         "command": meta["command"], "model_id": card.get("model_id"),
         "quality": r["setting"], "bpp": [round(v, 4) for v in r["bpp"]],
         "psnr-rgb": [round(v, 3) for v in r["psnr-rgb"]],
         "ms-ssim-rgb": [None if v is None else round(v, 5) for v in r["ms-ssim-rgb"]],
     }
-    write_bytes_atomic(path, (json.dumps(card, indent=2) + "\n").encode(), force=True)
-    return path
+    return set_card_field(name, "rd_points", rd_points, folder)

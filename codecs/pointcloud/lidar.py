@@ -377,20 +377,11 @@ class LidarCodec(nn.Module):
         out = tabs + (shifts[point_class] if point_class.any() else shifts[0])
         return np.clip(out, 0, len(self.tables()) - 1, out=out)
 
-    def _bits(self, values: np.ndarray, tabs: np.ndarray) -> float:
-        """Code length (bits) of ``values`` under ``tabs``, escapes counted as 16 extra bits."""
-        ts = self.tables()
-        index = values - ts.offsets[tabs]
-        escape = ts.lengths[tabs] - 2
-        out = (index < 0) | (index >= escape)
-        index = np.where(out, escape, index)
-        p = ts.cdfs[tabs, index + 1] - ts.cdfs[tabs, index]
-        return float(np.log2(ts.cdfs[tabs, escape + 1]).sum() - np.log2(p).sum() + 16 * out.sum())
-
     def _calibrate(self, sym: np.ndarray, tabs: np.ndarray, point_class: np.ndarray) -> np.ndarray:
         """The table shifts (N_CLASSES, 4) that minimise the code length of a sample of each class
         (encoder only: the result is stored)."""
-        n_t = len(self.tables())
+        tset = self.tables()
+        n_t = len(tset)
         shifts = np.zeros((N_CLASSES, 4), np.int64)
         for c in range(N_CLASSES):
             rows = np.flatnonzero(point_class == c)
@@ -401,7 +392,7 @@ class LidarCodec(nn.Module):
                 v, t = sym[rows, k], tabs[rows, k]
 
                 def cost(d):
-                    return self._bits(v, np.clip(t + d, 0, n_t - 1))
+                    return tset.code_length(v, np.clip(t + d, 0, n_t - 1))
 
                 shifts[c, k] = _descend(cost, _SHIFT_STEP, _MAX_SHIFT)
         return shifts
