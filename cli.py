@@ -54,15 +54,16 @@ def cmd_info(a) -> None:
 
 
 def cmd_list(a) -> None:
-    from ncodec.codecs import get_codec, list_codecs
+    """Cards and declared codecs only: listing imports no codec (and so no torch)."""
     from ncodec.codecs.checkpoint import DEFAULT_CODEC, list_cards
+    from ncodec.codecs.registry import list_codecs, modality_of_codec
 
-    cards = list_cards()
-    rows = [{"name": c["name"], "modality": get_codec(c["codec"]).modality,
-             "default": DEFAULT_CODEC.get(get_codec(c["codec"]).modality) == c["name"],
+    cards = [c for c in list_cards() if c.get("codec") in list_codecs()]
+    rows = [{"name": c["name"], "modality": modality_of_codec(c["codec"]),
+             "default": DEFAULT_CODEC.get(modality_of_codec(c["codec"])) == c["name"],
              "checkpoint": c["checkpoint"], "card": c} for c in cards]
     shipped = {c["codec"] for c in cards}
-    rows += [{"name": n, "modality": get_codec(n).modality, "default": False, "checkpoint": None, "card": None}
+    rows += [{"name": n, "modality": modality_of_codec(n), "default": False, "checkpoint": None, "card": None}
              for n in list_codecs() if n not in shipped]
     if a.json:
         print(json.dumps(rows, indent=2))
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     export_arguments(ex)
     ex.set_defaults(func=cmd_export)
 
+    from ncodec.codecs.image.from_compressai import importer  # light: heavy imports inside its functions
+
+    im = sub.add_parser("import", help="import trained CompressAI checkpoints as an ncodec model")
+    importer.add_arguments(im)
+    im.set_defaults(func=importer.run)
+
     dm = sub.add_parser("demo", help="encode + decode a shipped sample photo with the default checkpoint")
     dm.add_argument("--codec", default=None)
     dm.add_argument("--quality", type=float, default=None)
@@ -196,8 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore")  # third-party deprecation chatter is not for users
-    argv = sys.argv[1:] if argv is None else list(argv)
+    with warnings.catch_warnings():  # third-party deprecation chatter is not for users; scoped to the command
+        warnings.simplefilter("ignore")
+        return _run(sys.argv[1:] if argv is None else list(argv))
+
+
+def _run(argv: list[str]) -> int:
     if argv[:1] == ["train"]:  # LightningCLI parses its own arguments
         args = argparse.Namespace(func=lambda _: __import__("ncodec.train.cli").train.cli.main(argv[1:]))
     else:
