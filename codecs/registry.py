@@ -19,24 +19,42 @@ class CodecEntry:
 
 _REGISTRY: dict[str, CodecEntry] = {}
 
-# The modules that define (register) each modality's codecs, imported on first need: a
-# point-cloud command never pays for the image stack (compressai's import alone takes seconds).
-_FAMILIES = {
-    "pointcloud": ("ncodec.codecs.pointcloud.lidar", "ncodec.codecs.pointcloud.octree"),
-    "image": ("ncodec.codecs.image.hyperprior", "ncodec.codecs.image.ssm", "ncodec.codecs.image.swin",
-              "ncodec.codecs.image.wavelet"),
+# Where each codec is defined, by modality: module -> the codec names it registers. Declaring the
+# names lets ``ncodec list`` and lookups work without importing anything, and ``get_codec(name)``
+# import only the one module it needs (compressai's import alone takes seconds). A test checks that
+# every module registers exactly the names declared for it.
+_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "pointcloud": {"ncodec.codecs.pointcloud.lidar": ("lidar",), "ncodec.codecs.pointcloud.octree": ("octree",)},
+    "image": {
+        "ncodec.codecs.image.hyperprior": ("hyperprior", "gdn-context"),
+        "ncodec.codecs.image.ssm": ("ssm",),
+        "ncodec.codecs.image.swin": ("swin",),
+        "ncodec.codecs.image.wavelet": ("wavelet",),
+        "ncodec.codecs.image.wavelet_ctx": ("lwc",),
+        "ncodec.codecs.image.from_compressai.codec": ("compressai",),
+    },
 }
-_LOADED: set[str] = set()
+
+
+def declared() -> dict[str, tuple[str, str]]:
+    """Every declared codec: name -> (modality, defining module), without importing any codec."""
+    return {name: (modality, module) for modality, modules in _FAMILIES.items()
+            for module, names in modules.items() for name in names}
 
 
 def load_family(modality: str) -> None:
-    """Import (and so register) the codecs of one modality."""
-    import importlib
+    """Import (and so register) every codec of one modality."""
+    for module in _FAMILIES.get(modality, {}):
+        _import(module)
 
-    if modality not in _LOADED:
-        for module in _FAMILIES.get(modality, ()):
-            importlib.import_module(module)
-        _LOADED.add(modality)
+
+def _import(module: str) -> None:
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():  # compressai's import-time torch.jit.script deprecation: not for users
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        importlib.import_module(module)
 
 
 def register_codec(name: str, modality: str, description: str = ""):
@@ -55,18 +73,22 @@ def register_codec(name: str, modality: str, description: str = ""):
 
 
 def get_codec(name: str) -> CodecEntry:
-    for modality in _FAMILIES:  # cheapest family first
-        if name in _REGISTRY:
-            break
-        load_family(modality)
+    if name not in _REGISTRY and name in declared():
+        _import(declared()[name][1])
     try:
         return _REGISTRY[name]
     except KeyError:
-        valid = ", ".join(sorted(_REGISTRY)) or "none"
+        valid = ", ".join(sorted(declared())) or "none"
         raise InputError(f"unknown codec {name!r} (valid: {valid})") from None
 
 
+def modality_of_codec(name: str) -> str:
+    """The modality a codec codes, from its declaration (imports nothing)."""
+    if name not in declared():
+        raise InputError(f"unknown codec {name!r} (valid: {', '.join(sorted(declared()))})")
+    return declared()[name][0]
+
+
 def list_codecs(modality: str | None = None) -> list[str]:
-    for family in _FAMILIES if modality is None else (modality,):
-        load_family(family)
-    return sorted(n for n, e in _REGISTRY.items() if modality in (None, e.modality))
+    """Declared codec names (of one modality), without importing them."""
+    return sorted(n for n, (m, _) in declared().items() if modality in (None, m))
