@@ -55,6 +55,8 @@ class LearnedCodec(Baseline):
                 f"weights sha256 {weights}")
 
     def settings(self) -> list[float]:
+        if self.card.get("qualities"):  # discrete levels (imported CompressAI models): each once
+            return [float(np.float32(q)) for q in self.card["qualities"]]
         lo, hi = self.card["quality_range"]
         return [float(np.float32(q)) for q in np.round(np.linspace(lo, hi, DEFAULT_POINTS), 3)]
 
