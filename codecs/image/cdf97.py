@@ -1,0 +1,134 @@
+"""Fixed transforms of the ``lwc`` image codec: an orthonormal colour transform and the CDF 9/7
+wavelet (JPEG 2000's lossy wavelet) as a lifting scheme in float64 numpy, any image size.
+
+Nothing here is learned or needs torch. Each subband is scaled by the norm of its synthesis basis
+(:func:`subband_gains`), so a quantisation error of one unit in any subband costs the same squared
+error in pixels: one step size is MSE-balanced across subbands, and because the colour transform
+is orthonormal the error in the transformed domain equals the error in RGB.
+
+Layout of a decomposition (``levels`` = L): ``ll`` (3, h_L, w_L) and ``details[l - 1]`` =
+(HL, LH, HH) for level l = 1 (finest) .. L, each (3, h, w). Along an axis of length n a level keeps
+ceil(n / 2) lowpass and floor(n / 2) highpass samples (whole-sample symmetric extension), so odd
+sizes need no padding.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+# Lifting constants of the CDF 9/7 wavelet (Daubechies & Sweldens), with the near-orthonormal scale.
+ALPHA, BETA, GAMMA, DELTA = -1.586134342059924, -0.052980118572961, 0.882911075530934, 0.443506852043971
+ZETA = 1.149604398860241
+
+# Orthonormal colour transform: Y = (R+G+B)/sqrt3, C1 = (R-B)/sqrt2, C2 = (R-2G+B)/sqrt6 (rows).
+COLOUR = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], dtype=np.float64) / np.sqrt([[3.0], [2.0], [6.0]])
+MAX_LEVELS = 5
+
+
+def levels_for(height: int, width: int, max_levels: int = MAX_LEVELS) -> int:
+    """Decomposition depth: as deep as ``max_levels`` while the smallest side keeps >= 4 samples."""
+    levels, n = 0, min(height, width)
+    while levels < max_levels and n >= 8:
+        levels, n = levels + 1, (n + 1) // 2
+    return levels
+
+
+def _right(s: np.ndarray, n: int) -> np.ndarray:
+    """s[i + 1] for i = 0..n-1 with symmetric extension (s has n or n + 1 entries)."""
+    return s[..., 1 : n + 1] if s.shape[-1] > n else np.concatenate([s[..., 1:], s[..., -1:]], -1)
+
+
+def _left(d: np.ndarray, n: int) -> np.ndarray:
+    """d[i - 1] and d[i] for i = 0..n-1 (d has n or n - 1 entries), symmetric at both ends."""
+    prev = np.concatenate([d[..., :1], d[..., : n - 1]], -1)
+    here = d if d.shape[-1] == n else np.concatenate([d, d[..., -1:]], -1)
+    return prev + here
+
+
+def analysis_1d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowpass (ceil(n/2)) and highpass (floor(n/2)) halves along the last axis (n >= 2)."""
+    s, d = x[..., 0::2].copy(), x[..., 1::2].copy()
+    ns, nd = s.shape[-1], d.shape[-1]
+    d += ALPHA * (s[..., :nd] + _right(s, nd))
+    s += BETA * _left(d, ns)
+    d += GAMMA * (s[..., :nd] + _right(s, nd))
+    s += DELTA * _left(d, ns)
+    return s * ZETA, d / ZETA
+
+
+def synthesis_1d(s: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`analysis_1d`."""
+    s, d = s / ZETA, d * ZETA
+    ns, nd = s.shape[-1], d.shape[-1]
+    s = s - DELTA * _left(d, ns)
+    d = d - GAMMA * (s[..., :nd] + _right(s, nd))
+    s = s - BETA * _left(d, ns)
+    d = d - ALPHA * (s[..., :nd] + _right(s, nd))
+    x = np.empty(s.shape[:-1] + (ns + nd,), dtype=np.float64)
+    x[..., 0::2], x[..., 1::2] = s, d
+    return x
+
+
+def analysis(x: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
+    """(C, H, W) -> (ll, details) (see module doc); unscaled coefficients."""
+    details = []
+    ll = np.asarray(x, dtype=np.float64)
+    for _ in range(levels):
+        lo, hi = analysis_1d(ll)  # along W
+        ll, lh = (np.swapaxes(a, -1, -2) for a in analysis_1d(np.swapaxes(lo, -1, -2)))
+        hl, hh = (np.swapaxes(a, -1, -2) for a in analysis_1d(np.swapaxes(hi, -1, -2)))
+        details.append((hl, lh, hh))
+    return ll, details
+
+
+def synthesis(ll: np.ndarray, details: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """Inverse of :func:`analysis`."""
+    for hl, lh, hh in reversed(details):
+        lo = np.swapaxes(synthesis_1d(np.swapaxes(ll, -1, -2), np.swapaxes(lh, -1, -2)), -1, -2)
+        hi = np.swapaxes(synthesis_1d(np.swapaxes(hl, -1, -2), np.swapaxes(hh, -1, -2)), -1, -2)
+        ll = synthesis_1d(lo, hi)
+    return ll
+
+
+@lru_cache(maxsize=None)
+def _path_energies(levels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Squared norms of the 1-D synthesis basis functions: (lowpass after l levels, highpass of
+    level l) for l = 1..levels, measured on an impulse far from the borders."""
+    n = 1 << (levels + 6)
+    lo, hi = [], []
+    for level in range(1, levels + 1):
+        for band in (0, 1):
+            s = [np.zeros(n >> k) for k in range(1, level + 1)]
+            d = [np.zeros(n >> k) for k in range(1, level + 1)]
+            target = s[-1] if band == 0 else d[-1]
+            target[len(target) // 2] = 1.0
+            x = s[-1]
+            for k in reversed(range(level)):
+                x = synthesis_1d(x, d[k])
+            (lo if band == 0 else hi).append(float(np.sum(x * x)))
+    return tuple(lo), tuple(hi)
+
+
+def subband_gains(levels: int) -> tuple[float, list[tuple[float, float, float]]]:
+    """sqrt of the synthesis energy of ``ll`` and of (HL, LH, HH) at each level: multiply a
+    subband by its gain to make the transform (nearly) orthonormal."""
+    lo, hi = _path_energies(max(levels, 1))
+    details = [(np.sqrt(hi[l] * lo[l]), np.sqrt(lo[l] * hi[l]), np.sqrt(hi[l] * hi[l])) for l in range(levels)]
+    ll = np.sqrt(lo[levels - 1] ** 2) if levels else 1.0
+    return float(ll), [tuple(float(g) for g in t) for t in details]
+
+
+def forward(rgb: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
+    """(H, W, 3) pixels in 0..255 -> balanced coefficients (each subband times its gain)."""
+    x = np.tensordot(COLOUR, np.asarray(rgb, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
+    ll, details = analysis(x, levels)
+    g_ll, g = subband_gains(levels)
+    return ll * g_ll, [tuple(b * gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)]
+
+
+def inverse(ll: np.ndarray, details: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+    """Inverse of :func:`forward`: (H, W, 3) float pixels (not clipped)."""
+    g_ll, g = subband_gains(len(details))
+    x = synthesis(ll / g_ll, [tuple(b / gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)])
+    return np.tensordot(COLOUR.T, x, axes=1).transpose(1, 2, 0) + 127.5

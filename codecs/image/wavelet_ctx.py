@@ -1,0 +1,255 @@
+"""``lwc``: learned wavelet coder, the default image codec. Fixed transform, learned entropy model.
+
+* Transform (nothing learned, :mod:`ncodec.codecs.image.cdf97`): orthonormal colour transform,
+  CDF 9/7 lifting (up to 5 levels, any size), each subband scaled to its synthesis norm so one
+  step size is MSE-balanced everywhere.
+* Quantisation: one step ``2 ** (step_log2 - quality * step_slope)`` (``quality`` is continuous,
+  so one model covers the whole rate range), dead-zone rounding ``floor(|x| / step + rounding)``
+  for detail bands, plain rounding for the lowpass band.
+* Entropy model (the learned part, :mod:`ncodec.entropy.subband_context`): per coefficient a
+  Laplace scale predicted by a small exact fixed-point MLP from integer features of decoded
+  neighbours (parent, siblings, other channels, checkerboard neighbours).
+* Per-image calibration: the encoder picks, per (level, channel), the whole number of table
+  steps by which the network's scales move to minimise the real code length (header bytes).
+* Reconstruction: a nonzero coefficient is rebuilt at ``(|q| - offset) * step`` where the offset
+  (learned per table and |q| = 1 / >= 2) approximates the conditional mean inside the bin.
+* The lowpass band is coded as row/column differences under one table per channel.
+
+Exact on every machine: everything that selects a table or a coded value is integer (features,
+fixed-point MLP in exact float64, calibration shifts, table construction). Only the pixel
+reconstruction (after entropy decoding) is float.
+
+Sections: [0] header (lowpass tables, calibration shifts), [1] the range-coded stream.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ncodec import timing
+from ncodec.codecs.image import cdf97
+from ncodec.codecs.registry import register_codec
+from ncodec.entropy import subband_context as ctx
+from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
+from ncodec.errors import FormatError
+
+SHIFT_RANGE = 12  # calibration shifts in -12..12 table steps
+RECON_ONE = 1024  # reconstruction offsets stored in 1/1024 of a step
+
+
+def quality_code(quality: float) -> int:
+    """The integer the network sees for the quality (exact from the header's f32)."""
+    return int(np.floor(float(quality) * 8 + 0.5))
+
+
+def _classes(levels: int) -> list[tuple[int, int]]:
+    return [(level, channel) for level in range(levels) for channel in range(3)]
+
+
+@register_codec("lwc", "image")
+class WaveletContextCodec(nn.Module):
+    """CDF 9/7 wavelet + learned fixed-point context model + per-image calibration, any quality."""
+
+    def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
+                 quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS):
+        super().__init__()
+        self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
+                       "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels}
+        f = ctx.N_FEATURES
+        shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
+                  "w3": (hidden, 1), "b3": (1,)}
+        for name, shape in shapes.items():
+            self.register_buffer(name, torch.zeros(shape, dtype=torch.int64))
+        with torch.no_grad():  # untrained default: scale 1 everywhere
+            self.b3.fill_(0)
+        self.register_buffer("theta", torch.from_numpy(ctx.thetas()))
+        self.register_buffer("recon", torch.zeros((ctx.N_TABLES, 2), dtype=torch.int64))
+        self._mlp = None
+
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return 0.0, float(self.config["quality_max"])
+
+    def step(self, quality: float) -> float:
+        return float(2.0 ** (self.config["step_log2"] - float(quality) * self.config["step_slope"]))
+
+    # ------------------------------------------------------------------ model pieces
+    def _load(self):
+        if self._mlp is None or self._mlp[0] is not self.w1:
+            arrays = [getattr(self, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
+            self._mlp = (self.w1, ctx.ExactMLP(*arrays), ctx.tables(self.theta.numpy()),
+                         self.recon.numpy().astype(np.float64) / RECON_ONE)
+        return self._mlp[1:]
+
+    def _code_details(self, mags, quality: float, coder) -> list:
+        """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables)``
+        returns the coded values of that pass (encoder: looks them up; decoder: decodes them).
+        Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, tables)."""
+        mlp, _, _ = self._load()
+        code = quality_code(quality)
+        records = []
+        for level, channel, orient in ctx.band_order(len(mags)):
+            band = mags[level][orient][channel]
+            if band.size == 0:
+                continue
+            static = ctx.static_maps(mags, level, channel, orient)
+            board = ctx.checkerboard(band.shape)
+            for pass_ in (0, 1):
+                mask = board == bool(pass_)
+                if not mask.any():
+                    continue
+                x = ctx.features(static[mask], ctx.pass_maps(band, pass_)[mask])
+                bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
+                base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1)
+                values = coder(level, channel, orient, pass_, mask, base)
+                band[mask] = np.abs(values)
+                records.append(((level, channel, orient), mask, values, base))
+        return records
+
+    # ------------------------------------------------------------------ quantisation
+    def _dequantise(self, values: np.ndarray, tables: np.ndarray, step: float) -> np.ndarray:
+        _, _, recon = self._load()
+        mag = np.abs(values)
+        offset = recon[tables, np.minimum(mag, 2) - 1]
+        return np.where(mag > 0, np.sign(values) * (mag - offset), 0.0) * step
+
+    @staticmethod
+    def _empty_details(shapes) -> list[list[np.ndarray]]:
+        return [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
+
+    def quantise(self, coeffs, quality: float):
+        ll, details = coeffs
+        step, r = self.step(quality), self.config["rounding"]
+        q_ll = np.round(ll / step).astype(np.int64)
+        q = [[(np.sign(b) * np.floor(np.abs(b) / step + r)).astype(np.int64) for b in bands] for bands in details]
+        return q_ll, q
+
+    # ------------------------------------------------------------------ lowpass band
+    @staticmethod
+    def _ll_residual(q_ll: np.ndarray) -> np.ndarray:
+        r = q_ll.copy()
+        r[:, :, 1:] = q_ll[:, :, 1:] - q_ll[:, :, :-1]
+        r[:, 1:, 0] = q_ll[:, 1:, 0] - q_ll[:, :-1, 0]
+        return r
+
+    @staticmethod
+    def _ll_from_residual(r: np.ndarray) -> np.ndarray:
+        r = r.copy()
+        r[:, :, 0] = np.cumsum(r[:, :, 0], axis=1)
+        return np.cumsum(r, axis=2)
+
+    # ------------------------------------------------------------------ contract
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, quality: float, reconstruct: bool = True) -> dict:
+        if x.shape[0] != 1:
+            raise ValueError("lwc codes one image at a time")
+        _, tset, _ = self._load()
+        h, w = x.shape[-2:]
+        rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
+        levels = cdf97.levels_for(h, w, self.config["max_levels"])
+        with timing.stage("transform"):
+            coeffs = cdf97.forward(rgb, levels)
+        q_ll, q = self.quantise(coeffs, quality)
+
+        # Pass 1: base tables of every coefficient (they depend only on decoded values).
+        mags = [[np.abs(b) for b in bands] for bands in q]
+        with timing.stage("context"):
+            records = self._code_details(mags, quality, lambda l, c, o, p, mask, t: q[l][o][c][mask])
+        shifts = self._calibrate(records, levels, tset)
+
+        ll_res = self._ll_residual(q_ll)
+        ll_tables = [self._best_table(ll_res[c].reshape(-1), tset) for c in range(3)]
+        with timing.stage("entropy"):
+            enc = StreamEncoder(tset)
+            for c in range(3):
+                enc.push(ll_res[c].reshape(-1), np.full(ll_res[c].size, ll_tables[c]))
+            for (level, channel, orient), mask, values, base in records:
+                enc.push(values, self._shifted(base, shifts[(level, channel)]))
+            stream = enc.finish()
+        header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in (shifts[k] for k in _classes(levels)))
+        out = {"strings": [header, stream], "shape": (h, w)}
+        out["x_hat"] = self._reconstruct(q_ll, records, shifts, [[b.shape for b in bands] for bands in q],
+                                         quality, (h, w)) if reconstruct else None
+        return out
+
+    @torch.no_grad()
+    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality: float, batch: int = 1) -> dict:
+        _, tset, _ = self._load()
+        h, w = shape
+        levels = cdf97.levels_for(h, w, self.config["max_levels"])
+        header, stream = strings
+        classes = _classes(levels)
+        if len(header) != 3 + len(classes):
+            raise FormatError("lwc header has the wrong size")
+        ll_tables = list(header[:3])
+        if max(ll_tables) >= len(tset):
+            raise FormatError("lwc header names an unknown table")
+        shifts = {k: b - 128 for k, b in zip(classes, header[3:])}
+        ll_shape, shapes = self._shapes(h, w, levels)
+        dec = StreamDecoder(stream, tset)
+        ll_res = np.stack([dec.pull(np.full(ll_shape, ll_tables[c])) for c in range(3)])
+        mags = self._empty_details(shapes)
+
+        def coder(level, channel, orient, pass_, mask, base):
+            return dec.pull(self._shifted(base, shifts[(level, channel)]))
+
+        records = self._code_details(mags, quality, coder)
+        dec.finish()
+        x_hat = self._reconstruct(self._ll_from_residual(ll_res), records, shifts, shapes, quality, (h, w))
+        return {"x_hat": x_hat}
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _shapes(h: int, w: int, levels: int):
+        shapes = []
+        for _ in range(levels):
+            hl, hh_, wl, wh = (h + 1) // 2, h // 2, (w + 1) // 2, w // 2
+            shapes.append([(3, hl, wh), (3, hh_, wl), (3, hh_, wh)])
+            h, w = hl, wl
+        return (h, w), shapes
+
+    @staticmethod
+    def _shifted(base: np.ndarray, shift: int) -> np.ndarray:
+        return np.clip(base + shift, 0, ctx.N_TABLES - 1)
+
+    @staticmethod
+    def _best_table(values: np.ndarray, tset) -> int:
+        costs = [tset.code_length(values, np.full(values.shape, t)) for t in range(len(tset))]
+        return int(np.argmin(costs))
+
+    def _calibrate(self, records, levels: int, tset) -> dict:
+        """Per (level, channel): the shift of the table index with the smallest code length
+        (hill-climbing from 0 over whole table steps)."""
+        shifts = {}
+        for key in _classes(levels):
+            parts = [(v, t) for (l, c, _), _, v, t in records if (l, c) == key]
+            if not parts:
+                shifts[key] = 0
+                continue
+            values = np.concatenate([v for v, _ in parts])
+            base = np.concatenate([t for _, t in parts])
+            cost = {0: tset.code_length(values, self._shifted(base, 0))}
+            best = 0
+            for direction in (1, -1):
+                s = best + direction
+                while abs(s) <= SHIFT_RANGE:
+                    cost[s] = tset.code_length(values, self._shifted(base, s))
+                    if cost[s] >= cost[best]:
+                        break
+                    best, s = s, s + direction
+                if best != 0:
+                    break
+            shifts[key] = best
+        return shifts
+
+    def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
+        step = self.step(quality)
+        details = [[np.zeros(s) for s in level] for level in shapes]
+        for (level, channel, orient), mask, values, base in records:
+            tables = self._shifted(base, shifts[(level, channel)])
+            details[level][orient][channel][mask] = self._dequantise(values, tables, step)
+        with timing.stage("transform"):
+            rgb = cdf97.inverse(q_ll * step, [tuple(b) for b in details])
+        x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]
+        return torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))

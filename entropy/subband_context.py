@@ -1,0 +1,233 @@
+"""Learned context model for quantised wavelet subbands, evaluated exactly in fixed point.
+
+Every detail coefficient is coded under a zero-mean discretised Laplace table whose scale a small
+MLP predicts from *integer* features of already-decoded coefficients:
+
+* the parent (same orientation and channel, one level coarser) and its 3x3 neighbourhood;
+* the sibling orientations of the same level decoded before (HL, then LH, then HH);
+* the previously decoded colour channels at the same position (Y before C1 before C2);
+* within the subband, a two-pass checkerboard: the second pass sees its four decoded neighbours;
+* the quality (step size) and one-hot level / orientation / channel / pass.
+
+Magnitudes enter through an integer log map (``floor(4 log2(1 + v))``, computed with integer
+arithmetic only), the MLP runs on integers carried in float64 whose every partial sum is an integer
+below 2**53 (checked from the weights' L1 norms), so BLAS returns the exact result on any machine
+and the table index is an integer function of the decoded data. Each pass is one vectorised MLP
+call and one vectorised range-coder call; there is no per-symbol Python loop.
+
+The tables (:func:`tables`) are built from integer decay factors by integer arithmetic
+(:func:`ncodec.entropy.laplace._geometric`), over a wider scale grid than the shared Laplace
+tables (down to 2**-6: at low rates most coefficients are zero with probability > 0.999).
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from ncodec.entropy.laplace import THETA_BITS, _geometric
+from ncodec.entropy.rangecoder import TableSet
+from ncodec.errors import InputError
+
+PER_OCTAVE = 3
+LOG2_MIN = -6.0
+N_TABLES = 52  # scales 2**-6 .. 2**11
+EPS = 1.0 / 256  # weight of the wide component (outliers)
+WIDE = 8.0
+MAX_HALF = 4095
+PRECISION = 40
+
+LOG_CLIP = 4095
+N_LEVEL_SLOTS = 5
+N_NUMERIC = 10  # magnitudes of decoded neighbours, through LOG_MAP
+N_BAND = 1 + N_LEVEL_SLOTS + 3 + 3 + 2  # quality code, one-hot level / orientation / channel / pass
+N_FEATURES = N_NUMERIC + N_BAND
+HOT = 16  # value of a one-hot slot
+FEATURE_SCALE = 16.0  # the float network sees the integer features divided by this
+FRAC_W, FRAC_A = 12, 8  # fractional bits of weights and of hidden activations
+OUT_FRAC = FRAC_W + FRAC_A
+_EXACT = 2.0**53
+
+
+def _log_map() -> np.ndarray:
+    """floor(4 * log2(1 + v)) for v = 0..LOG_CLIP (0..48), by integer arithmetic (bit lengths)."""
+    return np.array([((1 + v) ** 4).bit_length() - 1 for v in range(LOG_CLIP + 1)], dtype=np.int64)
+
+
+LOG_MAP = _log_map()
+
+
+def scales(count: int = N_TABLES) -> np.ndarray:
+    return 2.0 ** (np.arange(count) / PER_OCTAVE + LOG2_MIN)
+
+
+def thetas(count: int = N_TABLES) -> np.ndarray:
+    """Integer decay factors exp(-1/s) (THETA_BITS) of each scale and of its wide component."""
+    s = scales(count)
+    return np.round(np.exp(-1.0 / np.stack([s, WIDE * s], axis=1)) * 2.0**THETA_BITS).astype(np.int64)
+
+
+@lru_cache(maxsize=4)
+def _tables(theta_bytes: bytes) -> TableSet:
+    theta = np.frombuffer(theta_bytes, dtype=np.int64).reshape(-1, 2)
+    rows = []
+    for j, s in enumerate(scales(len(theta))):
+        half = int(min(max(math.ceil(10 * s), 4), MAX_HALF))
+        main, main_tail = _geometric(int(theta[j, 0]), half, int((1 - EPS) * (1 << PRECISION)))
+        wide, wide_tail = _geometric(int(theta[j, 1]), half, int(EPS * (1 << PRECISION)))
+        side = [m + w for m, w in zip(main, wide)]
+        counts = np.maximum(np.array(side[:0:-1] + side + [main_tail + wide_tail], dtype=np.int64), 1)
+        rows.append((np.concatenate([[0], np.cumsum(counts)]), -half))
+    width = max(len(c) for c, _ in rows)
+    cdfs = np.zeros((len(rows), width), dtype=np.int64)
+    for j, (cdf, _) in enumerate(rows):
+        cdfs[j, : len(cdf)] = cdf
+    return TableSet(cdfs, [len(c) for c, _ in rows], [o for _, o in rows])
+
+
+def tables(theta: np.ndarray) -> TableSet:
+    """The coding tables from the stored integer decay factors (cached)."""
+    return _tables(np.ascontiguousarray(theta, dtype=np.int64).tobytes())
+
+
+def scale_index(out_fixed: np.ndarray) -> np.ndarray:
+    """Table index round(PER_OCTAVE * (log2 s - LOG2_MIN)) from log2 s in OUT_FRAC fixed point."""
+    v = np.asarray(out_fixed).astype(np.int64)
+    one = 1 << OUT_FRAC
+    return (PER_OCTAVE * (v - int(LOG2_MIN) * one) + one // 2) >> OUT_FRAC
+
+
+class ExactMLP:
+    """Integer features -> log2 scale in OUT_FRAC fixed point; two ReLU hidden layers. Weights
+    are integers (FRAC_W fractional bits); all arithmetic is exact in float64. The band features
+    (constant within a pass) enter as one integer bias vector; rows whose neighbour features are
+    all zero (most of them at low rates) share one evaluation."""
+
+    def __init__(self, w1, b1, w2, b2, w3, b3):
+        self.w = [np.asarray(w, dtype=np.float64) for w in (w1, w2, w3)]
+        self.b = [np.asarray(b, dtype=np.float64) for b in (b1, b2, b3)]
+        for w in self.w + self.b:
+            if not np.array_equal(w, np.round(w)):
+                raise ValueError("fixed-point weights must be integers")
+        self.w_num, self.w_band = self.w[0][:N_NUMERIC], self.w[0][N_NUMERIC:]
+        # Largest possible |partial sum| of each layer, from the largest input it can see.
+        x_max = float(max(LOG_MAP[-1], 255, HOT))
+        for i, (w, b) in enumerate(zip(self.w, self.b)):
+            bound = x_max * float(np.abs(w).sum(axis=0).max()) + float(np.abs(b).max()) * (1 << FRAC_A if i else 1)
+            if not bound < _EXACT:
+                raise ValueError("fixed-point network is too large for exact float64 evaluation")
+            x_max = bound / (1 << (FRAC_W if i else FRAC_W - FRAC_A))
+
+    def band_bias(self, band: np.ndarray) -> np.ndarray:
+        """First-layer bias of one pass: b1 + band features (N_BAND integers) @ their weights."""
+        return np.asarray(band, np.float64) @ self.w_band + self.b[0]
+
+    def _tail(self, h: np.ndarray) -> np.ndarray:
+        h = np.floor(np.maximum(h, 0.0) * (1.0 / (1 << (FRAC_W - FRAC_A))))
+        h = np.maximum(h @ self.w[1] + self.b[1] * (1 << FRAC_A), 0.0)
+        h = np.floor(h * (1.0 / (1 << FRAC_W)))
+        return (h @ self.w[2] + self.b[2] * (1 << FRAC_A))[:, 0]
+
+    def __call__(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """``x``: (N, N_NUMERIC) integers; ``bias`` from :meth:`band_bias`."""
+        out = np.empty(len(x), dtype=np.float64)
+        busy = x.any(axis=1)
+        out[~busy] = self._tail(bias[None])[0]
+        rows = np.flatnonzero(busy)
+        if len(rows):
+            out[rows] = self._tail(x[rows].astype(np.float64) @ self.w_num + bias)
+        return out
+
+
+def export_mlp(layers: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Float (weight (in, out), bias) of the three layers -> the integer arrays ExactMLP takes.
+    The first layer absorbs FEATURE_SCALE (the float net saw features / FEATURE_SCALE)."""
+    out = {}
+    for i, (w, b) in enumerate(layers):
+        w = np.asarray(w, np.float64) / (FEATURE_SCALE if i == 0 else 1.0)
+        out[f"w{i + 1}"] = np.round(w * 2.0**FRAC_W).astype(np.int64)
+        out[f"b{i + 1}"] = np.round(np.asarray(b, np.float64) * 2.0**FRAC_W).astype(np.int64)
+    return out
+
+
+# ---------------------------------------------------------------- context features
+
+
+def box3(a: np.ndarray) -> np.ndarray:
+    """3x3 sum with zeros outside."""
+    p = np.pad(a, 1)
+    r = p[:-2] + p[1:-1] + p[2:]
+    return r[:, :-2] + r[:, 1:-1] + r[:, 2:]
+
+
+def fit(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Crop or edge-pad ``a`` to ``shape`` (sibling bands differ by at most one row/column)."""
+    a = a[: shape[0], : shape[1]]
+    ph, pw = shape[0] - a.shape[0], shape[1] - a.shape[1]
+    return np.pad(a, ((0, ph), (0, pw)), mode="edge") if ph or pw else a
+
+
+def upsample(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Parent map: a[i // 2, j // 2] (clipped) at every position of ``shape``."""
+    rows = np.minimum(np.arange(shape[0]) // 2, a.shape[0] - 1)
+    cols = np.minimum(np.arange(shape[1]) // 2, a.shape[1] - 1)
+    return a[rows][:, cols]
+
+
+def checkerboard(shape: tuple[int, int]) -> np.ndarray:
+    return (np.add.outer(np.arange(shape[0]), np.arange(shape[1])) & 1).astype(bool)
+
+
+def static_maps(mags: list[list[np.ndarray]], level: int, channel: int, orient: int) -> np.ndarray:
+    """(h, w, 8) integer context maps of one band that do not depend on its own pass:
+    parent, parent 3x3, siblings (3x3, 3x3, value), Y value, Y 3x3, C1 3x3.
+    ``mags[level][orient]``: (3, h, w) magnitudes decoded so far (zeros elsewhere)."""
+    band = mags[level][orient][channel]
+    shape = band.shape
+    zero = np.zeros(shape, dtype=np.int64)
+    if level + 1 < len(mags):
+        parent = mags[level + 1][orient][channel]
+        par, par3 = upsample(parent, shape), upsample(box3(parent), shape)
+    else:
+        par = par3 = zero
+    sib = [fit(mags[level][o][channel], shape) for o in range(orient)]
+    sib0_3 = box3(sib[0]) if orient >= 1 else zero
+    sib1_3 = box3(sib[1]) if orient >= 2 else zero
+    sib0_v = sib[-1] if orient >= 1 else zero  # the nearest earlier orientation's value
+    y = mags[level][orient][0]
+    y_v, y_3 = (y, box3(y)) if channel >= 1 else (zero, zero)
+    c1_3 = box3(mags[level][orient][1]) if channel >= 2 else zero
+    return np.stack([par, par3, sib0_3, sib1_3, sib0_v, y_v, y_3, c1_3], axis=-1)
+
+
+def pass_maps(band: np.ndarray, pass_: int) -> np.ndarray:
+    """(h, w, 2): vertical and horizontal neighbour sums (second checkerboard pass only)."""
+    if pass_ == 0:
+        return np.zeros(band.shape + (2,), dtype=np.int64)
+    p = np.pad(band, 1)
+    return np.stack([p[:-2, 1:-1] + p[2:, 1:-1], p[1:-1, :-2] + p[1:-1, 2:]], axis=-1)
+
+
+def features(static: np.ndarray, passed: np.ndarray) -> np.ndarray:
+    """(N, N_NUMERIC) integer neighbour features from the selected positions' maps (N, 8), (N, 2)."""
+    return LOG_MAP[np.minimum(np.concatenate([static, passed], axis=1), LOG_CLIP)]
+
+
+def band_features(quality_code: int, level: int, channel: int, orient: int, pass_: int) -> np.ndarray:
+    """(N_BAND,) integers shared by every coefficient of one pass."""
+    x = np.zeros(N_BAND, dtype=np.int64)
+    x[0] = quality_code
+    x[1 + min(level, N_LEVEL_SLOTS - 1)] = HOT
+    x[1 + N_LEVEL_SLOTS + orient] = HOT
+    x[1 + N_LEVEL_SLOTS + 3 + channel] = HOT
+    x[1 + N_LEVEL_SLOTS + 6 + pass_] = HOT
+    return x
+
+
+def band_order(levels: int):
+    """Decoding order of the detail bands: coarse to fine, Y C1 C2, HL LH HH, two passes."""
+    for level in reversed(range(levels)):
+        for channel in range(3):
+            for orient in range(3):
+                yield level, channel, orient
