@@ -15,6 +15,7 @@ What is lossless and what is lossy:
 """
 from __future__ import annotations
 
+import struct
 import time
 
 import numpy as np
@@ -39,8 +40,8 @@ def default_precision(cloud: Cloud) -> float:
 
 
 def check_precision(precision: float | None) -> None:
-    if precision is not None and not (np.isfinite(precision) and precision > 0):
-        raise InputError(f"precision must be a positive number of metres, got {precision}")
+    if precision is not None and not (np.isfinite(precision) and 0 < precision <= lidar.MAX_STEP):
+        raise InputError(f"precision must be a positive number of metres up to {lidar.MAX_STEP:g}, got {precision}")
 
 
 def encode_cloud(codec, cloud: Cloud, precision: float | None) -> tuple[Container, dict]:
@@ -79,7 +80,8 @@ def decode_container(codec, container: Container) -> dict:
         return codec.decompress(container.sections, container.payload)
     except FormatError:
         raise
-    except (ValueError, RuntimeError, OverflowError, IndexError) as e:
+    except (ValueError, RuntimeError, OverflowError, IndexError, AssertionError, struct.error) as e:
+        # constriction asserts on data that is invalid for the model; struct on short fields
         raise FormatError(f"point-cloud stream cannot be decoded ({type(e).__name__})") from None
 
 

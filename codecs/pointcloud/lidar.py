@@ -38,6 +38,7 @@ from stored integers by integer arithmetic (:mod:`ncodec.entropy.laplace`).
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import struct
@@ -51,7 +52,7 @@ from torch import nn
 from ncodec import timing
 from ncodec.codecs.pointcloud import order as ordering
 from ncodec.codecs.registry import register_codec
-from ncodec.entropy import laplace, multistream, rangecoder
+from ncodec.entropy import laplace, limits, multistream, rangecoder
 from ncodec.errors import FormatError, InputError
 
 K = 4  # context points
@@ -71,7 +72,10 @@ def _pool():
 
         _POOL = ThreadPoolExecutor(ENCODE_THREADS)
     return _POOL
-_MAX_COORD = 1 << 40
+_MAX_COORD = 1 << 40  # |quantised coordinate| and |intensity value| stay below this
+MAX_STEP = 1e6  # metres: the coarsest precision / voxel size a file may state
+MAX_BLOCK_LEN = 4096  # decode steps per block (the loop length) a file may state
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +234,14 @@ _PAYLOAD = struct.Struct("<IBHdIiBIdIi4BI8b")
 # points, order mode, block length, step, step divisor, log2(1/step) fixed, has intensity,
 # intensity divisor, intensity step, intensity norm, log2(norm) fixed, start tables x4, rings,
 # calibration shifts (2 classes x 4 components)
+# Payload version 2 appends (payload version u8, raw components u8) and a fourth section with the
+# components coded raw; a payload of exactly _PAYLOAD.size bytes is version 1 (every component
+# modelled, three sections) and still decodes.
+_EXTENSION = struct.Struct("<BB")
+PAYLOAD_VERSION = 2
+RAW_GEOMETRY, RAW_INTENSITY = 1, 2  # bits of the raw-components byte
+_RAW_COLUMN = struct.Struct("<qB")  # per raw column: minimum value, bits per value
+_MAX_RAW_WIDTH = 42
 N_CLASSES = 2
 _SHIFT_STEP, _MAX_SHIFT = 3, 24  # calibration search: steps of one octave, then single table steps
 _CALIBRATION_SAMPLE = 4096
@@ -255,6 +267,7 @@ class LidarCodec(nn.Module):
         self.register_buffer("thetas", torch.from_numpy(laplace.thetas(n_tables)))
         self._fixed = None
         self._tables = None
+        self._min_bits = None
 
     quality_range = (0.0, 0.0)
 
@@ -280,8 +293,8 @@ class LidarCodec(nn.Module):
     def prepare(self, xyz: np.ndarray, intensity: np.ndarray | None, ring: np.ndarray | None,
                 step: float, grid_k: int | None = None) -> dict:
         """Quantise and order a cloud; everything both the encoder and the training data need."""
-        if not (np.isfinite(step) and step > 0):
-            raise InputError(f"precision must be a positive number of metres, got {step}")
+        if not (np.isfinite(step) and 0 < step <= MAX_STEP):
+            raise InputError(f"precision must be a positive number of metres up to {MAX_STEP:g}, got {step}")
         q = np.floor(xyz / step + 0.5)
         if np.abs(q).max() >= _MAX_COORD:
             raise InputError(f"precision {step} is too fine for coordinates up to {np.abs(xyz).max():.3g} m")
@@ -294,6 +307,8 @@ class LidarCodec(nn.Module):
             has_i, idiv, istep, ivals = 0, 0, 0.0, np.zeros(len(q), np.int64)
         else:
             k = choose_grid(intensity, float32=True) if grid_k is None else grid_k
+            if k is not None and np.abs(intensity).max() * 10**k >= _MAX_COORD:
+                k = None  # integers too large for exact coding: quantise to 16 bits instead
             if k is not None:
                 idiv, istep = 10**k, 0.0
                 ivals = np.round(intensity * idiv).astype(np.int64)
@@ -328,9 +343,9 @@ class LidarCodec(nn.Module):
         coded, ctx, block_of = self.contexts(q, iv, starts, lengths)
         net = self.fixed()
 
-        qf, ivf = q.astype(np.float64), iv.astype(np.float64)
+        qf = q.astype(np.float64)
 
-        def predict(rows: slice):  # rows are independent: chunks run in threads (numpy frees the GIL)
+        def predict(ivf: np.ndarray, rows: slice):  # rows are independent: chunks run in threads (numpy frees the GIL)
             P = qf[ctx[rows]]
             I = ivf[ctx[rows]]
             feats, frame = features(P, I, step, inorm)
@@ -344,25 +359,90 @@ class LidarCodec(nn.Module):
         # chunks small enough for each layer's activations to stay in cache: a KITTI sweep's
         # compress takes 73 ms (median) in 16k-point chunks against 97 ms in one chunk per thread
         chunks = [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)] or [slice(0, 0)]
-        parts = list(_pool().map(predict, chunks)) if ENCODE_THREADS > 1 and len(chunks) > 1 else \
-            [predict(c) for c in chunks]
-        sym = np.concatenate([p[0] for p in parts])
-        tabs = np.concatenate([p[1] for p in parts])
         point_class = self._block_classes(prep["mode"], prep["ring_lengths"], starts)[block_of[coded]]
-        shifts = self._calibrate(sym, tabs, point_class)
-        tabs = self._shifted(tabs, shifts, point_class)
-        flat_sym, flat_tab = _decoder_order(coded, block_of, starts, lengths, sym, tabs)
-        with timing.stage("entropy"):
-            main = multistream.encode(flat_sym, flat_tab, self.tables())
-            start_syms = np.diff(np.concatenate([np.zeros((1, 4), np.int64),
-                                                 np.column_stack([q[starts], iv[starts]])]), axis=0)
-            start_tables = self._start_tables(start_syms)
-            starts_data = rangecoder.encode(start_syms, np.broadcast_to(start_tables, start_syms.shape), self.tables())
+
+        def model(ivf: np.ndarray):
+            """Residual symbols, calibrated tables and shifts with ``ivf`` as the intensity context."""
+            run = functools.partial(predict, ivf)
+            parts = list(_pool().map(run, chunks)) if ENCODE_THREADS > 1 and len(chunks) > 1 else \
+                [run(c) for c in chunks]
+            sym = np.concatenate([p[0] for p in parts])
+            tabs = np.concatenate([p[1] for p in parts])
+            shifts = self._calibrate(sym, tabs, point_class)
+            return sym, self._shifted(tabs, shifts, point_class), shifts
+
+        values = np.column_stack([q, iv])
+
+        def streams(raw: int, sym: np.ndarray, tabs: np.ndarray) -> dict:
+            """The coded sections for a raw-components choice."""
+            comps = modelled_components(raw)
+            flat_sym, flat_tab = _decoder_order(coded, block_of, starts, lengths, sym[:, comps], tabs[:, comps])
+            with timing.stage("entropy"):
+                main = multistream.encode(flat_sym, flat_tab, self.tables())
+                first = values[starts].copy()
+                first[:, [c for c in range(4) if c not in comps]] = 0  # raw columns: their values are in the raw section
+                start_syms = np.diff(np.concatenate([np.zeros((1, 4), np.int64), first]), axis=0)
+                start_tables = self._start_tables(start_syms)
+                starts_data = rangecoder.encode(start_syms, np.broadcast_to(start_tables, start_syms.shape),
+                                                self.tables())
+            raw_data = pack_raw(values[:, [c for c in range(4) if c not in comps]])
+            return {"raw": raw, "main": main, "starts": starts_data, "start_tables": start_tables, "raw_data": raw_data,
+                    "bytes": len(main) + len(starts_data) + len(raw_data)}
+
+        def close(model_bits: float, raw_bits_: float) -> bool:
+            """Too close for the ideal code length to decide (small files pay the streams' headers)."""
+            return abs(model_bits - raw_bits_) < 0.1 * raw_bits_ + 8 * 1024
+
+        # Never worse than raw: a component group (intensity, then geometry) goes raw when that is
+        # smaller, decided by the ideal code length, or by the real sections when they are close.
+        # Raw intensities are noise to the network: it then sees zeros, as without intensity.
+        sym, tabs, shifts = model(iv.astype(np.float64))
+        raw = 0
+        if prep["has_i"]:
+            m_bits, r_bits = self._model_bits(sym[:, 3], tabs[:, 3]), raw_bits(values[:, 3:])
+            if r_bits < m_bits or close(m_bits, r_bits):
+                alternative = (RAW_INTENSITY,) + model(np.zeros(n))
+                if close(m_bits, r_bits) and \
+                        streams(0, sym, tabs)["bytes"] <= streams(RAW_INTENSITY, *alternative[1:3])["bytes"]:
+                    alternative = (0, sym, tabs, shifts)
+                raw, sym, tabs, shifts = alternative
+        m_bits, r_bits = self._model_bits(sym[:, :3], tabs[:, :3]), raw_bits(values[:, :3])
+        chosen = None
+        if close(m_bits, r_bits):
+            options = [streams(raw, sym, tabs), streams(raw | RAW_GEOMETRY, sym, tabs)]
+            chosen = min(options, key=lambda o: o["bytes"])
+        elif r_bits < m_bits:
+            raw |= RAW_GEOMETRY
+        chosen = chosen or streams(raw, sym, tabs)
+        raw, main, starts_data, start_tables, raw_data = (chosen[k] for k in ("raw", "main", "starts", "start_tables",
+                                                                               "raw_data"))
         rings = zlib.compress(prep["ring_lengths"].astype("<u4").tobytes(), 9)
         payload = _PAYLOAD.pack(n, prep["mode"], block_len, step, prep["divisor"], o_geo, prep["has_i"],
                                 prep["idiv"], prep["istep"], int(inorm), o_int, *start_tables.tolist(),
                                 len(prep["ring_lengths"]), *shifts.ravel().tolist())
-        return [rings, starts_data, main], payload
+        return [rings, starts_data, main, raw_data], payload + _EXTENSION.pack(PAYLOAD_VERSION, raw)
+
+    def _model_bits(self, sym: np.ndarray, tabs: np.ndarray) -> float:
+        """Code length in bits of ``sym`` under ``tabs``: the range-coded symbols (ideal length,
+        which the coder meets within a fraction of a percent) plus the real varint bytes of the
+        escaped values."""
+        tset = self.tables()
+        v, t = sym.reshape(-1), tabs.reshape(-1)
+        _, overflow = rangecoder.split_escapes(v.copy(), t, tset)
+        varint_bytes = np.maximum(1, -(-_bit_length(overflow) // 7)).sum() if len(overflow) else 0
+        return tset.code_length(v, t, escape_bits=0) + 8.0 * varint_bytes
+
+    def min_symbol_bits(self) -> float:
+        """The fewest bits any one range-coded symbol can cost (the most probable symbol of the
+        most peaked table): bounds how many symbols a section of a given size can hold."""
+        if getattr(self, "_min_bits", None) is None:
+            tset = self.tables()
+            best = 64.0
+            for t in range(len(tset)):
+                counts = np.diff(tset.cdfs[t, : tset.lengths[t]])
+                best = min(best, float(np.log2(counts.sum() / counts.max())))
+            self._min_bits = best
+        return self._min_bits
 
     # -- per-file calibration -------------------------------------------------------------------
     @staticmethod
@@ -415,65 +495,149 @@ class LidarCodec(nn.Module):
 
     # -- decoder --------------------------------------------------------------------------------
     def decompress(self, sections: list[bytes], payload: bytes) -> dict:
-        if len(payload) != _PAYLOAD.size or len(sections) != 3:
-            raise FormatError("point-cloud description or sections are invalid")
-        (n, mode, block_len, step, divisor, o_geo, has_i, idiv, istep, inorm, o_int,
-         t0, t1, t2, t3, n_rings, *shifts) = _PAYLOAD.unpack(payload)
-        shifts = np.array(shifts, np.int64).reshape(N_CLASSES, 4)
-        if block_len == 0 or inorm == 0 or not (np.isfinite(step) and step > 0):
-            raise FormatError("point-cloud description is invalid")
-        try:
-            ring_lengths = np.frombuffer(zlib.decompress(sections[0]), dtype="<u4").astype(np.int64)
-        except zlib.error:
-            raise FormatError("ring section is corrupted") from None
-        if len(ring_lengths) != n_rings or ring_lengths.sum() != n:
+        h = parse_payload(payload)
+        n, step, inorm, raw = h["points"], h["step"], float(h["inorm"]), h["raw"]
+        if len(sections) != h["sections"]:
+            raise FormatError(f"LiDAR file has {len(sections)} sections, its payload version needs {h['sections']}")
+        if h["start_tables"].max() >= len(self.tables()):
+            raise FormatError("point-cloud description is invalid (start table)")
+        # every size is checked before anything of that size is allocated
+        raw_data = b"" if h["version"] == 1 else sections[3]
+        comps = modelled_components(raw)
+        raw_values = unpack_raw(raw_data, n, 4 - len(comps))  # exact size: at most 8 points per raw byte
+        ring_lengths = np.frombuffer(limits.inflate(sections[0], 4 * h["rings"]), dtype="<u4").astype(np.int64)
+        if len(ring_lengths) != h["rings"] or ring_lengths.sum() != n:
             raise FormatError("ring section does not match the point count")
-        starts, lengths = ordering.blocks(ring_lengths, block_len)
-        block_class = self._block_classes(mode, ring_lengths, starts)
+        n_blocks = int((-(-ring_lengths // h["block_len"])).sum())
+        self._check_symbols(4 * n_blocks, sections[1], "start")
+        self._check_symbols(len(comps) * (n - n_blocks), sections[2], "residual")
+        starts, lengths = ordering.blocks(ring_lengths, h["block_len"])
+        block_class = self._block_classes(h["mode"], ring_lengths, starts)
+        shifts, o_geo, o_int = h["shifts"], h["o_geo"], h["o_int"]
         nb = len(starts)
-        start_tables = np.array([t0, t1, t2, t3], dtype=np.int64)
-        if start_tables.max() >= len(self.tables()):
-            raise FormatError("point-cloud description is invalid")
         with timing.stage("entropy"):
-            d = rangecoder.decode(sections[1], np.broadcast_to(start_tables, (nb, 4)), self.tables())
+            d = rangecoder.decode(sections[1], np.broadcast_to(h["start_tables"], (nb, 4)), self.tables())
+        _check_range(d, 2 * _MAX_COORD, "start point")
         first = np.cumsum(d, axis=0)
         q = np.empty((n, 3), np.int64)
         iv = np.empty(n, np.int64)
+        geo_coded, int_coded = not raw & RAW_GEOMETRY, not raw & RAW_INTENSITY
+        raw_cols = iter(range(raw_values.shape[1]))
+        if not geo_coded:
+            q[:] = raw_values[:, [next(raw_cols) for _ in range(3)]]
+            first[:, :3] = q[starts]
+        if not int_coded:
+            iv[:] = raw_values[:, next(raw_cols)]
+            first[:, 3] = iv[starts]
+        _check_range(first, _MAX_COORD, "start point")
         q[starts], iv[starts] = first[:, :3], first[:, 3]
-        # rolling contexts per block, most recent first
+        # rolling contexts per block, most recent first (raw intensities: the network sees zeros)
         P = np.repeat(first[:, None, :3].astype(np.float64), K, axis=1)
-        I = np.repeat(first[:, None, 3].astype(np.float64), K, axis=1)
+        I = np.repeat(first[:, None, 3].astype(np.float64) if int_coded else np.zeros((nb, 1)), K, axis=1)
         dec = multistream.Decoder(sections[2], self.tables())
         net = self.fixed()
-        for t in range(1, int(lengths.max()) if nb else 0):
+        for t in range(1, int(lengths.max()) if nb and comps else 0):
             active = np.flatnonzero(lengths > t)
+            pos = starts[active] + t
             Pa, Ia = P[active], I[active]
-            feats, frame = features(Pa, Ia, step, float(inorm))
+            feats, frame = features(Pa, Ia, step, inorm)
             out = net(feats)
-            pred, ipred = predict_points(Pa[:, 0], Ia[:, 0], out / 2.0**FRAC, frame, step, float(inorm))
+            pred, ipred = predict_points(Pa[:, 0], Ia[:, 0], out / 2.0**FRAC, frame, step, inorm)
             tabs = self._shifted(self._tables_of(out, o_geo, o_int), shifts, block_class[active])
             with timing.stage("entropy"):
-                s = dec.decode(tabs.T.ravel()).reshape(4, -1).T
-            main, k_other, k_z = frame[3], frame[4], frame[5]
-            rows = np.arange(len(active))
-            e = np.empty((len(active), 3), np.int64)
-            e[rows, main] = s[:, 0]
-            e[rows, 1 - main] = s[:, 1] + np.floor(s[:, 0] * k_other + 0.5).astype(np.int64)
-            e[:, 2] = s[:, 2] + np.floor(s[:, 0] * k_z + 0.5).astype(np.int64)
-            pts = pred + e
-            ints = ipred + s[:, 3]
-            pos = starts[active] + t
-            q[pos], iv[pos] = pts, ints
+                s = dec.decode(tabs[:, comps].T.ravel()).reshape(len(comps), -1).T
+            _check_range(s, 2 * _MAX_COORD, "residual")
+            if geo_coded:
+                main, k_other, k_z = frame[3], frame[4], frame[5]
+                rows = np.arange(len(active))
+                e = np.empty((len(active), 3), np.int64)
+                e[rows, main] = s[:, 0]
+                e[rows, 1 - main] = s[:, 1] + np.floor(s[:, 0] * k_other + 0.5).astype(np.int64)
+                e[:, 2] = s[:, 2] + np.floor(s[:, 0] * k_z + 0.5).astype(np.int64)
+                pts = pred + e
+                _check_range(pts, _MAX_COORD, "point")
+                q[pos] = pts
+            else:
+                pts = q[pos]
+            if int_coded:
+                ints = ipred + s[:, -1]
+                _check_range(ints, _MAX_COORD, "intensity")
+                iv[pos] = ints
+            else:
+                ints = np.zeros(len(active), np.int64)
             P[active] = np.concatenate([pts[:, None].astype(np.float64), Pa[:, :-1]], axis=1)
             I[active] = np.concatenate([ints[:, None].astype(np.float64), Ia[:, :-1]], axis=1)
         dec.finish()
+        divisor, idiv, istep = h["divisor"], h["idiv"], h["istep"]
         xyz = q / float(divisor) if divisor else q * step
+        _check_finite(xyz, "coordinates")
         intensity = None
-        if has_i:
+        if h["has_i"]:
             intensity = iv / float(idiv) if idiv else iv * istep
-        ring = ordering.ring_ids(mode, ring_lengths)
+            _check_finite(intensity, "intensities")
+        ring = ordering.ring_ids(h["mode"], ring_lengths)
         return {"xyz": xyz, "intensity": intensity, "ring": ring, "q": q, "i": iv, "step": step,
-                "mode": mode, "idiv": idiv, "istep": istep}
+                "mode": h["mode"], "idiv": idiv, "istep": istep, "raw": raw}
+
+    def _check_symbols(self, count: int, data: bytes, what: str) -> None:
+        """A section of ``len(data)`` bytes cannot hold more than ``8 len / min_symbol_bits``
+        range-coded symbols (plus the coder's final words): refuse a header that claims more
+        before decoding, so a small file never makes a large decode (margin 2x)."""
+        capacity = 2 * (8 * len(data) + 64) / self.min_symbol_bits()
+        if count > capacity:
+            raise FormatError(f"{what} section ({len(data)} bytes) is too small for the {count} symbols the header implies")
+
+
+def _check_range(values: np.ndarray, bound: int, what: str) -> None:
+    if values.size and np.abs(values).max() >= bound:
+        raise FormatError(f"decoded {what} values are out of range (corrupted stream)")
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    """Decoded values must be finite and representable in float32 (every output format)."""
+    if values.size and not np.abs(values).max() <= _FLOAT32_MAX:
+        raise FormatError(f"decoded {what} are not finite (invalid precision or step in the header)")
+
+
+def parse_payload(payload: bytes) -> dict:
+    """Every field of a LiDAR payload (version 1 or 2), checked against the codec's and
+    :mod:`ncodec.entropy.limits`' bounds. Nothing is allocated here."""
+    version, raw = 1, 0
+    if len(payload) != _PAYLOAD.size:
+        if len(payload) > _PAYLOAD.size and payload[_PAYLOAD.size] > PAYLOAD_VERSION:
+            raise FormatError(f"LiDAR payload version {payload[_PAYLOAD.size]} is newer than this ncodec "
+                              f"supports ({PAYLOAD_VERSION}); upgrade ncodec")
+        if len(payload) != _PAYLOAD.size + _EXTENSION.size:
+            raise FormatError("point-cloud description has the wrong size")
+        version, raw = _EXTENSION.unpack_from(payload, _PAYLOAD.size)
+        if version != PAYLOAD_VERSION:
+            raise FormatError(f"LiDAR payload version {version} is invalid")
+    (n, mode, block_len, step, divisor, o_geo, has_i, idiv, istep, inorm, o_int,
+     t0, t1, t2, t3, n_rings, *shifts) = _PAYLOAD.unpack_from(payload)
+    max_rings = {ordering.MODE_RING: 2 * ordering.MAX_RINGS, ordering.MODE_SCAN: ordering.MAX_RINGS,
+                 ordering.MODE_VOXEL: 1}
+    problems = [
+        (0 < n <= limits.MAX_POINTS, f"{n} points (limit {limits.MAX_POINTS})"),
+        (mode in max_rings, f"point order {mode}"),
+        (1 <= block_len <= MAX_BLOCK_LEN, f"block length {block_len} (1..{MAX_BLOCK_LEN})"),
+        (bool(np.isfinite(step)) and 0 < step <= MAX_STEP, f"precision {step}"),
+        (has_i in (0, 1), f"intensity flag {has_i}"),
+        (idiv in (0,) + tuple(10**k for k in range(7)), f"intensity divisor {idiv}"),
+        (bool(np.isfinite(istep)) and istep >= 0 and (istep > 0 or idiv > 0 or not has_i), f"intensity step {istep}"),
+        (1 <= inorm < _MAX_COORD, f"intensity norm {inorm}"),
+        (mode not in max_rings or 1 <= n_rings <= min(max_rings[mode], limits.MAX_SEGMENTS),
+         f"{n_rings} rings/segments for order {mode}"),
+        (mode != ordering.MODE_RING or n_rings % 2 == 0, "odd segment count in ring order"),
+        (all(abs(v) <= _MAX_SHIFT for v in shifts), "calibration shift"),
+        (raw & ~(RAW_GEOMETRY | RAW_INTENSITY) == 0 and (has_i or not raw & RAW_INTENSITY), f"raw components {raw}"),
+    ]
+    bad = [why for ok, why in problems if not ok]
+    if bad:
+        raise FormatError(f"point-cloud description is invalid ({bad[0]})")
+    return {"version": version, "raw": raw, "points": n, "mode": mode, "block_len": block_len, "step": step,
+            "divisor": divisor, "o_geo": o_geo, "has_i": has_i, "idiv": idiv, "istep": istep, "inorm": inorm,
+            "o_int": o_int, "start_tables": np.array([t0, t1, t2, t3], np.int64), "rings": n_rings,
+            "shifts": np.array(shifts, np.int64).reshape(N_CLASSES, 4), "sections": 3 if version == 1 else 4}
 
 
 def _descend(cost, step: int, limit: int) -> int:
@@ -497,28 +661,99 @@ def _decoder_order(coded: np.ndarray, block_of: np.ndarray, starts: np.ndarray, 
                    *columns: np.ndarray) -> list[np.ndarray]:
     """Flatten (points, 4) arrays in the order the decoder asks for them: step t, then component,
     then block (the active blocks of step t in increasing order). One scatter per array."""
-    nb = len(starts)
+    nb, c = len(starts), columns[0].shape[1]
+    if c == 0 or nb == 0:
+        return [np.zeros(0, np.int64) for _ in columns]
     b = block_of[coded]
     t = coded - starts[b]
     valid = np.zeros((int(lengths.max()) + 1, 1, nb), bool)
     valid[t, 0, b] = True
-    mask = np.repeat(valid, 4, axis=1)  # (steps, component, block)
+    mask = np.repeat(valid, c, axis=1)  # (steps, component, block)
     grid = np.empty(mask.shape, np.int64)
-    grid[t, :, b] = np.arange(4 * len(coded)).reshape(-1, 4)  # where each (point, component) lies
+    grid[t, :, b] = np.arange(c * len(coded)).reshape(-1, c)  # where each (point, component) lies
     perm = grid[mask]
-    return [a.reshape(-1)[perm] for a in columns]
+    return [np.ascontiguousarray(a).reshape(-1)[perm] for a in columns]
+
+
+# ---------------------------------------------------------------------------------------------
+# raw coding: fixed-width binary, the cost a component can never exceed
+
+def modelled_components(raw: int) -> list[int]:
+    """Columns (x, y, z as coded, intensity) that go through the model for a raw-components byte."""
+    return ([] if raw & RAW_GEOMETRY else [0, 1, 2]) + ([] if raw & RAW_INTENSITY else [3])
+
+
+def _bit_length(v: np.ndarray) -> np.ndarray:
+    """Bits of non-negative integers (0 for 0), exact for values below 2^53."""
+    v = np.asarray(v, dtype=np.int64)
+    return np.where(v > 0, np.floor(np.log2(np.maximum(v, 1))).astype(np.int64) + 1, 0)
+
+
+def _raw_widths(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo = values.min(axis=0)
+    width = np.array([max(1, int(r).bit_length()) for r in (values.max(axis=0) - lo).tolist()], np.int64)
+    return lo, width
+
+
+def raw_bits(values: np.ndarray) -> float:
+    """Bits :func:`pack_raw` spends on ``values`` (n, c): at least one bit per value."""
+    if values.shape[1] == 0 or len(values) == 0:
+        return 0.0
+    _, width = _raw_widths(values)
+    return float(8 * _RAW_COLUMN.size * values.shape[1] + sum(-(-len(values) * int(w) // 8) * 8 for w in width))
+
+
+def pack_raw(values: np.ndarray) -> bytes:
+    """Columns of integers (n, c) as (minimum, width) headers, then each column's ``value - minimum``
+    in ``width`` bits, most significant first."""
+    if values.shape[1] == 0 or len(values) == 0:
+        return b""
+    lo, width = _raw_widths(values)
+    parts = [_RAW_COLUMN.pack(int(a), int(w)) for a, w in zip(lo.tolist(), width.tolist())]
+    for j, w in enumerate(width.tolist()):
+        v = (values[:, j] - lo[j]).astype(np.uint64)
+        bits = (v[:, None] >> np.arange(w - 1, -1, -1, dtype=np.uint64)[None, :]) & np.uint64(1)
+        parts.append(np.packbits(bits.astype(np.uint8).reshape(-1)).tobytes())
+    return b"".join(parts)
+
+
+def unpack_raw(data: bytes, n: int, columns: int) -> np.ndarray:
+    """Inverse of :func:`pack_raw`; the section must have exactly the size its headers imply."""
+    if columns == 0:
+        if data:
+            raise FormatError("raw section should be empty")
+        return np.zeros((n, 0), np.int64)
+    head = _RAW_COLUMN.size * columns
+    if len(data) < head:
+        raise FormatError("raw section is truncated")
+    cols = [_RAW_COLUMN.unpack_from(data, _RAW_COLUMN.size * j) for j in range(columns)]
+    if any(not (1 <= w <= _MAX_RAW_WIDTH and abs(lo) < _MAX_COORD) for lo, w in cols):
+        raise FormatError("raw section header is invalid")
+    sizes = [-(-n * w // 8) for _, w in cols]
+    if len(data) != head + sum(sizes):
+        raise FormatError("raw section size does not match the point count")
+    out = np.empty((n, columns), np.int64)
+    pos = head
+    for j, ((lo, w), size) in enumerate(zip(cols, sizes)):
+        bits = np.unpackbits(np.frombuffer(data, np.uint8, size, pos))[: n * w].reshape(n, w)
+        pos += size
+        v = np.zeros(n, np.int64)
+        for k in range(w):
+            v <<= 1
+            v |= bits[:, k]
+        out[:, j] = v + lo
+    return out
 
 
 def describe_payload(payload: bytes) -> dict:
-    if len(payload) != _PAYLOAD.size:
-        raise FormatError("point-cloud description has the wrong size")
-    (n, mode, block_len, step, divisor, _, has_i, idiv, istep, inorm, _, *rest) = _PAYLOAD.unpack(payload)
-    n_rings = rest[4]
-    if n == 0 or mode > 2 or not (np.isfinite(step) and step > 0):
-        raise FormatError("point-cloud description is invalid")
-    order = {0: "ring column + azimuth", 1: "scan order (rings from azimuth wraps)", 2: "voxel (Morton)"}[mode]
-    inten = "none" if not has_i else (f"lossless (grid 1/{idiv})" if idiv else f"quantised, step {istep:.6g}")
-    rings = n_rings // 2 if mode == ordering.MODE_RING else n_rings  # ring mode: far + near segment per ring
-    return {"points": n, "precision": step, "max_error": step / 2, "order": order, "rings": rings,
-            "block_len": block_len, "intensity": inten,
-            "scale_shifts": [list(rest[5 + 4 * c: 9 + 4 * c]) for c in range(N_CLASSES)]}
+    h = parse_payload(payload)
+    order = {0: "ring column + azimuth", 1: "scan order (rings from azimuth wraps)", 2: "voxel (Morton)"}[h["mode"]]
+    idiv, istep = h["idiv"], h["istep"]
+    inten = "none" if not h["has_i"] else (f"lossless (grid 1/{idiv})" if idiv else f"quantised, step {istep:.6g}")
+    if h["raw"] & RAW_INTENSITY:
+        inten += ", raw (the model would cost more)"
+    rings = h["rings"] // 2 if h["mode"] == ordering.MODE_RING else h["rings"]  # ring mode: far + near segment per ring
+    return {"points": h["points"], "precision": h["step"], "max_error": h["step"] / 2, "order": order, "rings": rings,
+            "block_len": h["block_len"], "intensity": inten, "payload_version": h["version"],
+            "raw_geometry": bool(h["raw"] & RAW_GEOMETRY), "raw_intensity": bool(h["raw"] & RAW_INTENSITY),
+            "scale_shifts": h["shifts"].tolist()}

@@ -22,13 +22,16 @@ import torch
 from torch import nn
 
 from ncodec.codecs.registry import register_codec
-from ncodec.entropy import rangecoder
+from ncodec.entropy import limits, rangecoder
 from ncodec.entropy.rangecoder import TableSet
 from ncodec.errors import FormatError, InputError
 
 N_CTX = 7 * 4
 _PAYLOAD = struct.Struct("<IId3qB")  # points in, voxels, voxel size, origin (3 x i64), depth
 _MAX_DEPTH = 21
+_MAX_ORIGIN = 2**62
+MAX_VOXEL = 1e6  # metres (the LiDAR codec's MAX_STEP)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _spread(v: np.ndarray) -> np.ndarray:
@@ -109,12 +112,12 @@ class OctreeCodec(nn.Module):
             yield a, min(a + step, len(ctx))
 
     def compress(self, xyz: np.ndarray, voxel: float) -> tuple[list[bytes], bytes, np.ndarray]:
-        if not (np.isfinite(voxel) and voxel > 0):
-            raise InputError(f"precision must be a positive number of metres, got {voxel}")
+        if not (np.isfinite(voxel) and 0 < voxel <= MAX_VOXEL):
+            raise InputError(f"precision must be a positive number of metres up to {MAX_VOXEL:g}, got {voxel}")
         v = np.floor(xyz / voxel + 0.5)
         origin = v.min(axis=0)
         v = v - origin
-        if v.max() >= (1 << _MAX_DEPTH) or np.abs(origin).max() >= 2**62:
+        if v.max() >= (1 << _MAX_DEPTH) or np.abs(origin).max() >= _MAX_ORIGIN:
             raise InputError(f"voxel size {voxel} is too small for this cloud's extent (max 2^21 voxels per axis)")
         v = v.astype(np.int64)
         depth = max(int(v.max()).bit_length(), 1)
@@ -138,17 +141,20 @@ class OctreeCodec(nn.Module):
         return [data], payload, recon
 
     def decompress(self, sections: list[bytes], payload: bytes) -> dict:
-        if len(payload) != _PAYLOAD.size or len(sections) != 1:
-            raise FormatError("point-cloud description or sections are invalid")
-        n_in, n_vox, voxel, ox, oy, oz, depth = _PAYLOAD.unpack(payload)
-        if not (0 < depth <= _MAX_DEPTH and np.isfinite(voxel) and voxel > 0 and 0 < n_vox < 2**31):
-            raise FormatError("point-cloud description is invalid")
-        counts = self.prior.cpu().numpy().astype(np.int64).copy()
+        if len(sections) != 1:
+            raise FormatError("octree file must have one section")
+        n_in, n_vox, voxel, ox, oy, oz, depth = parse_payload(payload)
         data, pos = sections[0], 0
+        chunk = self.config["chunk"]
+        # every chunk of every level costs at least its 4-byte length: the last level has at most
+        # 8 * chunk * len / 4 nodes, so a small section cannot claim a large cloud
+        if n_vox > 8 * chunk * (len(data) // 4):
+            raise FormatError(f"octree section ({len(data)} bytes) is too small for {n_vox} voxels")
+        counts = self.prior.cpu().numpy().astype(np.int64).copy()
         nodes = np.array([0], np.uint64)
         parent = np.array([255], np.int64)
         for level in range(depth):
-            if len(nodes) > n_vox:
+            if len(nodes) > n_vox or 4 * -(-len(nodes) // chunk) > len(data) - pos:
                 raise FormatError("octree stream does not match the voxel count")
             ctx = contexts(nodes, parent)
             occ = np.empty(len(nodes), np.int64)
@@ -163,13 +169,18 @@ class OctreeCodec(nn.Module):
                 np.add.at(counts, (ctx[a:b], occ[a:b]), 1)
             if occ.min() < 1 or occ.max() > 255:
                 raise FormatError("octree stream is corrupted")
+            if int(_POP[occ].sum()) > n_vox:  # before the next level is allocated
+                raise FormatError("octree stream does not match the voxel count")
             bits = ((occ[:, None] >> np.arange(8)[None, :]) & 1).astype(bool)
             nodes = ((nodes[:, None] << np.uint64(3)) | np.arange(8, dtype=np.uint64)[None, :])[bits]
             parent = np.repeat(occ, _POP[occ])
         if pos != len(data) or len(nodes) != n_vox:
             raise FormatError("octree stream does not match its description")
         v = unmorton(nodes) + np.array([ox, oy, oz], np.int64)
-        return {"xyz": v * voxel, "q": v, "points_in": n_in, "voxel": voxel}
+        xyz = v * voxel
+        if not np.abs(xyz).max() <= _FLOAT32_MAX:
+            raise FormatError("decoded coordinates are not finite (invalid voxel size or origin in the header)")
+        return {"xyz": xyz, "q": v, "points_in": n_in, "voxel": voxel}
 
 
 def fit_prior(clouds: list[np.ndarray], voxels: list[float], weight: int = 32) -> torch.Tensor:
@@ -192,11 +203,25 @@ def fit_prior(clouds: list[np.ndarray], voxels: list[float], weight: int = 32) -
     return torch.from_numpy(np.maximum(scaled, 1))
 
 
-def describe_payload(payload: bytes) -> dict:
+def parse_payload(payload: bytes) -> tuple:
+    """(points in, voxels, voxel size, origin x, y, z, depth), checked against the bounds."""
     if len(payload) != _PAYLOAD.size:
         raise FormatError("point-cloud description has the wrong size")
-    n_in, n_vox, voxel, *_, depth = _PAYLOAD.unpack(payload)
-    if n_vox == 0 or not (np.isfinite(voxel) and voxel > 0):
-        raise FormatError("point-cloud description is invalid")
+    n_in, n_vox, voxel, ox, oy, oz, depth = fields = _PAYLOAD.unpack(payload)
+    problems = [
+        (0 < n_vox <= min(n_in, limits.MAX_POINTS), f"{n_vox} voxels from {n_in} points (limit {limits.MAX_POINTS})"),
+        (n_in <= limits.MAX_POINTS, f"{n_in} input points"),
+        (bool(np.isfinite(voxel)) and 0 < voxel <= MAX_VOXEL, f"voxel size {voxel}"),
+        (max(abs(ox), abs(oy), abs(oz)) < _MAX_ORIGIN, "origin"),
+        (0 < depth <= _MAX_DEPTH, f"depth {depth}"),
+    ]
+    bad = [why for ok, why in problems if not ok]
+    if bad:
+        raise FormatError(f"point-cloud description is invalid ({bad[0]})")
+    return fields
+
+
+def describe_payload(payload: bytes) -> dict:
+    n_in, n_vox, voxel, *_, depth = parse_payload(payload)
     return {"points": n_vox, "points_in": n_in, "precision": voxel, "max_error": voxel / 2,
             "order": "octree (Morton)", "depth": depth, "intensity": "not coded"}

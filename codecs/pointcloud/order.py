@@ -18,7 +18,7 @@ import numpy as np
 MODE_RING, MODE_SCAN, MODE_VOXEL = 0, 1, 2
 NEAR = 1.0  # metres
 _MIN_RING_POINTS = 32
-_MAX_RINGS = 4096
+MAX_RINGS = 4096  # laser rings in ring order; ring lengths in scan order
 
 
 def _morton(q: np.ndarray) -> np.ndarray:
@@ -37,7 +37,7 @@ def point_order(q: np.ndarray, ring: np.ndarray | None, step: float = 0.001) -> 
     """(mode, permutation, ring (segment) lengths) for integer coordinates ``q`` (N, 3)."""
     n = len(q)
     x, y = q[:, 0].astype(np.float64), q[:, 1].astype(np.float64)
-    if ring is not None and ring.max() < _MAX_RINGS:
+    if ring is not None and ring.max() < MAX_RINGS:
         near = (x * x + y * y) < (NEAR / step) ** 2
         azimuth = np.arctan2(y, x)  # encoder only: any machine's atan2 gives a valid order
         segment = 2 * ring + near
@@ -48,7 +48,7 @@ def point_order(q: np.ndarray, ring: np.ndarray | None, step: float = 0.001) -> 
         wraps = np.flatnonzero(np.abs(np.diff(azimuth)) > np.pi) + 1
         bounds = np.concatenate([[0], wraps, [n]])
         lengths = np.diff(bounds)
-        if len(lengths) <= _MAX_RINGS and np.mean(lengths) >= _MIN_RING_POINTS * 4 and \
+        if len(lengths) <= MAX_RINGS and np.mean(lengths) >= _MIN_RING_POINTS * 4 and \
                 (lengths >= _MIN_RING_POINTS).mean() > 0.5:
             return MODE_SCAN, np.arange(n), lengths.astype(np.int64)
     return MODE_VOXEL, np.argsort(_morton(q), kind="stable"), np.array([n], dtype=np.int64)
