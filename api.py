@@ -1,17 +1,17 @@
 """File-level API used by the CLI, the tools and users: encode_file, decode_file, read_info."""
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ncodec import timing
 from ncodec.codecs import get_codec
 from ncodec.codecs.checkpoint import DEFAULT_CODEC, find_checkpoint, load_codec
 from ncodec.codecs.image import files as image_files
-from ncodec.codecs.pointcloud import files as cloud_files
 from ncodec.entropy.container import Container, unpack
 from ncodec.errors import FormatError, InputError
 from ncodec.eval.metrics import psnr
@@ -19,10 +19,22 @@ from ncodec.media import image as image_io
 from ncodec.media import pointcloud as cloud_io
 from ncodec.media.atomic import atomic_output, check_output, write_bytes_atomic
 
+if TYPE_CHECKING:  # torch is imported by the codecs that need it: `info` never loads it
+    import torch
+
 # One handler per modality: which inputs it takes, how its containers are described, and (at the
 # end of this file) how it encodes and decodes files (_ENCODERS, _DECODERS).
 _SUFFIXES = {"image": image_io.SUFFIXES, "pointcloud": cloud_io.SUFFIXES}
-_DESCRIBE = {"image": image_files.describe, "pointcloud": cloud_files.describe}
+# Each modality's container glue (payload description, encode/decode), imported on first use.
+_FILES = {"image": "ncodec.codecs.image.files", "pointcloud": "ncodec.codecs.pointcloud.files"}
+
+
+def _files(modality: str):
+    if modality not in _FILES:
+        raise FormatError(f"file holds a {modality}, which this ncodec cannot read")
+    return importlib.import_module(_FILES[modality])
+
+
 _RATE = {"image": ("bpp", "pixels"), "pointcloud": ("bits_per_point", "points")}  # key, per what
 _LOADED: dict[tuple[str, str, str], torch.nn.Module] = {}
 
@@ -39,7 +51,11 @@ def modality_of(path: Path) -> str:
 def resolve_device(device: str) -> str:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise InputError(f"unknown device {device!r} (use cpu or cuda)")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    if device == "cpu":
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
         raise InputError("CUDA was requested but no GPU is available")
     return device
 
@@ -170,7 +186,7 @@ def _checkpoint_for(container: Container) -> str:
 
 
 def _decode_image_file(src: Path, dst: Path, container: Container, device: str, force: bool) -> dict:
-    d = _DESCRIBE["image"](container)
+    d = image_files.describe(container)
     image_io.check_writable(dst, d["bit_depth"], d["channels"])
     name = _checkpoint_for(container)
     model = load(name, "image", device)
@@ -203,7 +219,7 @@ def read_info(src: Path) -> dict:
             "modality": container.modality, "codec": container.codec,
             "model_id": container.model_id.hex(), "quality": round(container.quality, 6),
             "sections": [len(s) for s in container.sections]}
-    info.update(_DESCRIBE[container.modality](container))
+    info.update(_files(container.modality).describe(container))
     key, per = _RATE[container.modality]
     info[key] = size * 8 / info[per]
     return info
@@ -215,6 +231,7 @@ def _encode_cloud_file(src: Path, dst: Path, codec: str | None, device: str, for
                        precision: float | None = None, **unused) -> dict:
     if any(v is not None for v in unused.values()):
         raise InputError("--quality/--target-bpp/--target-psnr do not apply to point clouds (use --precision)")
+    cloud_files = _files("pointcloud")
     cloud_files.check_precision(precision)
     check_output(dst, force)
     cloud = cloud_io.read_cloud(src)
@@ -237,6 +254,7 @@ def _encode_cloud_file(src: Path, dst: Path, codec: str | None, device: str, for
 
 
 def _decode_cloud_file(src: Path, dst: Path, container: Container, device: str, force: bool) -> dict:
+    cloud_files = _files("pointcloud")
     cloud_files.describe(container)
     name = _checkpoint_for(container)
     model = load(name, "pointcloud", "cpu")

@@ -5,18 +5,18 @@ entered meanwhile, so reports can split a codec's time without the codec knowing
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-import torch
-
 _active: ContextVar[dict | None] = ContextVar("ncodec_timing", default=None)
 
 
 def _sync() -> None:
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    torch = sys.modules.get("torch")  # only a process that already uses torch can have CUDA work queued
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
 
 

@@ -15,12 +15,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ncodec.codecs.registry import get_codec
 from ncodec.errors import InputError
+
+if TYPE_CHECKING:  # torch is imported where weights are read: listing cards must stay cheap
+    import torch
+    from torch import nn
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 DEFAULT_CODEC = {"image": "hyperprior", "pointcloud": "lidar"}
@@ -84,6 +86,8 @@ def load_codec(name: str | None = None, modality: str = "image", device: str = "
     entry = get_codec(card["codec"])
     if entry.modality != modality:
         raise InputError(f"checkpoint {name!r} codes {entry.modality} data, not {modality}")
+    import torch
+
     state = torch.load(card_file.with_suffix(".pt"), map_location="cpu", weights_only=True)
     model = entry.factory(**card["config"])
     state = {k: v.to(model.state_dict()[k].dtype) if k in model.state_dict() else v for k, v in state.items()}
@@ -95,6 +99,8 @@ def load_codec(name: str | None = None, modality: str = "image", device: str = "
 
 def save_checkpoint(model: nn.Module, card: dict, name: str, folder: Path = CHECKPOINT_DIR) -> bytes:
     """Write ``<name>.pt`` and ``<name>.json`` (each atomically); returns the model id it loads with."""
+    import torch
+
     state = {}
     for key, t in model.state_dict().items():
         t = t.detach().cpu()

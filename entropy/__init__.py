@@ -1,7 +1,10 @@
 """Entropy models and coding. Latent codecs are found by kind: ``latent_codec(M, N, kind=...)``."""
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing the package must stay cheap: the container is read without torch
+    from torch import nn
 
 
 def latent_codec(M: int, N: int, kind: str = "mean-scale", **options) -> nn.Module:

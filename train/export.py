@@ -10,8 +10,6 @@ import argparse
 import platform
 from pathlib import Path
 
-import torch
-
 from ncodec.codecs import get_codec
 from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
 from ncodec.errors import InputError
@@ -19,6 +17,8 @@ from ncodec.errors import InputError
 
 def read_training_state(path: Path) -> dict:
     """Normalise both checkpoint kinds to: codec, config, weights, provenance."""
+    import torch  # not at import time: `ncodec --help` builds this command's parser
+
     if not Path(path).is_file():
         raise InputError(f"checkpoint not found: {path}")
     try:

@@ -12,19 +12,24 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ncodec.entropy.container import Container
 from ncodec.errors import FormatError
 from ncodec.media.image import Picture
+
+if TYPE_CHECKING:
+    import torch
 
 _PAYLOAD = struct.Struct("<IIBB")  # height, width, bit depth, channels
 MAX_PIXELS = 1 << 28
 
 
 def to_tensor(picture: Picture, device: str) -> torch.Tensor:
+    import torch  # here, not at the top: `ncodec info` reads headers without loading torch
+
     peak = (1 << picture.bit_depth) - 1
     rgb = picture.pixels[..., :3] if picture.channels >= 3 else np.repeat(picture.pixels, 3, axis=2)
     x = torch.from_numpy(rgb.astype(np.float32) / peak).permute(2, 0, 1)[None]
