@@ -342,3 +342,217 @@ def test_real_other_sensors_round_trip_and_beat_draco(tmp_path, sub, pattern):
     assert enc["max_error"] <= 0.0005 * (1 + 1e-9)
     ours_xyz = run_ours(path, 0.001, ncodec.load("lidar", "pointcloud"), xyz_only=True)
     assert ours_xyz["bytes"] <= 0.85 * run_draco(read_cloud(path), 0.001)["bytes"]
+
+
+# -- never worse than raw (issue 11, item 5) ----------------------------------------------------
+
+def _noise_sweep(tmp_path, rings=32, azimuths=600, seed=7) -> tuple[Path, Path]:
+    """A sweep whose intensity is uniform 16-bit noise, and the same sweep without intensity."""
+    xyz, _, _ = synthetic_sweep(rings=rings, azimuths=azimuths, seed=seed)
+    noise = np.random.default_rng(seed).integers(0, 65536, len(xyz)).astype(np.float32)
+    full, bare = tmp_path / "noise.bin", tmp_path / "bare.ply"
+    np.column_stack([xyz, noise]).astype("<f4").tofile(full)
+    write_cloud(bare, Cloud(xyz.astype(np.float64)))
+    return full, bare
+
+
+def test_noise_intensity_costs_at_most_its_raw_bits(tmp_path):
+    """An unpredictable intensity is coded raw: at most 16 bits per point plus a small header over
+    the same sweep without intensity, bit-exact, and the file stays under LASzip's."""
+    from ncodec.eval.pointcloud_bench import run_laszip
+
+    full, bare = _noise_sweep(tmp_path)
+    enc = ncodec.encode_file(full, tmp_path / "n.ncd", precision=0.001)
+    dec = ncodec.decode_file(tmp_path / "n.ncd", tmp_path / "n.bin")
+    assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
+    assert np.array_equal(dec["x_hat"]["intensity"], enc["x_hat"]["intensity"])
+    original = read_cloud(full)
+    assert np.array_equal(dec["x_hat"]["intensity"], original.intensity[enc["x_hat"]["perm"]])  # lossless
+    info = ncodec.read_info(tmp_path / "n.ncd")
+    assert info["raw_intensity"] and not info["raw_geometry"] and info["payload_version"] == 2
+    ncodec.encode_file(bare, tmp_path / "b.ncd", precision=0.001)
+    n = len(original)
+    extra = (tmp_path / "n.ncd").stat().st_size - (tmp_path / "b.ncd").stat().st_size
+    assert extra * 8 <= 16 * n + 8 * 64, extra * 8 / n
+    laz = run_laszip(original, 0.001, True)["bytes"]
+    assert (tmp_path / "n.ncd").stat().st_size < 0.97 * laz
+
+
+def test_predictable_intensity_stays_modelled(tmp_path, sweep_bin):
+    """A smooth intensity stays with the model; the fixture's uniform 0.00..0.99 noise goes raw."""
+    xyz, _, _ = synthetic_sweep()
+    smooth = np.round(np.clip(0.3 + 0.2 * np.sin(xyz[:, 0] / 3), 0, 0.99) * 100) / 100
+    np.column_stack([xyz, smooth]).astype("<f4").tofile(tmp_path / "smooth.bin")
+    ncodec.encode_file(tmp_path / "smooth.bin", tmp_path / "s.ncd", precision=0.001)
+    info = ncodec.read_info(tmp_path / "s.ncd")
+    assert not info["raw_intensity"] and not info["raw_geometry"]
+    ncodec.encode_file(sweep_bin, tmp_path / "u.ncd", precision=0.001)
+    assert ncodec.read_info(tmp_path / "u.ncd")["raw_intensity"]
+
+
+@pytest.mark.parametrize("n", [40, 3000])
+def test_noise_geometry_goes_raw(tmp_path, n):
+    """Uniform noise points (10 bits per coordinate on the grid): geometry coded raw, exact, at most
+    3 x 10 bits per point plus the raw headers and the container."""
+    from ncodec.codecs.pointcloud import files
+
+    xyz = np.random.default_rng(n).integers(0, 1024, (n, 3)) * 0.001
+    model = ncodec.load("lidar", "pointcloud")
+    container, recon = files.encode_cloud(model, Cloud(xyz), 0.001)
+    assert files.describe(container)["raw_geometry"]
+    payload_bits = 8 * sum(len(s) for s in container.sections)
+    assert payload_bits <= 30 * n + 8 * (3 * 9 + 48), payload_bits / n
+    out = files.decode_container(model, container)
+    assert np.array_equal(out["xyz"], recon["xyz"]) and np.abs(out["xyz"] - xyz[recon["perm"]]).max() < 1e-12
+
+
+def test_real_kitti_with_noise_reflectance_stays_under_laszip(tmp_path):
+    """The issue's case on a real frame: reflectance replaced by uniform 16-bit noise."""
+    from ncodec.codecs.pointcloud import files
+    from ncodec.eval.pointcloud_bench import run_laszip
+
+    cloud = read_cloud(_frame("kitti_raw_seq", "*.bin"))
+    cloud.intensity = np.random.default_rng(11).integers(0, 65536, len(cloud)).astype(np.float64)
+    model = ncodec.load("lidar", "pointcloud")
+    container, _ = files.encode_cloud(model, cloud, 0.001)
+    bare, _ = files.encode_cloud(model, Cloud(cloud.xyz), 0.001)
+    size, n = len(container.pack()), len(cloud)
+    assert (size - len(bare.pack())) * 8 / n <= 16.01
+    assert size < 0.92 * run_laszip(cloud, 0.001, True)["bytes"]
+
+
+# -- hostile files: refused at once, one line, exit 2, no output (issue 11, item 2) ---------------
+
+def _rewrite(path: Path, out: Path, payload=None, sections=None) -> Path:
+    """A copy of ``path`` with a new payload and/or sections, CRC recomputed (as a crafted file has it)."""
+    from ncodec.entropy.container import unpack
+
+    c = unpack(path.read_bytes())
+    if payload is not None:
+        c.payload = payload
+    if sections is not None:
+        c.sections = sections
+    out.write_bytes(c.pack())
+    return out
+
+
+def _refused(tmp_path, bad: Path, words: str = "", seconds: float = 3.0):
+    import time
+
+    before = set(os.listdir(tmp_path))
+    start = time.perf_counter()
+    r = run_inline("decode", bad, tmp_path / "out.bin")
+    assert time.perf_counter() - start < seconds
+    _clean_failure(r, tmp_path, before)
+    assert words in r.stderr, r.stderr
+    return r
+
+
+def test_hostile_lidar_headers_are_refused_at_once(tmp_path, sweep_bin):
+    import struct
+    import zlib
+
+    from ncodec.codecs.pointcloud import lidar
+
+    xyz, _, _ = synthetic_sweep()
+    smooth = np.round(np.clip(0.3 + 0.2 * np.sin(xyz[:, 0] / 3), 0, 0.99) * 100) / 100  # modelled, not raw
+    np.column_stack([xyz, smooth]).astype("<f4").tofile(tmp_path / "smooth.bin")
+    good = tmp_path / "good.ncd"
+    ncodec.encode_file(tmp_path / "smooth.bin", good, precision=0.001)
+    c = ncodec.api.read_container(good)
+    assert ncodec.read_info(good)["raw_intensity"] is False
+    fields = list(lidar._PAYLOAD.unpack_from(c.payload))
+    ext = c.payload[lidar._PAYLOAD.size:]
+
+    def with_fields(**changes):
+        f = list(fields)
+        names = ["n", "mode", "block_len", "step"]
+        for k, v in changes.items():
+            f[names.index(k)] = v
+        return lidar._PAYLOAD.pack(*f) + ext
+
+    cases = [
+        (with_fields(n=0xFFFFFFF0), "points"),  # ~4.3e9 points
+        (with_fields(block_len=1), "too small"),  # every point a block start: more symbols than bytes allow
+        (with_fields(block_len=0), "block length"),
+        (with_fields(step=1e300), "precision"),
+        (with_fields(step=float("nan")), "precision"),
+        (with_fields(step=-0.001), "precision"),
+        (with_fields(mode=7), "order"),
+        (c.payload[: lidar._PAYLOAD.size] + bytes([3, 0]), "newer than this ncodec supports"),
+        (c.payload[: lidar._PAYLOAD.size] + bytes([2, 9]), "raw components"),
+        (c.payload[:-3], "wrong size"),
+    ]
+    for i, (payload, words) in enumerate(cases):
+        _refused(tmp_path, _rewrite(good, tmp_path / f"bad{i}.ncd", payload=payload), words)
+    # a deflate bomb in the ring section: refused while inflating (the header says how many rings)
+    bomb = zlib.compress(bytes(64 << 20), 9)
+    _refused(tmp_path, _rewrite(good, tmp_path / "bomb.ncd", sections=[bomb] + c.sections[1:]), "deflate")
+    # more points than the residual section can hold (here: 500x the sweep in one ring)
+    rings = zlib.compress(struct.pack("<I", 500 * fields[0]))
+    f = list(fields)
+    f[0], f[15] = 500 * fields[0], 1
+    _refused(tmp_path, _rewrite(good, tmp_path / "many.ncd", payload=lidar._PAYLOAD.pack(*f) + ext,
+                                sections=[rings] + c.sections[1:]), "too small")
+    # a raw section whose size does not match its header
+    _refused(tmp_path, _rewrite(good, tmp_path / "raw.ncd", sections=c.sections[:3] + [b"\x01" * 20]), "raw section")
+
+
+def test_hostile_octree_headers_are_refused(tmp_path):
+    from ncodec.codecs.pointcloud import octree
+
+    src = tmp_path / "obj.ply"
+    write_cloud(src, Cloud(synthetic_object(2000)))
+    good = tmp_path / "good.ncd"
+    ncodec.encode_file(src, good, codec="octree", precision=0.001)
+    c = ncodec.api.read_container(good)
+    n_in, n_vox, voxel, ox, oy, oz, depth = octree._PAYLOAD.unpack(c.payload)
+    cases = [
+        ((n_in, n_vox, 1e300, ox, oy, oz, depth), "voxel size"),
+        ((n_in, n_vox, float("inf"), ox, oy, oz, depth), "voxel size"),
+        ((n_in, n_vox, 0.0, ox, oy, oz, depth), "voxel size"),
+        ((n_in, n_vox, -0.001, ox, oy, oz, depth), "voxel size"),
+        ((0xFFFFFFFF, 0xFFFFFFF0, voxel, ox, oy, oz, depth), "voxels"),
+        ((n_in, n_vox, voxel, ox, oy, oz, 40), "depth"),
+        ((n_in, n_vox, voxel, 2**63 - 1, oy, oz, depth), "origin"),
+        ((2**26, 2**26, voxel, ox, oy, oz, 21), "too small"),
+    ]
+    for i, (fields, words) in enumerate(cases):
+        _refused(tmp_path, _rewrite(good, tmp_path / f"bad{i}.ncd", payload=octree._PAYLOAD.pack(*fields)), words)
+    # the largest legal voxel and origin: the bounds keep every coordinate finite even in float32
+    far = octree._PAYLOAD.pack(n_in, n_vox, 1e6, 2**62 - 1, oy, oz, depth)
+    r = run_inline("decode", _rewrite(good, tmp_path / "far.ncd", payload=far), tmp_path / "far.bin")
+    assert r.returncode == 0, r.stderr
+    assert np.isfinite(np.fromfile(tmp_path / "far.bin", dtype="<f4")).all()
+
+
+@pytest.mark.parametrize("codec", ["lidar", "octree"])
+def test_mutated_pointcloud_files_fail_cleanly(tmp_path, sweep_bin, codec):
+    """Random byte changes with the CRC recomputed: every decode ends in exit 0 (with an output) or
+    a one-line bad-input error (exit 2, no output), quickly."""
+    import time
+
+    good = tmp_path / "good.ncd"
+    ncodec.encode_file(sweep_bin, good, codec=codec, precision=0.01)
+    c = ncodec.api.read_container(good)
+    rng = np.random.default_rng(0)
+    outcomes = {0: 0, 2: 0}
+    for i in range(24):
+        blobs = [bytearray(c.payload)] + [bytearray(s) for s in c.sections]
+        target = blobs[rng.integers(len(blobs))]
+        if not target:
+            continue
+        for _ in range(rng.integers(1, 4)):
+            target[rng.integers(len(target))] ^= 1 << int(rng.integers(8))
+        bad = _rewrite(good, tmp_path / "m.ncd", payload=bytes(blobs[0]), sections=[bytes(b) for b in blobs[1:]])
+        out = tmp_path / "m.bin"
+        out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        r = run_inline("decode", bad, out, "--force")
+        assert time.perf_counter() - start < 20
+        assert r.returncode in (0, 2), r.stderr
+        assert out.exists() == (r.returncode == 0)
+        if r.returncode == 2:
+            assert len(r.stderr.strip().splitlines()) == 1
+        outcomes[r.returncode] += 1
+    assert outcomes[2] > 0

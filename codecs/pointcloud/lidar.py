@@ -375,7 +375,7 @@ class LidarCodec(nn.Module):
 
         def streams(raw: int, sym: np.ndarray, tabs: np.ndarray) -> dict:
             """The coded sections for a raw-components choice."""
-            comps = modelled_components(raw)
+            comps = modelled_components(raw, prep["has_i"], PAYLOAD_VERSION)
             flat_sym, flat_tab = _decoder_order(coded, block_of, starts, lengths, sym[:, comps], tabs[:, comps])
             with timing.stage("entropy"):
                 main = multistream.encode(flat_sym, flat_tab, self.tables())
@@ -385,7 +385,7 @@ class LidarCodec(nn.Module):
                 start_tables = self._start_tables(start_syms)
                 starts_data = rangecoder.encode(start_syms, np.broadcast_to(start_tables, start_syms.shape),
                                                 self.tables())
-            raw_data = pack_raw(values[:, [c for c in range(4) if c not in comps]])
+            raw_data = pack_raw(values[:, raw_columns(raw)])
             return {"raw": raw, "main": main, "starts": starts_data, "start_tables": start_tables, "raw_data": raw_data,
                     "bytes": len(main) + len(starts_data) + len(raw_data)}
 
@@ -503,8 +503,8 @@ class LidarCodec(nn.Module):
             raise FormatError("point-cloud description is invalid (start table)")
         # every size is checked before anything of that size is allocated
         raw_data = b"" if h["version"] == 1 else sections[3]
-        comps = modelled_components(raw)
-        raw_values = unpack_raw(raw_data, n, 4 - len(comps))  # exact size: at most 8 points per raw byte
+        comps = modelled_components(raw, h["has_i"], h["version"])
+        raw_values = unpack_raw(raw_data, n, len(raw_columns(raw)))  # exact size: at most 8 points per raw byte
         ring_lengths = np.frombuffer(limits.inflate(sections[0], 4 * h["rings"]), dtype="<u4").astype(np.int64)
         if len(ring_lengths) != h["rings"] or ring_lengths.sum() != n:
             raise FormatError("ring section does not match the point count")
@@ -521,13 +521,13 @@ class LidarCodec(nn.Module):
         first = np.cumsum(d, axis=0)
         q = np.empty((n, 3), np.int64)
         iv = np.empty(n, np.int64)
-        geo_coded, int_coded = not raw & RAW_GEOMETRY, not raw & RAW_INTENSITY
+        geo_coded, int_coded = 0 in comps, 3 in comps
         raw_cols = iter(range(raw_values.shape[1]))
         if not geo_coded:
             q[:] = raw_values[:, [next(raw_cols) for _ in range(3)]]
             first[:, :3] = q[starts]
-        if not int_coded:
-            iv[:] = raw_values[:, next(raw_cols)]
+        if not int_coded:  # raw, or no intensity at all (zeros)
+            iv[:] = raw_values[:, next(raw_cols)] if raw & RAW_INTENSITY else 0
             first[:, 3] = iv[starts]
         _check_range(first, _MAX_COORD, "start point")
         q[starts], iv[starts] = first[:, :3], first[:, 3]
@@ -678,9 +678,18 @@ def _decoder_order(coded: np.ndarray, block_of: np.ndarray, starts: np.ndarray, 
 # ---------------------------------------------------------------------------------------------
 # raw coding: fixed-width binary, the cost a component can never exceed
 
-def modelled_components(raw: int) -> list[int]:
-    """Columns (x, y, z as coded, intensity) that go through the model for a raw-components byte."""
-    return ([] if raw & RAW_GEOMETRY else [0, 1, 2]) + ([] if raw & RAW_INTENSITY else [3])
+def modelled_components(raw: int, has_intensity: int, version: int) -> list[int]:
+    """Columns (x, y, z as coded, intensity) that go through the model. Payload version 1 codes all
+    four (a cloud without intensity codes zeros); version 2 leaves out raw groups and an absent
+    intensity."""
+    if version == 1:
+        return [0, 1, 2, 3]
+    return ([] if raw & RAW_GEOMETRY else [0, 1, 2]) + ([3] if has_intensity and not raw & RAW_INTENSITY else [])
+
+
+def raw_columns(raw: int) -> list[int]:
+    """Columns stored in the raw section, in this order."""
+    return ([0, 1, 2] if raw & RAW_GEOMETRY else []) + ([3] if raw & RAW_INTENSITY else [])
 
 
 def _bit_length(v: np.ndarray) -> np.ndarray:
