@@ -16,7 +16,7 @@ import struct
 import constriction
 import numpy as np
 
-from ncodec.entropy.rangecoder import TableSet, _unvarints, _varints, split_escapes
+from ncodec.entropy.rangecoder import TableSet, _unvarints, _varints, check_tables, decode_symbols, range_decoder, split_escapes
 from ncodec.errors import FormatError
 
 _WORD = np.dtype("<u4")
@@ -64,7 +64,7 @@ class Decoder:
                 if t >= len(tset) or pos + 4 * n_words > len(data):
                     raise FormatError("entropy-coded section is corrupted")
                 words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=pos).astype(np.uint32)
-                self.decoders[t] = constriction.stream.queue.RangeDecoder(words)
+                self.decoders[t] = range_decoder(words)
                 pos += 4 * n_words
         except struct.error:
             raise FormatError("entropy-coded section is truncated") from None
@@ -73,6 +73,7 @@ class Decoder:
 
     def decode(self, tables: np.ndarray) -> np.ndarray:
         tables = np.asarray(tables, dtype=np.int64).reshape(-1)
+        check_tables(tables, self.tset)
         index = np.empty(tables.shape, dtype=np.int64)
         order = np.argsort(tables, kind="stable")
         counts = np.bincount(tables, minlength=len(self.tset))
@@ -83,7 +84,7 @@ class Decoder:
             dec = self.decoders.get(t)
             if dec is None:
                 raise FormatError("entropy-coded section is corrupted (missing stream)")
-            decoded[s : s + c] = dec.decode(self.tset.model(t), c)
+            decoded[s : s + c] = decode_symbols(dec, self.tset.model(t), c)
         index[order] = decoded
         escape = self.tset.lengths[tables] - 2
         escaped = np.flatnonzero(index == escape)

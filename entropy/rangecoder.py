@@ -18,9 +18,39 @@ import struct
 import constriction
 import numpy as np
 
+from ncodec.entropy.limits import MAX_LATENT_SYMBOLS
 from ncodec.errors import FormatError
 
 _WORD = np.dtype("<u4")
+_MAX_ESCAPE = 1 << 62  # zig-zag escape values beyond this cannot come from an int64 symbol: damaged
+#: What constriction raises when the words cannot be decoded under the model (invalid data).
+CODER_ERRORS = (AssertionError, ValueError, RuntimeError, OverflowError)
+
+
+def decode_symbols(coder, model, count: int) -> np.ndarray:
+    """``count`` symbols from a constriction decoder; its complaints about invalid compressed data
+    (an AssertionError, a ValueError) become the FormatError of a damaged file."""
+    try:
+        return coder.decode(model, count)
+    except CODER_ERRORS:
+        raise FormatError("entropy-coded section is corrupted (range decoder rejected the data)") from None
+
+
+def range_decoder(words: np.ndarray):
+    """A constriction range decoder over ``words``; data it refuses is a damaged file."""
+    try:
+        return constriction.stream.queue.RangeDecoder(words)
+    except CODER_ERRORS:
+        raise FormatError("entropy-coded section is corrupted (range decoder rejected the data)") from None
+
+
+def check_tables(tables: np.ndarray, tset: "TableSet") -> None:
+    """Table indices the decoder derived from decoded values must name a table, and a stream may
+    not ask for more symbols than the limit (a crafted header could ask for billions)."""
+    if tables.size > MAX_LATENT_SYMBOLS:
+        raise FormatError(f"entropy-coded section claims {tables.size} symbols (limit {MAX_LATENT_SYMBOLS})")
+    if tables.size and (tables.min() < 0 or tables.max() >= len(tset)):
+        raise FormatError("entropy-coded section is corrupted (decoded context selects no table)")
 
 
 class TableSet:
@@ -117,7 +147,7 @@ class StreamDecoder:
         if end > len(data):
             raise FormatError("entropy-coded section is truncated")
         words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=4).astype(np.uint32)
-        self.tset, self._coder = tset, constriction.stream.queue.RangeDecoder(words)
+        self.tset, self._coder = tset, range_decoder(words)
         self._tail = np.frombuffer(data[end:], dtype=np.uint8)
         self._ends = np.flatnonzero(self._tail < 128)  # each varint ends at a byte < 128
         self._used = 0  # varints consumed so far
@@ -125,9 +155,10 @@ class StreamDecoder:
     def pull(self, tables: np.ndarray) -> np.ndarray:
         shape = np.shape(tables)
         tables = np.asarray(tables, dtype=np.int64).reshape(-1)
+        check_tables(tables, self.tset)
         index = np.empty(tables.shape, dtype=np.int64)
         for t, pos in _groups(tables):
-            index[pos] = self._coder.decode(self.tset.model(t), len(pos))
+            index[pos] = decode_symbols(self._coder, self.tset.model(t), len(pos))
         escape = self.tset.lengths[tables] - 2
         escaped = index == escape
         overflow = self._take_varints(int(escaped.sum()))
@@ -189,6 +220,11 @@ def _unvarints(data: bytes, count: int) -> np.ndarray:
     starts = np.concatenate(([0], ends[:-1] + 1))
     if np.any(ends - starts >= 10):
         raise FormatError("entropy-coded section is corrupted (escape value too long)")
+    if np.any((ends - starts == 9) & (b[ends] > 1)):
+        raise FormatError("entropy-coded section is corrupted (escape value too large)")
     position = np.arange(len(b)) - np.repeat(starts, ends - starts + 1)
     parts = (b & np.uint64(0x7F)) << (np.uint64(7) * position.astype(np.uint64))
-    return np.add.reduceat(parts, starts).astype(np.int64)
+    values = np.add.reduceat(parts, starts)
+    if np.any(values >= np.uint64(_MAX_ESCAPE)):
+        raise FormatError("entropy-coded section is corrupted (escape value too large)")
+    return values.astype(np.int64)
