@@ -152,7 +152,7 @@ def _mutate_container(c: Container, rng: np.random.Generator) -> tuple[str, Cont
         sections[a], sections[b] = sections[b], sections[a]
     elif kind == "section-prefix" and sections:
         _edit_int(sections[pick], rng) if rng.random() < 0.5 else (
-            struct.pack_into("<I", sections[pick], 0, _interesting(rng, struct.unpack_from("<I", sections[pick])[0]))
+            struct.pack_into("<I", sections[pick], 0, _interesting(rng, struct.unpack_from("<I", sections[pick])[0]) % (1 << 32))
             if len(sections[pick]) >= 4 else None)
     elif kind == "quality":
         quality = float([0.0, -1.0, 1e9, float("nan"), float("inf"), quality + 0.5][rng.integers(6)])
