@@ -142,11 +142,14 @@ def synthetic_object(n: int = 1500, seed: int = 1) -> np.ndarray:
 
 
 def cloud_samples(model, folder: Path) -> list[tuple[str, Path, dict]]:
-    """A scan-ordered sweep, the same with noise intensity (the raw-intensity path), a small object."""
+    """A scan-ordered sweep, one with noise intensity (the raw-intensity path), a small object."""
     out = []
-    for tag, rows, precision in (("sweep", synthetic_sweep(8, 256, 0, False), 0.001),
-                                 ("sweep-noise-intensity", synthetic_sweep(4, 256, 1, True), 0.001),
-                                 ("object", synthetic_object(), 0.002)):
+    samples = [("sweep", synthetic_sweep(8, 256, 0, False), 0.001),
+               ("sweep-noise-intensity", synthetic_sweep(4, 256, 1, True), 0.001),
+               ("object", synthetic_object(), 0.002)]
+    if not getattr(model, "codes_intensity", True):  # geometry-only codecs: the noise sample adds nothing
+        samples = [s for s in samples if "intensity" not in s[0]]
+    for tag, rows, precision in samples:
         src = folder / f"{tag}.bin"
         rows.tofile(src)
         out.append((tag, src, {"precision": precision}))

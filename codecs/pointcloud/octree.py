@@ -104,6 +104,7 @@ class OctreeCodec(nn.Module):
         self.register_buffer("prior", torch.ones(N_CTX, 256, dtype=torch.int64))
 
     quality_range = (0.0, 0.0)
+    codes_intensity = False  # geometry only
 
     def _coded_chunks(self, symbols: np.ndarray, ctx: np.ndarray, counts: np.ndarray):
         """Chunks of one level, each under the tables of everything coded before it."""
