@@ -171,6 +171,8 @@ def decode_file(src: Path, dst: Path, device: str = "cpu", force: bool = False) 
     src, dst = Path(src), Path(dst)
     container = read_container(src)
     check_output(dst, force)
+    if container.modality not in _DECODERS:
+        raise FormatError(f"{src} holds a {container.modality}, which this ncodec cannot decode")
     if modality_of(dst) != container.modality:
         raise InputError(f"{src} holds a {container.modality}; {dst.suffix} is not a {container.modality} format")
     return _DECODERS[container.modality](src, dst, container, device, force)

@@ -11,6 +11,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from ncodec.entropy.limits import MAX_SECTIONS
 from ncodec.errors import FormatError
 
 MAGIC = b"NCDC"
@@ -92,6 +93,8 @@ def unpack(data: bytes) -> Container:
     (count,) = r.unpack("<I")
     if count > (r.end - r.pos) // 4:
         raise FormatError("section count exceeds the file size")
+    if count > MAX_SECTIONS:
+        raise FormatError(f"file has {count} sections (limit {MAX_SECTIONS})")
     sections = []
     for _ in range(count):
         (length,) = r.unpack("<I")

@@ -8,11 +8,13 @@ encoder refuses the same inputs, so every file this ncodec writes also decodes.
 
 Peak-memory bound (what these constants guarantee; measured in ``tests/test_fuzz.py``):
 
-* image decode: at most ``MAX_PIXELS`` pixels *after padding* to the codec's stride, i.e. a
-  synthesis over at most ``MAX_PIXELS`` positions, and at most ``MAX_LATENT_SYMBOLS`` range-coded
-  symbols in any one stream; the alpha section inflates to exactly ``H * W * bytes`` or is refused.
-  The learned synthesis dominates: about ``IMAGE_BYTES_PER_PIXEL`` bytes per padded pixel, so a
-  decode stays under ``MAX_PIXELS * IMAGE_BYTES_PER_PIXEL`` plus the model (< 0.5 GB).
+* image decode: sides of at most ``MAX_SIDE`` and at most ``MAX_PIXELS`` pixels *after padding* to
+  the codec's stride, i.e. a synthesis over at most ``MAX_PIXELS`` positions, and at most
+  ``MAX_LATENT_SYMBOLS`` range-coded symbols in any one stream (checked before decoding); the alpha
+  section inflates to exactly ``H * W * bytes`` or is refused. The learned synthesis dominates:
+  about ``IMAGE_BYTES_PER_PIXEL`` bytes per padded pixel, so a decode stays under
+  ``IMAGE_PEAK_BYTES`` (1 GB + 450 B x 2**25 = about 16 GB for the largest image allowed; a
+  1 MP image about 1.5 GB). A file that claims more is refused in milliseconds with no allocation.
 * point clouds: at most ``MAX_POINTS`` points, ``MAX_RINGS`` rings / ``MAX_SEGMENTS`` segments,
   ``MAX_INFLATED_BYTES`` per deflate section.
 * any deflate section: at most ``MAX_INFLATED_BYTES`` (or the exact size the header implies), checked
@@ -24,10 +26,14 @@ import zlib
 
 from ncodec.errors import FormatError
 
-#: Pixels of an image after padding to the codec's stride (H_pad * W_pad): 8192 x 8192.
-MAX_PIXELS = 1 << 26
-#: Longest side of an image (after padding): refuses 1 x 2**28 shapes whose padding explodes.
+#: Pixels of an image after padding to the codec's stride (H_pad * W_pad): 33.5 M, e.g. 8K UHD
+#: (7680 x 4320, padded to 7680 x 4352) or a 24 MP photo. The encoder refuses the same images.
+MAX_PIXELS = 1 << 25
+#: Longest side of an image: refuses 1 x 2**28 shapes (whose padding would multiply the pixels).
 MAX_SIDE = 1 << 16
+#: The padding stride :func:`check_image_size` assumes when the codec is not known yet (``info``):
+#: the largest of the image codecs (analysis /16 x hyperprior /4).
+MAX_STRIDE = 64
 #: Bit depths and channel counts an image header may state.
 BIT_DEPTHS = (8, 16)
 CHANNELS = (1, 3, 4)
@@ -42,8 +48,29 @@ MAX_SEGMENTS = 1 << 22
 MAX_INFLATED_BYTES = 1 << 28
 #: Sections in one container (every codec uses a handful).
 MAX_SECTIONS = 64
-#: Measured peak bytes per padded pixel of an image decode (largest shipped model), for the bound.
-IMAGE_BYTES_PER_PIXEL = 2400
+#: Measured peak bytes per padded pixel of an image decode (hyperprior, the largest shipped model:
+#: 1.67 GB peak RSS for 1536 x 1024 against 1.00 GB for 64 x 64, i.e. about 425 B per pixel).
+IMAGE_BYTES_PER_PIXEL = 450
+#: The decode-time bound this gives for the largest image allowed, model and runtime included.
+IMAGE_PEAK_BYTES = (1 << 30) + IMAGE_BYTES_PER_PIXEL * MAX_PIXELS
+
+
+def check_image_size(height: int, width: int, stride: int = MAX_STRIDE, symbols_per_pixel: float = 0.0,
+                     error: type[Exception] = FormatError) -> int:
+    """Refuse (``error``) an image whose decode would pass the limits, before anything is allocated:
+    either side over ``MAX_SIDE``, over ``MAX_PIXELS`` once padded to ``stride``, or over
+    ``MAX_LATENT_SYMBOLS`` latent symbols (``symbols_per_pixel`` per padded pixel). Returns the
+    padded pixel count."""
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        raise error(f"image size {width}x{height} is outside 1..{MAX_SIDE} pixels per side")
+    padded = -(-height // stride) * stride * (-(-width // stride) * stride)
+    if padded > MAX_PIXELS:
+        raise error(f"image of {width}x{height} pixels ({padded} once padded to a multiple of {stride}) "
+                    f"is over the limit of {MAX_PIXELS} pixels")
+    if padded * symbols_per_pixel > MAX_LATENT_SYMBOLS:
+        raise error(f"image of {width}x{height} pixels needs {int(padded * symbols_per_pixel)} latent symbols "
+                    f"(limit {MAX_LATENT_SYMBOLS})")
+    return padded
 
 
 def inflate(data: bytes, max_bytes: int) -> bytes:

@@ -13,6 +13,7 @@ import png
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from ncodec.entropy.limits import MAX_PIXELS
 from ncodec.errors import InputError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff", ".webp")
@@ -75,6 +76,13 @@ def _from_pillow(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
 
 
+def _check_pixels(width: int, height: int, path: Path) -> None:
+    """Refuse, from the header and before decoding, an image larger than ncodec codes (a small
+    file claiming 20000 x 20000 pixels would otherwise be decompressed first)."""
+    if width * height > MAX_PIXELS:
+        raise InputError(f"image {path} is too large: {width}x{height} pixels (limit {MAX_PIXELS})")
+
+
 def read_image(path: Path) -> Picture:
     path = Path(path)
     if not path.is_file():
@@ -82,6 +90,10 @@ def read_image(path: Path) -> Picture:
     try:
         suffix = path.suffix.lower()
         if suffix in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.series[0].shape if tif.series else ()
+            if len(shape) >= 2:
+                _check_pixels(shape[1], shape[0], path)
             arr = tifffile.imread(path)
             if arr.ndim == 2:
                 arr = arr[..., None]
@@ -89,14 +101,19 @@ def read_image(path: Path) -> Picture:
                 raise InputError(f"unsupported TIFF sample type {arr.dtype}")
         elif suffix == ".png" and _png_is_16bit_colour(path):
             width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+            _check_pixels(width, height, path)
             planes = info["planes"]
             arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(height, width, planes)
         else:
-            with Image.open(path) as im:
+            with Image.open(path) as im:  # reads the header only: the size is checked before decoding
+                _check_pixels(im.width, im.height, path)
                 im.load()
                 arr = _from_pillow(im)
     except InputError:
         raise
+    except Image.DecompressionBombError as e:
+        raise InputError(f"image {path} is too large (over {MAX_PIXELS} pixels; Pillow refused it as a "
+                         f"decompression bomb: {str(e).split(',')[0]})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, png.Error, tifffile.TiffFileError) as e:
         raise InputError(f"cannot read image {path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):

@@ -231,17 +231,22 @@ def _cli(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-def _classify(codes: list[int], messages: list[str], output_left: bool) -> str:
+def _outputs(out: Path) -> list[Path]:
+    """The output and any temporary file of it (media/atomic.py writes ``.<name>.*`` first)."""
+    return [f for f in out.parent.iterdir() if f.name == out.name or f.name.startswith(f".{out.name}.")]
+
+
+def _classify(codes: list[int], messages: list[str], wrong_files: bool) -> str:
+    """``codes``: exit codes of info and decode; ``wrong_files``: a failed decode left a file (or
+    a temporary one), or a successful one wrote none."""
     text = " ".join(messages)
     if any(c == 1 for c in codes) and ("MemoryError" in text or "allocate" in text):
         return "over-memory"
-    if any(c not in (0, 2) for c in codes):
+    if any(c not in (0, 2) for c in codes) or wrong_files:
         return "internal"
-    if codes[-1] == 2:
-        if output_left or any(len(m.strip().splitlines()) != 1 for m, c in zip(messages, codes) if c == 2):
-            return "internal"  # a failure must leave no file and print one line
-        return "bad-input"
-    return "ok" if output_left else "internal"
+    if any(len(m.strip().splitlines()) != 1 for m, c in zip(messages, codes) if c == 2):
+        return "internal"  # a refusal is one line
+    return "bad-input" if codes[-1] == 2 else "ok"
 
 
 def run_inline(path: Path, out: Path, timeout: float = 20.0) -> tuple[str, list[str]]:
@@ -255,13 +260,16 @@ def run_inline(path: Path, out: Path, timeout: float = 20.0) -> tuple[str, list[
         info = _cli(["info", str(path)])
         dec = _cli(["decode", str(path), str(out)])
     except _Timeout:
+        for f in _outputs(out):
+            f.unlink()
         return "hang", []
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    left = out.exists()
-    outcome = _classify([info[0], dec[0]], [info[1], dec[1]], left)
-    out.unlink(missing_ok=True)
+    left = _outputs(out)
+    outcome = _classify([info[0], dec[0]], [info[1], dec[1]], bool(left) != (dec[0] == 0))
+    for f in _outputs(out):
+        f.unlink()
     return outcome, [info[1].strip(), dec[1].strip()]
 
 
@@ -306,8 +314,9 @@ def run_forked(path: Path, out: Path, timeout: float, memory_mb: int) -> tuple[s
         time.sleep(0.002)
     seconds = time.monotonic() - start
     grown_mb = max(usage.ru_maxrss - base_rss_kb, 0) / 1024
-    left = out.exists()
-    out.unlink(missing_ok=True)
+    left = _outputs(out)
+    for f in left:
+        f.unlink()
     if os.WIFSIGNALED(status) or os.WEXITSTATUS(status) in (98, 99) or not err_path.exists():
         err_path.unlink(missing_ok=True)
         signalled = os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGABRT, signal.SIGKILL)
@@ -317,7 +326,7 @@ def run_forked(path: Path, out: Path, timeout: float, memory_mb: int) -> tuple[s
                                *err_path.read_text().split("\n", 1)[1].split("\n--\n"))
     err_path.unlink(missing_ok=True)
     codes = [int(v) for v in head.split()]
-    outcome = _classify(codes, [info_msg, dec_msg], left)
+    outcome = _classify(codes, [info_msg, dec_msg], bool(left) != (codes[-1] == 0))
     if grown_mb > memory_mb:
         outcome = "over-memory"
     return outcome, [info_msg.strip(), dec_msg.strip()], grown_mb

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncodec.codecs.image.variable_rate import GainUnits
-from ncodec.entropy import latent_codec
+from ncodec.entropy import latent_codec, limits
+from ncodec.errors import FormatError
 
 # CompressAI's MSE lambdas for its qualities 1..6.
 DEFAULT_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483]
@@ -34,6 +35,13 @@ class LatentImageCodec(nn.Module):
         self.rate = GainUnits(M, lambdas)
         self.entropy = latent_codec(M, N, **(entropy or {}))
         self.stride = transform_stride * self.entropy.stride
+        self.transform_stride, self.M, self.N = transform_stride, M, N
+
+    def check_size(self, height: int, width: int, error: type[Exception] = FormatError) -> int:
+        """Refuse (``error``) a size whose coding would pass the decoder limits
+        (:mod:`ncodec.entropy.limits`): checked from the header, before anything is allocated."""
+        per_pixel = max(self.M / self.transform_stride**2, self.N / self.stride**2)
+        return limits.check_image_size(height, width, self.stride, per_pixel, error)
 
     @property
     def quality_range(self) -> tuple[float, float]:

@@ -16,15 +16,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ncodec.entropy import limits
 from ncodec.entropy.container import Container
-from ncodec.errors import FormatError
+from ncodec.errors import FormatError, InputError
 from ncodec.media.image import Picture
 
 if TYPE_CHECKING:
     import torch
 
 _PAYLOAD = struct.Struct("<IIBB")  # height, width, bit depth, channels
-MAX_PIXELS = 1 << 28
+MAX_PIXELS = limits.MAX_PIXELS  # after padding to the codec's stride; see entropy/limits.py
 
 
 def to_tensor(picture: Picture, device: str) -> torch.Tensor:
@@ -53,20 +54,25 @@ def _code_alpha(alpha: np.ndarray) -> bytes:
 
 def _decode_alpha(data: bytes, height: int, width: int, bit_depth: int) -> np.ndarray:
     dtype = np.dtype("<u2") if bit_depth == 16 else np.dtype("u1")
-    try:
-        raw = zlib.decompress(data)
-    except zlib.error:
-        raise FormatError("alpha section is corrupted") from None
+    raw = limits.inflate(data, height * width * dtype.itemsize)  # never more than the header implies
     if len(raw) != height * width * dtype.itemsize:
         raise FormatError("alpha section has the wrong size")
     residual = np.frombuffer(raw, dtype=dtype).reshape(height, width).astype(np.int64)
     return (np.cumsum(residual, axis=1) % (1 << bit_depth)).astype(dtype.newbyteorder("="))
 
 
+def _check_size(codec, height: int, width: int, error: type[Exception]) -> None:
+    """The codec's own size check (padding stride, latent symbols), else the generic one."""
+    check = getattr(codec, "check_size", None)
+    if check is not None:
+        check(height, width, error)
+    else:
+        limits.check_image_size(height, width, getattr(codec, "stride", limits.MAX_STRIDE), error=error)
+
+
 def encode_picture(codec, picture: Picture, quality: float, device: str) -> tuple[Container, torch.Tensor]:
     """Returns the container and the encoder's reconstruction (1, 3, H, W)."""
-    if picture.height * picture.width > MAX_PIXELS:
-        raise FormatError(f"image too large ({picture.width}x{picture.height})")
+    _check_size(codec, picture.height, picture.width, InputError)  # what the decoder would refuse
     out = codec.compress(to_tensor(picture, device), quality)
     sections = list(out["strings"])
     if picture.channels == 4:
@@ -81,8 +87,9 @@ def describe(container: Container) -> dict:
     if len(container.payload) != _PAYLOAD.size:
         raise FormatError("image description has the wrong size")
     h, w, bits, channels = _PAYLOAD.unpack(container.payload)
-    if h == 0 or w == 0 or h * w > MAX_PIXELS or bits not in (8, 16) or channels not in (1, 3, 4):
-        raise FormatError("image description is invalid")
+    if bits not in limits.BIT_DEPTHS or channels not in limits.CHANNELS:
+        raise FormatError(f"image description is invalid ({bits}-bit, {channels} channels)")
+    limits.check_image_size(h, w)  # sides, and pixels once padded to the largest codec stride
     return {"height": h, "width": w, "bit_depth": bits, "channels": channels, "pixels": h * w}
 
 
@@ -91,6 +98,7 @@ def decode_container(codec, container: Container) -> tuple[Picture, torch.Tensor
     n_coded = 2 + (d["channels"] == 4)
     if len(container.sections) != n_coded:
         raise FormatError(f"expected {n_coded} sections, found {len(container.sections)}")
+    _check_size(codec, d["height"], d["width"], FormatError)  # this codec's padding and latent symbols
     lo, hi = codec.quality_range
     if not lo <= container.quality <= hi:
         raise FormatError(f"quality {container.quality} outside the model's range {lo}..{hi}")
