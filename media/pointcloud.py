@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ncodec.entropy.limits import MAX_POINTS  # one bound for the reader and every decoder
 from ncodec.errors import InputError
 
 SUFFIXES = (".bin", ".ply", ".pcd", ".las", ".laz")
-MAX_POINTS = 1 << 26
 
 
 @dataclass
