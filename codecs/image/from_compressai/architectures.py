@@ -20,11 +20,11 @@ class Architecture:
     size_keys: tuple[str, str]  # state-dict keys whose first dimension is N and M
     takes_m: bool = True  # cheng2020-anchor takes N only (M = N)
 
-    def sizes(self, state: dict) -> tuple[int, int]:
+    def sizes(self, state: dict, source: str = "state dict") -> tuple[int, int]:
         try:
             return tuple(int(state[k].shape[0]) for k in self.size_keys)
         except (KeyError, AttributeError, IndexError):
-            raise InputError(f"state dict is not a {self.name} model (no {' / '.join(self.size_keys)})") from None
+            raise InputError(f"{source} does not match {self.name}: it has no {' / '.join(self.size_keys)}") from None
 
     def build(self, N: int, M: int) -> nn.Module:
         import compressai.models

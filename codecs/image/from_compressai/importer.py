@@ -26,11 +26,11 @@ _ZOO_NAME = re.compile(r"-(\d)-[0-9a-f]{8}\.pth(\.tar)?$")  # e.g. mbt2018-mean-
 
 def read_state_dict(path: Path) -> dict:
     """The tensors of a CompressAI checkpoint file (plain or ``{"state_dict": ...}``)."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
+    import torch
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is bad input
@@ -51,7 +51,7 @@ def load_compressai(state: dict, arch_name: str, source: str = "state dict"):
     from ncodec.codecs.image.from_compressai.architectures import architecture
 
     arch = architecture(arch_name)
-    N, M = arch.sizes(state)
+    N, M = arch.sizes(state, source)
     model = arch.build(N, M)
     try:
         model.load_state_dict(dict(state), strict=True)
