@@ -1,7 +1,8 @@
 """Point-cloud files <-> ncodec containers (the ``pointcloud`` modality's handler for api.py).
 
-The container's payload is ``u8 codec kind`` + the codec's own description; the quality field
-holds the precision (f32, informative: the exact step is in the payload as f64).
+The container's payload is the codec's own description (``lidar``: payload version 1, or 2 with
+the raw-components byte; ``octree``); the quality field holds the precision (f32, informative:
+the exact step is in the payload as f64).
 
 What is lossless and what is lossy:
 * ``lidar``: coordinates quantised to ``--precision`` (max error precision/2 per coordinate; none
