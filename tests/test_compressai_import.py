@@ -101,7 +101,8 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_equivalent_to_compressai(tmp_path, trained, test_photo, arch):
-    """Same weights: file within 1% of CompressAI's strings, PSNR within 0.01 dB, decode bit exact."""
+    """Same weights: coded bytes within 1% of CompressAI's strings, PSNR within 0.01 dB; decoding
+    gives the encoder's reconstruction bit for bit, and the same latents with 1 and 2 threads."""
     from ncodec.codecs.image.files import encode_picture
     from ncodec.media.image import Picture
 
@@ -111,8 +112,18 @@ def test_equivalent_to_compressai(tmp_path, trained, test_photo, arch):
     picture = Picture((test_photo[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
     container, x_enc = encode_picture(codec, picture, 1.0, "cpu")
     file_bytes = len(container.pack())
-    x_dec = codec.decompress(container.sections[:2], (picture.height, picture.width), 1.0)["x_hat"]
-    assert torch.equal(x_enc, x_dec)
+    before, decoded = torch.get_num_threads(), []
+    try:  # bit exact, whatever the thread count
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            decoded.append(codec.decompress(container.sections[:2], (picture.height, picture.width), 1.0))
+    finally:
+        torch.set_num_threads(before)
+    x_dec = decoded[0]["x_hat"]
+    assert torch.equal(x_enc, x_dec) and torch.equal(decoded[0]["y_hat"], decoded[1]["y_hat"])
+    # g_s is ordinary float (as in every ncodec codec): another thread count may round a pixel
+    # differently, never decode other latents.
+    assert (torch.round(x_dec * 255) - torch.round(decoded[1]["x_hat"] * 255)).abs().max() <= 1
 
     ref = _reference(arch, path)
     with torch.no_grad():
@@ -126,24 +137,6 @@ def test_equivalent_to_compressai(tmp_path, trained, test_photo, arch):
     # image size, section lengths, CRC): 57 bytes here, 0.6% of a 9 KB Kodak file.
     assert file_bytes - coded <= 64
     assert abs(_psnr(x_dec, test_photo) - _psnr(x_ref, test_photo)) <= 0.01
-
-
-@pytest.mark.parametrize("arch", ["mbt2018-mean", "mbt2018", "cheng2020-anchor"])
-def test_decode_identical_across_thread_counts(tmp_path, trained, test_photo, arch):
-    path, _ = trained(arch)
-    import_compressai([path], arch, "imp", tmp_path)
-    codec = checkpoint.load_codec("imp", "image", folder=tmp_path)
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        out = codec.compress(test_photo, 1.0)
-        decoded = []
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            decoded.append(codec.decompress(out["strings"], out["shape"], 1.0)["y_hat"])
-    finally:
-        torch.set_num_threads(before)
-    assert torch.equal(decoded[0], decoded[1]) and torch.equal(decoded[0], out["y_hat"])
 
 
 def test_several_qualities_one_model(tmp_path, trained, test_photo):
