@@ -391,7 +391,8 @@ class LidarCodec(nn.Module):
         def streams(raw: int, sym: np.ndarray, tabs: np.ndarray) -> dict:
             """The coded sections for a raw-components choice."""
             comps = modelled_components(raw, prep["has_i"], PAYLOAD_VERSION)
-            flat_sym, flat_tab = _decoder_order(coded, block_of, starts, lengths, sym[:, comps], tabs[:, comps])
+            cols = slice(None) if len(comps) == 4 else comps  # all four: no copies
+            flat_sym, flat_tab = _decoder_order(coded, block_of, starts, lengths, sym[:, cols], tabs[:, cols])
             with timing.stage("entropy"):
                 main = multistream.encode(flat_sym, flat_tab, self.tables())
                 first = values[starts].copy()
@@ -440,9 +441,15 @@ class LidarCodec(nn.Module):
     def _model_bits(self, sym: np.ndarray, tabs: np.ndarray) -> float:
         """Code length in bits of ``sym`` under ``tabs``: the range-coded symbols (ideal length,
         which the coder meets within a fraction of a percent) plus the real varint bytes of the
-        escaped values."""
+        escaped values; from an evenly spaced sample of at most ``_CALIBRATION_SAMPLE * 4`` rows,
+        scaled (close calls are settled on the real sections)."""
         tset = self.tables()
-        v, t = sym.reshape(-1), tabs.reshape(-1)
+        stride = max(1, len(sym) // (4 * _CALIBRATION_SAMPLE))
+        scale = len(sym) / max(len(sym[::stride]), 1)
+        return scale * self._sample_bits(tset, sym[::stride].reshape(-1), tabs[::stride].reshape(-1))
+
+    @staticmethod
+    def _sample_bits(tset, v: np.ndarray, t: np.ndarray) -> float:
         _, overflow = rangecoder.split_escapes(v.copy(), t, tset)
         varint_bytes = np.maximum(1, -(-_bit_length(overflow) // 7)).sum() if len(overflow) else 0
         return tset.code_length(v, t, escape_bits=0) + 8.0 * varint_bytes
@@ -557,11 +564,12 @@ class LidarCodec(nn.Module):
             Pa, Ia = P[active], I[active]
             feats, frame = features(Pa, Ia, step, inorm)
             # in chunks: the network's activations stay bounded however many blocks a file has
-            out = np.concatenate([net(feats[:, i : i + _CHUNK]) for i in range(0, feats.shape[1], _CHUNK)], axis=1)
+            out = net(feats) if feats.shape[1] <= _CHUNK else \
+                np.concatenate([net(feats[:, i : i + _CHUNK]) for i in range(0, feats.shape[1], _CHUNK)], axis=1)
             pred, ipred = predict_points(Pa[:, 0], Ia[:, 0], out / 2.0**FRAC, frame, step, inorm)
             tabs = self._shifted(self._tables_of(out, o_geo, o_int), shifts, block_class[active])
             with timing.stage("entropy"):
-                s = dec.decode(tabs[:, comps].T.ravel()).reshape(len(comps), -1).T
+                s = dec.decode((tabs if len(comps) == 4 else tabs[:, comps]).T.ravel()).reshape(len(comps), -1).T
             _check_range(s, 2 * _MAX_COORD, "residual")
             if geo_coded:
                 main, k_other, k_z = frame[3], frame[4], frame[5]
@@ -570,20 +578,20 @@ class LidarCodec(nn.Module):
                 e[rows, main] = s[:, 0]
                 e[rows, 1 - main] = s[:, 1] + np.floor(s[:, 0] * k_other + 0.5).astype(np.int64)
                 e[:, 2] = s[:, 2] + np.floor(s[:, 0] * k_z + 0.5).astype(np.int64)
-                pts = pred + e
-                _check_range(pts, _MAX_COORD, "point")
+                pts = pred + e  # |pts| < 2^54 whatever the stream: checked once after the loop
                 q[pos] = pts
             else:
                 pts = q[pos]
             if int_coded:
                 ints = ipred + s[:, -1]
-                _check_range(ints, _MAX_COORD, "intensity")
                 iv[pos] = ints
             else:
                 ints = np.zeros(len(active), np.int64)
             P[active] = np.concatenate([pts[:, None].astype(np.float64), Pa[:, :-1]], axis=1)
             I[active] = np.concatenate([ints[:, None].astype(np.float64), Ia[:, :-1]], axis=1)
         dec.finish()
+        _check_range(q, _MAX_COORD, "point")
+        _check_range(iv, _MAX_COORD, "intensity")
         divisor, idiv, istep = h["divisor"], h["idiv"], h["istep"]
         xyz = q / float(divisor) if divisor else q * step
         _check_finite(xyz, "coordinates")
@@ -689,7 +697,7 @@ def _decoder_order(coded: np.ndarray, block_of: np.ndarray, starts: np.ndarray, 
     grid = np.empty(mask.shape, np.int64)
     grid[t, :, b] = np.arange(c * len(coded)).reshape(-1, c)  # where each (point, component) lies
     perm = grid[mask]
-    return [np.ascontiguousarray(a).reshape(-1)[perm] for a in columns]
+    return [a.reshape(-1)[perm] for a in columns]
 
 
 # ---------------------------------------------------------------------------------------------
