@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ncodec.codecs.checkpoint import card_path
+from ncodec.errors import FormatError
 from ncodec.tools import make_frozen
 
 FOLDER = Path(__file__).resolve().parent / "frozen"
@@ -39,6 +41,14 @@ def test_frozen_file_decodes_to_its_recorded_output(tmp_path, name):
     path = FOLDER / name
     data = path.read_bytes()
     assert hashlib.sha256(data).hexdigest() == entry["sha256"], "the committed file itself changed"
+    card = json.loads(card_path(entry["model"]).read_text())
+    if card["model_id"] != entry["model_id"]:
+        # replaced weights: old files are refused with a clear message, and this model's frozen
+        # files must be remade in the same commit
+        with pytest.raises(FormatError, match="not installed"):
+            make_frozen.decode(path, tmp_path)
+        pytest.fail(f"{entry['model']}'s weights were replaced (model id {entry['model_id']} -> {card['model_id']}): "
+                    f"run python tools/make_frozen.py {entry['model']}")
     modality, decoded = make_frozen.decode(path, tmp_path)
     assert modality == entry["modality"]
     got = make_frozen.digests(modality, decoded)
