@@ -94,6 +94,25 @@ def make_seeds(folder: Path, targets=None) -> dict[tuple[str, str], list[Path]]:
     return seeds
 
 
+def existing_seeds(folder: Path, targets) -> dict[tuple[str, str], list[Path]]:
+    """Seed files made earlier by :func:`make_seeds` (named ``<codec>-<input>.ncd``)."""
+    seeds = {t: sorted(folder.glob(f"{t[1]}-*.ncd")) for t in targets}
+    return {t: files for t, files in seeds.items() if files}
+
+
+def warm(seeds: dict, folder: Path) -> None:
+    """Decode every seed once, with no time limit: loads the models and imports everything a
+    decode needs before any case runs (an import cut short by a case's alarm would stay broken,
+    and a forked child should not pay for imports)."""
+    for target, files in seeds.items():
+        for f in files:
+            out = Path(folder) / f"warm{TARGETS[target]}"
+            code, message = _cli(["decode", str(f), str(out), "--force"])
+            if code != 0:
+                raise RuntimeError(f"seed {f.name} does not decode: {message.strip()}")
+            out.unlink()
+
+
 # -- mutations (the CRC is always recomputed) ---------------------------------------------------------
 
 def _with_crc(body: bytes) -> bytes:
@@ -342,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--codec", choices=sorted({c for _, c in TARGETS}), default=None)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per case")
     p.add_argument("--memory-mb", type=int, default=2048, help="peak RSS growth allowed per case")
+    p.add_argument("--seed-dir", default=None, help="use the <codec>-*.ncd files there instead of encoding seeds")
     p.add_argument("--inline", action="store_true", help="no fork per case (faster; no memory check)")
     p.add_argument("--show", type=int, default=3, help="example messages shown per unexpected outcome")
     args = p.parse_args(argv)
@@ -352,10 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = [t for t in TARGETS if args.modality in (None, t[0]) and args.codec in (None, t[1])]
     with tempfile.TemporaryDirectory(prefix="ncodec-fuzz-") as tmp:
         tmp = Path(tmp)
-        seeds = make_seeds(tmp, targets)
-        for target, files in seeds.items():  # load every model once, before forking
-            for f in files:
-                run_inline(f, tmp / f"warm{TARGETS[target]}")
+        seeds = existing_seeds(Path(args.seed_dir), targets) if args.seed_dir else make_seeds(tmp, targets)
+        warm(seeds, tmp)
         counts: dict[tuple, Counter] = {t: Counter() for t in seeds}
         examples: dict[tuple, list] = {}
         peak = Counter()
