@@ -89,3 +89,30 @@ def test_memory_bound_in_a_subprocess(seeds):
         cases, ok, bad, internal, hang, memory, peak_mb = (float(v) for v in row[2:])
         assert cases == ok + bad and internal == hang == memory == 0
         assert peak_mb < 512
+
+
+def _png_header_only(width: int, height: int, bit_depth: int = 8, colour: int = 0) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` and whose pixel data is a few bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("width, height, bit_depth, colour", [
+    (20000, 20000, 8, 0),   # Pillow's DecompressionBombError (over 2 x its 89 M pixel limit)
+    (9000, 9000, 8, 2),     # under Pillow's limit, over ncodec's: refused from the header
+    (20000, 20000, 16, 2),  # 16-bit colour: read by pypng, same check
+])
+def test_huge_png_headers_are_bad_input(tmp_path, width, height, bit_depth, colour):
+    src = tmp_path / "huge.png"
+    src.write_bytes(_png_header_only(width, height, bit_depth, colour))
+    start = time.perf_counter()
+    code, message = fuzz._cli(["encode", str(src), str(tmp_path / "huge.ncd")])
+    assert code == 2 and "too large" in message and len(message.strip().splitlines()) == 1, message
+    assert time.perf_counter() - start < 5
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["huge.png"]
