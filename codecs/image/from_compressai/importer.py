@@ -146,7 +146,7 @@ def import_compressai(paths: list[Path], arch: str, name: str, folder: Path | No
                             f"{', '.join(f'{q:g}' for q in codec.qualities)}",
         "source": {"framework": "compressai", "compressai_version": compressai.__version__, "arch": arch,
                    "levels": levels},
-        "training": {"steps": None, "device": "unknown (imported)", "loop": "CompressAI (imported)",
+        "training": {"device": "CompressAI (imported; steps unknown)", "loop": "CompressAI (imported)",
                      "exported_on": platform.machine()},
         "model_id": model_id(state).hex(),
     }
