@@ -390,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
             peak[target] = max(peak[target], grown)
             if outcome not in ("ok", "bad-input"):
                 examples.setdefault((target, outcome), []).append((kind, messages))
+            if (i + 1) % 200 == 0:
+                print(f"fuzz: {i + 1} cases, {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
         elapsed = time.monotonic() - start
     print(f"fuzz: seed {args.seed}, {args.cases} cases per codec, {elapsed:.0f} s")
     print(f"{'modality':<11}{'codec':<11}{'cases':>7}" + "".join(f"{o:>13}" for o in OUTCOMES) + f"{'peak MB':>10}")
