@@ -6,7 +6,7 @@ MLP predicts from *integer* features of already-decoded coefficients:
 * the parent (same orientation and channel, one level coarser) and its 3x3 neighbourhood;
 * the sibling orientations of the same level decoded before (HL, then LH, then HH);
 * the previously decoded colour channels at the same position (Y before C1 before C2);
-* within the subband, a two-pass checkerboard: the second pass sees its four decoded neighbours;
+* within the subband, a two-pass checkerboard or four polyphase passes (:func:`pass_masks`);
 * the quality (step size) and one-hot level / orientation / channel / pass.
 
 Magnitudes enter through an integer log map (``floor(4 log2(1 + v))``, computed with integer
@@ -40,14 +40,16 @@ PRECISION = 40
 
 LOG_CLIP = 4095
 N_LEVEL_SLOTS = 5
-N_NUMERIC = 10  # magnitudes of decoded neighbours, through LOG_MAP
-N_BAND = 1 + N_LEVEL_SLOTS + 3 + 3 + 2  # quality code, one-hot level / orientation / channel / pass
+N_NUMERIC = 11  # magnitudes of decoded neighbours, through LOG_MAP
+N_PASS_SLOTS = 4
+N_BAND = 1 + N_LEVEL_SLOTS + 3 + 3 + N_PASS_SLOTS  # quality code, one-hot level / orientation / channel / pass
 N_FEATURES = N_NUMERIC + N_BAND
 HOT = 16  # value of a one-hot slot
 FEATURE_SCALE = 16.0  # the float network sees the integer features divided by this
 FRAC_W, FRAC_A = 12, 8  # fractional bits of weights and of hidden activations
 OUT_FRAC = FRAC_W + FRAC_A
 _EXACT = 2.0**53
+_KEY_WEIGHTS = 49 ** np.arange(N_NUMERIC, dtype=np.int64)  # features <= 48, 49**11 < 2**63: exact keys
 
 
 def _log_map() -> np.ndarray:
@@ -91,6 +93,21 @@ def tables(theta: np.ndarray) -> TableSet:
     return _tables(np.ascontiguousarray(theta, dtype=np.int64).tobytes())
 
 
+def bit_costs(tset: TableSet, span: int) -> np.ndarray:
+    """(tables, 2 span + 1) model bits of the values -span..span (escapes: the escape symbol plus
+    an estimate of their varint), for encoder-side decisions."""
+    v = np.arange(-span, span + 1)
+    out = np.empty((len(tset), len(v)))
+    for t in range(len(tset)):
+        index = v - tset.offsets[t]
+        escape = tset.lengths[t] - 2
+        outside = (index < 0) | (index >= escape)
+        index = np.where(outside, escape, index)
+        p = tset.cdfs[t, index + 1] - tset.cdfs[t, index]
+        out[t] = np.log2(float(tset.cdfs[t, escape + 1])) - np.log2(p) + outside * (2 * np.log2(1 + np.abs(v)) + 1)
+    return out
+
+
 def scale_index(out_fixed: np.ndarray) -> np.ndarray:
     """Table index round(PER_OCTAVE * (log2 s - LOG2_MIN)) from log2 s in OUT_FRAC fixed point."""
     v = np.asarray(out_fixed).astype(np.int64)
@@ -102,7 +119,7 @@ class ExactMLP:
     """Integer features -> log2 scale in OUT_FRAC fixed point; two ReLU hidden layers. Weights
     are integers (FRAC_W fractional bits); all arithmetic is exact in float64. The band features
     (constant within a pass) enter as one integer bias vector; rows whose neighbour features are
-    all zero (most of them at low rates) share one evaluation."""
+    and rows with equal neighbour features (most of them at low rates) share one evaluation."""
 
     def __init__(self, w1, b1, w2, b2, w3, b3):
         self.w = [np.asarray(w, dtype=np.float64) for w in (w1, w2, w3)]
@@ -130,14 +147,12 @@ class ExactMLP:
         return (h @ self.w[2] + self.b[2] * (1 << FRAC_A))[:, 0]
 
     def __call__(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
-        """``x``: (N, N_NUMERIC) integers; ``bias`` from :meth:`band_bias`."""
-        out = np.empty(len(x), dtype=np.float64)
-        busy = x.any(axis=1)
-        out[~busy] = self._tail(bias[None])[0]
-        rows = np.flatnonzero(busy)
-        if len(rows):
-            out[rows] = self._tail(x[rows].astype(np.float64) @ self.w_num + bias)
-        return out
+        """``x``: (N, N_NUMERIC) integers in 0..LOG_MAP[-1]; ``bias`` from :meth:`band_bias`.
+        Each distinct feature row is evaluated once (rows are packed into one int64 key)."""
+        if len(x) == 0:
+            return np.zeros(0)
+        _, first, inverse = np.unique(x.astype(np.int64) @ _KEY_WEIGHTS, return_index=True, return_inverse=True)
+        return self._tail(x[first].astype(np.float64) @ self.w_num + bias)[inverse.reshape(-1)]
 
 
 def export_mlp(layers: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -175,8 +190,22 @@ def upsample(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return a[rows][:, cols]
 
 
-def checkerboard(shape: tuple[int, int]) -> np.ndarray:
-    return (np.add.outer(np.arange(shape[0]), np.arange(shape[1])) & 1).astype(bool)
+# Positions (row parity, column parity) of each pass. Two passes: a checkerboard (the second
+# sees its 4 neighbours). Four passes: (0,0) sees nothing, (1,1) its 4 diagonals, (0,1) its 4
+# neighbours, (1,0) all 8.
+_POLYPHASE = ((0, 0), (1, 1), (0, 1), (1, 0))
+# Which neighbour sums (vertical, horizontal, diagonal) each pass sees.
+_SEES = {2: ((0, 0, 0), (1, 1, 0)), 4: ((0, 0, 0), (0, 0, 1), (1, 1, 0), (1, 1, 1))}
+
+
+def pass_masks(shape: tuple[int, int], passes: int) -> list[np.ndarray]:
+    rows, cols = np.arange(shape[0])[:, None] & 1, np.arange(shape[1])[None, :] & 1
+    if passes == 2:
+        board = (rows ^ cols).astype(bool)
+        return [~board, board]
+    if passes == 4:
+        return [(rows == a) & (cols == b) for a, b in _POLYPHASE]
+    raise ValueError(f"passes must be 2 or 4, got {passes}")
 
 
 def static_maps(mags: list[list[np.ndarray]], level: int, channel: int, orient: int) -> np.ndarray:
@@ -201,16 +230,25 @@ def static_maps(mags: list[list[np.ndarray]], level: int, channel: int, orient: 
     return np.stack([par, par3, sib0_3, sib1_3, sib0_v, y_v, y_3, c1_3], axis=-1)
 
 
-def pass_maps(band: np.ndarray, pass_: int) -> np.ndarray:
-    """(h, w, 2): vertical and horizontal neighbour sums (second checkerboard pass only)."""
-    if pass_ == 0:
-        return np.zeros(band.shape + (2,), dtype=np.int64)
+def pass_maps(band: np.ndarray, pass_: int, passes: int) -> np.ndarray:
+    """(h, w, 3): sums of the vertical, horizontal and diagonal neighbours that pass ``pass_``
+    has already decoded (zero for the ones it has not)."""
+    sees = _SEES[passes][pass_]
+    out = np.zeros(band.shape + (3,), dtype=np.int64)
+    if not any(sees):
+        return out
     p = np.pad(band, 1)
-    return np.stack([p[:-2, 1:-1] + p[2:, 1:-1], p[1:-1, :-2] + p[1:-1, 2:]], axis=-1)
+    if sees[0]:
+        out[..., 0] = p[:-2, 1:-1] + p[2:, 1:-1]
+    if sees[1]:
+        out[..., 1] = p[1:-1, :-2] + p[1:-1, 2:]
+    if sees[2]:
+        out[..., 2] = p[:-2, :-2] + p[:-2, 2:] + p[2:, :-2] + p[2:, 2:]
+    return out
 
 
 def features(static: np.ndarray, passed: np.ndarray) -> np.ndarray:
-    """(N, N_NUMERIC) integer neighbour features from the selected positions' maps (N, 8), (N, 2)."""
+    """(N, N_NUMERIC) integer neighbour features from the selected positions' maps (N, 8), (N, 3)."""
     return LOG_MAP[np.minimum(np.concatenate([static, passed], axis=1), LOG_CLIP)]
 
 
@@ -221,7 +259,7 @@ def band_features(quality_code: int, level: int, channel: int, orient: int, pass
     x[1 + min(level, N_LEVEL_SLOTS - 1)] = HOT
     x[1 + N_LEVEL_SLOTS + orient] = HOT
     x[1 + N_LEVEL_SLOTS + 3 + channel] = HOT
-    x[1 + N_LEVEL_SLOTS + 6 + pass_] = HOT
+    x[1 + N_LEVEL_SLOTS + 6 + pass_] = HOT  # pass_ < N_PASS_SLOTS
     return x
 
 

@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ncodec.codecs.checkpoint import save_checkpoint
+from ncodec.codecs.checkpoint import load_codec, save_checkpoint
 from ncodec.codecs.image import cdf97
 from ncodec.codecs.image.wavelet_ctx import RECON_ONE, WaveletContextCodec, quality_code
 from ncodec.entropy import subband_context as ctx
@@ -40,14 +40,16 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def samples(model: WaveletContextCodec, rgb: np.ndarray, quality: float, rng, keep_zero: float,
-            keep: float) -> dict[str, np.ndarray]:
+            keep: float, quantiser: WaveletContextCodec | None = None) -> dict[str, np.ndarray]:
     """Context features (encoder view: every value known) of a random subset of coefficients.
     Rows whose context and value are all zero are kept with ``keep_zero``, others with ``keep``;
     ``weight`` undoes the subsampling."""
     h, w = rgb.shape[:2]
     levels = cdf97.levels_for(h, w, model.config["max_levels"])
     ll, details = cdf97.forward(rgb, levels)
-    _, q = model.quantise((ll, details), quality)
+    # The values the shipped encoder would code: the RDO quantiser of ``quantiser`` (a previous
+    # model), else plain dead-zone rounding.
+    q = quantiser.analyse(rgb, quality)[2] if quantiser is not None else model.quantise((ll, details), quality)[1]
     step = model.step(quality)
     mags = [[np.abs(b) for b in bands] for bands in q]
     code = quality_code(quality)
@@ -57,10 +59,8 @@ def samples(model: WaveletContextCodec, rgb: np.ndarray, quality: float, rng, ke
         if band.size == 0:
             continue
         static = ctx.static_maps(mags, level, channel, orient)
-        board = ctx.checkerboard(band.shape)
-        for pass_ in (0, 1):
-            mask = board == bool(pass_)
-            x = ctx.features(static[mask], ctx.pass_maps(band, pass_)[mask])
+        for pass_, mask in enumerate(ctx.pass_masks(band.shape, model.config["passes"])):
+            x = ctx.features(static[mask], ctx.pass_maps(band, pass_, model.config["passes"])[mask])
             values = q[level][orient][channel][mask]
             busy = x.any(axis=1) | (values != 0)
             p = np.where(busy, keep, keep_zero)
@@ -179,8 +179,12 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=4096)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--rounding", type=float, default=0.4)
+    ap.add_argument("--passes", type=int, default=4)
+    ap.add_argument("--rdo-lambda", type=float, default=0.0, help="requantise the samples (encoder RDO)")
     ap.add_argument("--keep", type=float, default=0.08)
     ap.add_argument("--keep-zero", type=float, default=0.01)
+    ap.add_argument("--quantiser", default=None, help="a previous lwc checkpoint (.pt path) whose RDO "
+                    "quantiser makes the training values")
     ap.add_argument("--name", default="lwc")
     ap.add_argument("--out", default=None, help="checkpoint folder (default: the shipped one)")
     ap.add_argument("--cache", default="/tmp/lwc_samples.npz")
@@ -189,13 +193,18 @@ def main(argv=None) -> None:
     start = time.process_time()
     log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
 
-    model = WaveletContextCodec(hidden=args.hidden, rounding=args.rounding)
+    model = WaveletContextCodec(hidden=args.hidden, rounding=args.rounding, passes=args.passes,
+                                rdo_lambda=args.rdo_lambda)
     train_paths, val_paths = photo_paths(Path(args.data))
     rng = np.random.default_rng(0)
     chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(args.images, len(train_paths)),
                                                          replace=False))]
+    quantiser = None
+    if args.quantiser:
+        quantiser = load_codec(Path(args.quantiser).stem, "image", folder=Path(args.quantiser).parent)
+        quantiser.config["rdo_lambda"] = args.rdo_lambda
     lo, hi = model.quality_range
-    key = f"{args.images}-{args.qualities_per_image}-{args.rounding}-{args.keep}-{args.keep_zero}"
+    key = f"{args.images}-{args.qualities_per_image}-{args.rounding}-{args.keep}-{args.keep_zero}-{args.passes}-{args.quantiser}-{args.rdo_lambda}"
     if args.cache and Path(args.cache).is_file() and str(np.load(args.cache)["key"]) == key:
         data = dict(np.load(args.cache))
         log(f"samples from {args.cache}")
@@ -205,7 +214,7 @@ def main(argv=None) -> None:
             rgb = load_rgb(path)
             for _ in range(args.qualities_per_image):
                 q = float(np.float32(rng.uniform(lo - 0.5, hi + 0.5)))
-                parts.append(samples(model, rgb, q, rng, args.keep_zero, args.keep))
+                parts.append(samples(model, rgb, q, rng, args.keep_zero, args.keep, quantiser))
             if i % 25 == 0:
                 log(f"image {i}/{len(chosen)}: {sum(len(p['value']) for p in parts)} samples")
         data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

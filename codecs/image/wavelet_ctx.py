@@ -36,6 +36,8 @@ from ncodec.errors import FormatError
 
 SHIFT_RANGE = 12  # calibration shifts in -12..12 table steps
 RECON_ONE = 1024  # reconstruction offsets stored in 1/1024 of a step
+COST_SPAN = 255  # encoder-side bit costs are tabulated for |v| <= COST_SPAN
+MAG_CLIP = 1 << 20  # context magnitudes are clipped (no overflow from a damaged stream)
 
 
 def quality_code(quality: float) -> int:
@@ -52,10 +54,12 @@ class WaveletContextCodec(nn.Module):
     """CDF 9/7 wavelet + learned fixed-point context model + per-image calibration, any quality."""
 
     def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
-                 quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS):
+                 quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
+                 rdo_lambda: float = 0.0, passes: int = 4):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
-                       "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels}
+                       "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
+                       "rdo_lambda": rdo_lambda, "passes": passes}
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -78,9 +82,14 @@ class WaveletContextCodec(nn.Module):
     def _load(self):
         if self._mlp is None or self._mlp[0] is not self.w1:
             arrays = [getattr(self, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
-            self._mlp = (self.w1, ctx.ExactMLP(*arrays), ctx.tables(self.theta.numpy()),
-                         self.recon.numpy().astype(np.float64) / RECON_ONE)
+            tset = ctx.tables(self.theta.numpy())
+            self._mlp = (self.w1, ctx.ExactMLP(*arrays), tset, self.recon.numpy().astype(np.float64) / RECON_ONE)
+            self._bits = ctx.bit_costs(tset, COST_SPAN)
         return self._mlp[1:]
+
+    def _cost(self, values: np.ndarray, tables: np.ndarray) -> np.ndarray:
+        """Model bits of each value (|v| > COST_SPAN counted as COST_SPAN: an estimate)."""
+        return self._bits[tables, np.clip(values, -COST_SPAN, COST_SPAN) + COST_SPAN]
 
     def _code_details(self, mags, quality: float, coder) -> list:
         """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables)``
@@ -94,16 +103,14 @@ class WaveletContextCodec(nn.Module):
             if band.size == 0:
                 continue
             static = ctx.static_maps(mags, level, channel, orient)
-            board = ctx.checkerboard(band.shape)
-            for pass_ in (0, 1):
-                mask = board == bool(pass_)
+            for pass_, mask in enumerate(ctx.pass_masks(band.shape, self.config["passes"])):
                 if not mask.any():
                     continue
-                x = ctx.features(static[mask], ctx.pass_maps(band, pass_)[mask])
+                x = ctx.features(static[mask], ctx.pass_maps(band, pass_, self.config["passes"])[mask])
                 bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
                 base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1)
                 values = coder(level, channel, orient, pass_, mask, base)
-                band[mask] = np.abs(values)
+                band[mask] = np.clip(np.abs(values), 0, MAG_CLIP)
                 records.append(((level, channel, orient), mask, values, base))
         return records
 
@@ -140,6 +147,29 @@ class WaveletContextCodec(nn.Module):
         return np.cumsum(r, axis=2)
 
     # ------------------------------------------------------------------ contract
+    def analyse(self, rgb: np.ndarray, quality: float):
+        """Encoder side up to entropy coding: (levels, q_ll, q, records, shifts) of (H, W, 3) pixels."""
+        _, tset, _ = self._load()
+        levels = cdf97.levels_for(rgb.shape[0], rgb.shape[1], self.config["max_levels"])
+        with timing.stage("transform"):
+            coeffs = cdf97.forward(rgb, levels)
+        q_ll, q = self.quantise(coeffs, quality)
+        shapes = [[b.shape for b in bands] for bands in q]
+
+        # Base tables of every coefficient (they depend only on decoded values), then
+        # rate-distortion optimised requantisation under those tables, then the final tables.
+        with timing.stage("context"):
+            records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
+                                         lambda l, c, o, p, mask, t: q[l][o][c][mask])
+        shifts = self._calibrate(records, levels, tset)
+        if self.config["rdo_lambda"] > 0:
+            q = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality)
+            with timing.stage("context"):
+                records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
+                                             lambda l, c, o, p, mask, t: q[l][o][c][mask])
+            shifts = self._calibrate(records, levels, tset)
+        return levels, q_ll, q, records, shifts
+
     @torch.no_grad()
     def compress(self, x: torch.Tensor, quality: float, reconstruct: bool = True) -> dict:
         if x.shape[0] != 1:
@@ -147,17 +177,8 @@ class WaveletContextCodec(nn.Module):
         _, tset, _ = self._load()
         h, w = x.shape[-2:]
         rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
-        levels = cdf97.levels_for(h, w, self.config["max_levels"])
-        with timing.stage("transform"):
-            coeffs = cdf97.forward(rgb, levels)
-        q_ll, q = self.quantise(coeffs, quality)
-
-        # Pass 1: base tables of every coefficient (they depend only on decoded values).
-        mags = [[np.abs(b) for b in bands] for bands in q]
-        with timing.stage("context"):
-            records = self._code_details(mags, quality, lambda l, c, o, p, mask, t: q[l][o][c][mask])
-        shifts = self._calibrate(records, levels, tset)
-
+        levels, q_ll, q, records, shifts = self.analyse(rgb, quality)
+        shapes = [[b.shape for b in bands] for bands in q]
         ll_res = self._ll_residual(q_ll)
         ll_tables = [self._best_table(ll_res[c].reshape(-1), tset) for c in range(3)]
         with timing.stage("entropy"):
@@ -168,9 +189,8 @@ class WaveletContextCodec(nn.Module):
                 enc.push(values, self._shifted(base, shifts[(level, channel)]))
             stream = enc.finish()
         header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in (shifts[k] for k in _classes(levels)))
-        out = {"strings": [header, stream], "shape": (h, w)}
-        out["x_hat"] = self._reconstruct(q_ll, records, shifts, [[b.shape for b in bands] for bands in q],
-                                         quality, (h, w)) if reconstruct else None
+        out = {"strings": [header, stream], "shape": (h, w), "y_hat": self._symbols(q_ll, records)}
+        out["x_hat"] = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w)) if reconstruct else None
         return out
 
     @torch.no_grad()
@@ -196,8 +216,9 @@ class WaveletContextCodec(nn.Module):
 
         records = self._code_details(mags, quality, coder)
         dec.finish()
-        x_hat = self._reconstruct(self._ll_from_residual(ll_res), records, shifts, shapes, quality, (h, w))
-        return {"x_hat": x_hat}
+        q_ll = self._ll_from_residual(ll_res)
+        x_hat = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w))
+        return {"x_hat": x_hat, "y_hat": self._symbols(q_ll, records)}
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -208,6 +229,13 @@ class WaveletContextCodec(nn.Module):
             shapes.append([(3, hl, wh), (3, hh_, wl), (3, hh_, wh)])
             h, w = hl, wl
         return (h, w), shapes
+
+    @staticmethod
+    def _symbols(q_ll: np.ndarray, records) -> torch.Tensor:
+        """Every decoded integer (lowpass, then detail passes in order): the exact part of a
+        decode, as float32 (what frozen-bitstream tests hash)."""
+        parts = [q_ll.reshape(-1)] + [values for _, _, values, _ in records]
+        return torch.from_numpy(np.concatenate(parts).astype(np.float32))
 
     @staticmethod
     def _shifted(base: np.ndarray, shift: int) -> np.ndarray:
@@ -229,19 +257,48 @@ class WaveletContextCodec(nn.Module):
                 continue
             values = np.concatenate([v for v, _ in parts])
             base = np.concatenate([t for _, t in parts])
-            cost = {0: tset.code_length(values, self._shifted(base, 0))}
+            def cost(shift: int) -> float:
+                return float(self._cost(values, self._shifted(base, shift)).sum())
+
+            costs = {0: cost(0)}
             best = 0
             for direction in (1, -1):
                 s = best + direction
                 while abs(s) <= SHIFT_RANGE:
-                    cost[s] = tset.code_length(values, self._shifted(base, s))
-                    if cost[s] >= cost[best]:
+                    costs[s] = cost(s)
+                    if costs[s] >= costs[best]:
                         break
                     best, s = s, s + direction
                 if best != 0:
                     break
             shifts[key] = best
         return shifts
+
+    def _rdo_requantise(self, details, records, shifts, shapes, quality: float) -> list:
+        """Per coefficient, the value among {0, floor, floor + 1} of |x| / step minimising
+        squared error (in steps^2, with the decoder's reconstruction offsets) + lambda * bits under
+        the coefficient's current table. Contexts are taken as fixed: one greedy sweep."""
+        _, _, recon = self._load()
+        lam, step = self.config["rdo_lambda"], self.step(quality)
+        tables = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
+        for (level, channel, orient), mask, _, base in records:
+            tables[level][orient][channel][mask] = self._shifted(base, shifts[(level, channel)])
+        out = []
+        for level, bands in enumerate(details):
+            row = []
+            for orient, band in enumerate(bands):
+                t = tables[level][orient]
+                ratio = np.abs(band) / step
+                a = np.floor(ratio).astype(np.int64)
+                best_k, best_j = np.zeros_like(a), ratio**2 + lam * self._cost(np.zeros_like(a), t)
+                for k in (a, a + 1):
+                    rec = np.where(k > 0, k - recon[t, np.minimum(k, 2) - 1], 0.0)
+                    j = (ratio - rec) ** 2 + lam * self._cost(k, t)
+                    better = j < best_j
+                    best_k, best_j = np.where(better, k, best_k), np.where(better, j, best_j)
+                row.append(np.sign(band).astype(np.int64) * best_k)
+            out.append(row)
+        return out
 
     def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
         step = self.step(quality)
