@@ -102,6 +102,7 @@ def test_first_call_saves_state_and_exports(two_calls):
     assert len([ln for ln in first.splitlines() if '"saved"' in ln]) >= 3  # saved every step here
     card = json.loads((out / "tiny.json").read_text())
     assert card["training"]["steps"] == 3 and card["training"]["device"] == "cpu"
+    assert "5 of 6 photos as 64x64 crops" in card["training"]["data"] and card["training"]["images"] == 3
     assert (work / ".gpu/resume/state.pt").is_file() and (work / "runs/gpu/steps-3/tiny.pt").is_file()
 
 

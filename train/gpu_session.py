@@ -371,9 +371,15 @@ def cmd_run(a: argparse.Namespace) -> None:
              f"{len(state['sessions'])} call(s) of ncodec.train.gpu_session ({a.precision})")
     model_id = export(state_path, a.name, out, notes)
     card = json.loads((out / f"{a.name}.json").read_text())
-    set_card_field(a.name, "training", dict(card["training"], sessions=state["sessions"]), folder=out)
+    training = dict(card["training"], sessions=state["sessions"])
+    packed = Path(a.data) / "PACK.json"
+    if packed.is_file():  # the card names the photos, not the carried folder
+        p = json.loads(packed.read_text())
+        training["data"] = (f"{p['source']}: {p['crops']} of {p['photos']} photos as {p['size']}x{p['size']} crops "
+                            f"({p['method']}), {training.get('images')} for training")
+    set_card_field(a.name, "training", training, folder=out)
     summary = {"steps": state["steps"], "call_steps": state["sessions"][-1]["steps"],
-               "gpu_minutes_total": round(state["wall_seconds"] / 60, 2), "model_id": model_id.hex(),
+               "device_minutes_total": round(state["wall_seconds"] / 60, 2), "model_id": model_id.hex(),
                "call_seconds": round(time.time() - started, 1),
                "state_mib": round(state_path.stat().st_size / MIB, 2),
                "files": sorted(p.name for p in out.iterdir() if p.is_file())}
@@ -405,7 +411,7 @@ def cmd_collect(a: argparse.Namespace) -> None:
     shutil.copyfile(state_path, resume.with_name(resume.name + ".tmp"))
     os.replace(resume.with_name(resume.name + ".tmp"), resume)
     print(json.dumps({"resume": str(resume), "steps": new["steps"], "kept": str(keep),
-                      "gpu_minutes_total": round((new.get("wall_seconds") or 0) / 60, 2)}))
+                      "device_minutes_total": round((new.get("wall_seconds") or 0) / 60, 2)}))
 
 
 def build_parser() -> argparse.ArgumentParser:
