@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch is imported where weights are read: listing cards mus
     from torch import nn
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
-DEFAULT_CODEC = {"image": "hyperprior", "pointcloud": "lidar"}
+DEFAULT_CODEC = {"image": "lwc", "pointcloud": "lidar"}
 _FP16_MIN_ELEMENTS = 4096
 
 

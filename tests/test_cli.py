@@ -49,10 +49,10 @@ def test_encode_decode_info_list(tmp_path, encoded):
     os.umask(mask)
     assert (tmp_path / "out.png").stat().st_mode & 0o777 == 0o666 & ~mask  # like any file, not mkstemp's 0600
     info = json.loads(run_inline("info", encoded, "--json").stdout)
-    assert info["codec"] == "hyperprior" and info["width"] == 56 and info["height"] == 40
+    assert info["codec"] == "lwc" and info["width"] == 56 and info["height"] == 40
     assert info["bytes"] == encoded.stat().st_size
     rows = json.loads(run_inline("list", "--json").stdout)
-    hp = next(r for r in rows if r["name"] == "hyperprior")
+    hp = next(r for r in rows if r["name"] == "lwc")
     assert hp["default"] and hp["modality"] == "image" and hp["card"]["model_id"]
     assert set(hp) == {"name", "modality", "default", "checkpoint", "card"}
 

@@ -147,6 +147,23 @@ class WaveletContextCodec(nn.Module):
         return np.cumsum(r, axis=2)
 
     # ------------------------------------------------------------------ contract
+    stride = 1  # any size is coded as is
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor, quality: float) -> dict:
+        """Estimation pass (``ncodec eval`` compares it with the file): the reconstruction and the
+        model's probability of every coded symbol under its final (calibrated) table."""
+        rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
+        levels, q_ll, q, records, shifts = self.analyse(rgb, float(quality))
+        _, tset, _ = self._load()
+        ll_res = self._ll_residual(q_ll)
+        bits = [self._cost(ll_res[c].reshape(-1), np.full(ll_res[c].size, self._best_table(ll_res[c].reshape(-1), tset)))
+                for c in range(3)]
+        bits += [self._cost(v, self._shifted(t, shifts[(l, c)])) for (l, c, _), _, v, t in records]
+        x_hat = self._reconstruct(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], float(quality),
+                                  rgb.shape[:2])
+        return {"x_hat": x_hat, "likelihoods": {"y": torch.from_numpy(np.exp2(-np.concatenate(bits)))[None]}}
+
     def analyse(self, rgb: np.ndarray, quality: float):
         """Encoder side up to entropy coding: (levels, q_ll, q, records, shifts) of (H, W, 3) pixels."""
         _, tset, _ = self._load()
