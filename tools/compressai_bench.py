@@ -88,13 +88,13 @@ def _from_ncodec(arch: str, quality: int, shipped) -> torch.nn.Module:
     return model
 
 
-def make(folder: Path, qualities: list[int], minutes: float, steps: int) -> None:
+def make(folder: Path, qualities: list[int], minutes: float, steps: int, archs: tuple[str, ...] = ARCHS) -> None:
     import ncodec
 
     folder.mkdir(parents=True, exist_ok=True)
     shipped = ncodec.load("hyperprior")
     crops = _crops(24, 256)
-    for arch in ARCHS[:4]:
+    for arch in [a for a in ARCHS[:4] if a in archs]:
         for q in qualities:
             torch.manual_seed(q)
             model = _from_ncodec(arch, q, shipped)
@@ -117,7 +117,7 @@ def make(folder: Path, qualities: list[int], minutes: float, steps: int) -> None
     from ncodec.codecs.image.from_compressai.architectures import ARCHITECTURES
 
     crops = _crops(64, 128, seed=1)
-    for q in qualities:  # cheng2020-anchor: end to end, for the given minutes
+    for q in qualities if "cheng2020-anchor" in archs else ():  # end to end, for the given minutes
         torch.manual_seed(q)
         model = ARCHITECTURES["cheng2020-anchor"].build(128, 128)
         params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
@@ -225,6 +225,7 @@ def main(argv=None) -> None:
     mk.add_argument("--qualities", default="2,5")
     mk.add_argument("--minutes", type=float, default=6.0, help="cheng2020-anchor end-to-end training per quality")
     mk.add_argument("--steps", type=int, default=300, help="rate-only steps of the other architectures")
+    mk.add_argument("--archs", default=",".join(ARCHS))
     me = sub.add_parser("measure")
     me.add_argument("folder", type=Path)
     me.add_argument("--images", type=Path, required=True)
@@ -234,7 +235,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     if a.command == "make":
-        make(a.folder, [int(q) for q in a.qualities.split(",")], a.minutes, a.steps)
+        make(a.folder, [int(q) for q in a.qualities.split(",")], a.minutes, a.steps, tuple(a.archs.split(",")))
         return
     report = measure(a.folder, a.images, a.limit, a.archs.split(","))
     if a.out:
