@@ -1,7 +1,7 @@
 """Fuzz the decoders with damaged and hostile files: ``python3 -m ncodec.tools.fuzz --cases N --seed S``.
 
-Seed files are encoded by every shipped model (image ``hyperprior`` and ``wavelet``: RGB and RGBA;
-point-cloud ``lidar`` and ``octree``), then mutated as a crafted file would be: bit flips, byte
+Seed files are encoded by every shipped model (a card in ``checkpoints/``; today image
+``hyperprior``, ``lwc`` and ``wavelet``: RGB and RGBA; point-cloud ``lidar`` and ``octree``), then mutated as a crafted file would be: bit flips, byte
 changes, truncations, header field edits (width, height, depth, channels, payload integers, section
 lengths, counts, order) and stream edits, always with the container CRC **recomputed**. Each case
 runs ``ncodec info`` and ``ncodec decode`` and is classified:
@@ -37,12 +37,22 @@ import numpy as np
 from ncodec.entropy.container import MODALITY_CODES, Container, unpack
 
 OUTCOMES = ("ok", "bad-input", "internal", "hang", "over-memory")
-TARGETS = {  # (modality, codec) -> output suffix
-    ("image", "hyperprior"): ".png",
-    ("image", "wavelet"): ".png",
-    ("pointcloud", "lidar"): ".bin",
-    ("pointcloud", "octree"): ".ply",
-}
+
+
+def shipped_targets() -> dict[tuple[str, str], str]:
+    """Every shipped model (a card in checkpoints/) as (modality, codec) -> decoded file suffix."""
+    from ncodec.codecs.checkpoint import list_cards
+    from ncodec.codecs.registry import get_codec
+
+    targets = {}
+    for card in list_cards():
+        entry = get_codec(card.get("codec") or card["name"])
+        suffix = {"image": ".png"}.get(entry.modality, ".bin" if entry.name == "lidar" else ".ply")
+        targets[(entry.modality, entry.name)] = suffix
+    return targets
+
+
+TARGETS = shipped_targets()  # hyperprior, lwc, wavelet (image); lidar, octree (point cloud)
 _INTERESTING = (0, 1, 2, 3, 7, 8, 15, 16, 255, 256, 512, 4095, 65535, 65536, 1 << 24, 1 << 28,
                 (1 << 31) - 1, 1 << 31, (1 << 32) - 1)
 
@@ -86,8 +96,8 @@ def make_seeds(folder: Path, targets=None) -> dict[tuple[str, str], list[Path]]:
     seeds: dict[tuple[str, str], list[Path]] = {}
     for modality, codec in targets or TARGETS:
         for name, options in inputs[modality]:
-            if codec == "lidar" and name == "object.ply" or codec == "octree" and name == "sweep.bin":
-                continue
+            if (codec == "lidar") != (name == "sweep.bin") and modality == "pointcloud":
+                continue  # LiDAR sweeps for the LiDAR codec, an object for the others
             out = folder / f"{codec}-{Path(name).stem}.ncd"
             api.encode_file(folder / name, out, codec=codec, **options)
             seeds.setdefault((modality, codec), []).append(out)
