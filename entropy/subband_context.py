@@ -115,6 +115,13 @@ def scale_index(out_fixed: np.ndarray) -> np.ndarray:
     return (PER_OCTAVE * (v - int(LOG2_MIN) * one) + one // 2) >> OUT_FRAC
 
 
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Product of small matrices without BLAS: numpy's own single-threaded loop. (Threaded BLAS
+    on these thin products is slower, and much slower on a busy machine.) Exact either way: all
+    values are integers whose partial sums stay below 2**53."""
+    return np.einsum("ij,jk->ik", a, b)
+
+
 class ExactMLP:
     """Integer features -> log2 scale in OUT_FRAC fixed point; two ReLU hidden layers. Weights
     are integers (FRAC_W fractional bits); all arithmetic is exact in float64. The band features
@@ -142,9 +149,9 @@ class ExactMLP:
 
     def _tail(self, h: np.ndarray) -> np.ndarray:
         h = np.floor(np.maximum(h, 0.0) * (1.0 / (1 << (FRAC_W - FRAC_A))))
-        h = np.maximum(h @ self.w[1] + self.b[1] * (1 << FRAC_A), 0.0)
+        h = np.maximum(_matmul(h, self.w[1]) + self.b[1] * (1 << FRAC_A), 0.0)
         h = np.floor(h * (1.0 / (1 << FRAC_W)))
-        return (h @ self.w[2] + self.b[2] * (1 << FRAC_A))[:, 0]
+        return (_matmul(h, self.w[2]) + self.b[2] * (1 << FRAC_A))[:, 0]
 
     def __call__(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
         """``x``: (N, N_NUMERIC) integers in 0..LOG_MAP[-1]; ``bias`` from :meth:`band_bias`.
@@ -152,7 +159,7 @@ class ExactMLP:
         if len(x) == 0:
             return np.zeros(0)
         _, first, inverse = np.unique(x.astype(np.int64) @ _KEY_WEIGHTS, return_index=True, return_inverse=True)
-        return self._tail(x[first].astype(np.float64) @ self.w_num + bias)[inverse.reshape(-1)]
+        return self._tail(_matmul(x[first].astype(np.float64), self.w_num) + bias)[inverse.reshape(-1)]
 
 
 def export_mlp(layers: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
