@@ -144,7 +144,11 @@ def _edit_int(blob: bytearray, rng: np.random.Generator) -> None:
     if fmt in ("<f", "<d"):
         (old,) = struct.unpack_from(fmt, blob, pos)
         pool = [0.0, -1.0, 1e-30, 1e30, 1e300, float("inf"), float("nan"), old * 1e6 if np.isfinite(old) else 1.0]
-        struct.pack_into(fmt, blob, pos, pool[rng.integers(len(pool))])
+        value = pool[rng.integers(len(pool))]
+        try:
+            struct.pack_into(fmt, blob, pos, value)
+        except OverflowError:  # beyond f32: what a crafted file would hold is infinity
+            struct.pack_into(fmt, blob, pos, float("inf") if value > 0 else float("-inf"))
     else:
         (old,) = struct.unpack_from(fmt, blob, pos)
         struct.pack_into(fmt, blob, pos, _interesting(rng, old) % (1 << (8 * size)))
