@@ -31,6 +31,7 @@ import json
 import platform
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +50,24 @@ def _array_bytes(a) -> bytes:
 
 
 def pixels_platform() -> str:
-    """Where a pixel hash is comparable: same CPU architecture and torch version, decoding on CPU."""
+    """Where a pixel hash is comparable: same CPU architecture, SIMD kernels and torch version, decoding
+    on CPU with one thread (the float synthesis rounds differently with 2 threads: seen here, 1 pixel)."""
     import torch
 
-    return f"cpu/{platform.machine()}/torch-{torch.__version__.split('+')[0]}"
+    return (f"cpu/{platform.machine()}/{torch.backends.cpu.get_cpu_capability()}/"
+            f"torch-{torch.__version__.split('+')[0]}/1-thread")
+
+
+@contextmanager
+def _one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def digests(modality: str, decoded: dict) -> dict:
@@ -77,7 +92,8 @@ def decode(path: Path, workdir: Path) -> tuple[str, dict]:
         from ncodec.api import _checkpoint_for, load
         from ncodec.codecs.image import files as image_files
 
-        out = ncodec.decode_file(path, workdir / (path.stem + ".png"), force=True)
+        with _one_thread():  # the pixel hash is a same-platform, one-thread check (pixels_platform)
+            out = ncodec.decode_file(path, workdir / (path.stem + ".png"), force=True)
         d = image_files.describe(container)
         model = load(_checkpoint_for(container), "image", "cpu")
         y_hat = model.decompress(container.sections[:2], (d["height"], d["width"]), container.quality)["y_hat"]
