@@ -213,20 +213,9 @@ def _run(argv: list[str]) -> int:
         args = argparse.Namespace(func=lambda _: __import__("ncodec.train.cli").train.cli.main(argv[1:]))
     else:
         args = build_parser().parse_args(argv)
-    from ncodec.errors import InputError
+    from ncodec.errors import run_reporting_errors
 
-    try:
-        args.func(args)
-    except InputError as e:
-        print(f"ncodec: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ncodec: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 - the command line never shows a traceback
-        print(f"ncodec: internal error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_reporting_errors(args.func, args)
 
 
 if __name__ == "__main__":

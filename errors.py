@@ -7,3 +7,27 @@ class InputError(Exception):
 
 class FormatError(InputError):
     """A file is not a valid ncodec bitstream (wrong magic, truncated, corrupted, newer version...)."""
+
+
+def run_reporting_errors(func, args) -> int:
+    """Run a command's ``func(args)`` as every ncodec command does: bad input is one line on stderr
+    and exit code 2, an internal failure one line and 1, never a traceback (unless NCODEC_DEBUG is
+    set)."""
+    import os
+    import sys
+    import traceback
+
+    try:
+        func(args)
+    except InputError as e:
+        print(f"ncodec: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ncodec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the command line never shows a traceback
+        print(f"ncodec: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        if os.environ.get("NCODEC_DEBUG"):  # for developers (e.g. a run on a lent GPU): the full traceback
+            traceback.print_exc()
+        return 1
+    return 0

@@ -459,14 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     a = build_parser().parse_args(argv)
-    from ncodec.errors import InputError
+    from ncodec.errors import run_reporting_errors
 
-    try:
-        a.func(a)
-    except InputError as e:
-        print(f"ncodec: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_reporting_errors(a.func, a)
 
 
 if __name__ == "__main__":
