@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     import torch
 
 _PAYLOAD = struct.Struct("<IIBB")  # height, width, bit depth, channels
-MAX_PIXELS = limits.MAX_PIXELS  # after padding to the codec's stride; see entropy/limits.py
 
 
 def to_tensor(picture: Picture, device: str) -> torch.Tensor:
