@@ -9,33 +9,29 @@ import warnings
 from pathlib import Path
 
 
-def _report_line(r: dict) -> str:
-    net = r["seconds"] - r["entropy_seconds"]
-    return (f"{r['output']}: {r['bytes']} bytes, {r['bpp']:.4f} bpp, PSNR {r['psnr']:.2f} dB "
-            f"({r['codec']} q={r['quality']:g}, {r['width']}x{r['height']}, {r['seconds']:.2f} s: "
-            f"network {net:.2f} s, entropy coding {r['entropy_seconds']:.3f} s)")
+_COMMON = {"func", "command", "input", "output", "codec", "device", "force", "json"}
 
 
 def _public(r: dict) -> dict:
-    return {k: v for k, v in r.items() if k not in ("x_hat", "picture")}
+    return {k: v for k, v in r.items() if k not in ("x_hat", "sample", "summary")}
+
+
+def _modality_options(a) -> dict:
+    """The modality options of a parsed encode/decode command (the API checks which apply)."""
+    return {k: v for k, v in vars(a).items() if k not in _COMMON and v is not None}
 
 
 def cmd_encode(a) -> None:
     from ncodec.api import encode_file
 
-    r = encode_file(a.input, a.output, a.codec, a.quality, a.device, a.force, a.target_bpp, a.target_psnr,
-                    precision=a.precision)
-    line = r.get("summary") or _report_line(r)  # modality handlers may give their own line
-    if "target_met" in r:
-        target = f"{a.target_bpp} bpp" if a.target_bpp is not None else f"{a.target_psnr} dB"
-        line += f"; target {target} {'met' if r['target_met'] else 'NOT reachable, closest quality used'}"
-    print(json.dumps(_public(r)) if a.json else line)
+    r = encode_file(a.input, a.output, a.codec, device=a.device, force=a.force, **_modality_options(a))
+    print(json.dumps(_public(r)) if a.json else r["summary"])
 
 
 def cmd_decode(a) -> None:
     from ncodec.api import decode_file
 
-    r = decode_file(a.input, a.output, a.device, a.force)
+    r = decode_file(a.input, a.output, a.device, a.force, **_modality_options(a))
     net = r["seconds"] - r["entropy_seconds"]
     print(json.dumps(_public(r)) if a.json else
           f"{r['output']}: decoded with {r['codec']} in {r['seconds']:.2f} s "
@@ -55,12 +51,12 @@ def cmd_info(a) -> None:
 
 def cmd_list(a) -> None:
     """Cards and declared codecs only: listing imports no codec (and so no torch)."""
-    from ncodec.codecs.checkpoint import DEFAULT_CODEC, list_cards
+    from ncodec.codecs.checkpoint import default_codec, list_cards
     from ncodec.codecs.registry import list_codecs, modality_of_codec
 
     cards = [c for c in list_cards() if c.get("codec") in list_codecs()]
     rows = [{"name": c["name"], "modality": modality_of_codec(c["codec"]),
-             "default": DEFAULT_CODEC.get(modality_of_codec(c["codec"])) == c["name"],
+             "default": default_codec(modality_of_codec(c["codec"])) == c["name"],
              "checkpoint": c["checkpoint"], "card": c} for c in cards]
     shipped = {c["codec"] for c in cards}
     rows += [{"name": n, "modality": modality_of_codec(n), "default": False, "checkpoint": None, "card": None}
@@ -137,15 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("train", help="train a codec (LightningCLI: ncodec train fit --config configs/...yaml)")
 
-    e = sub.add_parser("encode", help="encode an image to an ncodec file")
+    from ncodec.codecs.modality import add_options
+    from ncodec.codecs.registry import all_modalities
+
+    modalities = all_modalities()  # light modules: their options, no codec imported
+    kinds = ", ".join(m.name for m in modalities)
+    e = sub.add_parser("encode", help=f"encode a file ({kinds}) to an ncodec file")
     e.add_argument("input", type=Path)
     e.add_argument("output", type=Path)
     e.add_argument("--codec", default=None, help="shipped model name, see `ncodec list` (default: the modality's)")
-    e.add_argument("--quality", type=float, default=None, help="continuous quality in the model's range")
-    e.add_argument("--target-bpp", type=float, default=None, help="search the quality: largest file <= B bpp")
-    e.add_argument("--target-psnr", type=float, default=None, help="search the quality: smallest with PSNR >= P dB")
-    e.add_argument("--precision", type=float, default=None,
-                   help="point clouds: quantisation step in metres (max error step/2; default: the input's own)")
+    add_options(e, modalities, "encode")
     e.add_argument("--device", default="cpu")
     e.add_argument("--force", action="store_true", help="overwrite an existing output")
     e.add_argument("--json", action="store_true")
@@ -154,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("decode", help="decode an ncodec file (output format from its extension)")
     d.add_argument("input", type=Path)
     d.add_argument("output", type=Path)
+    add_options(d, modalities, "decode")
     d.add_argument("--device", default="cpu")
     d.add_argument("--force", action="store_true")
     d.add_argument("--json", action="store_true")

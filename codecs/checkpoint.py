@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ncodec.codecs.registry import get_codec
+from ncodec.codecs.registry import get_codec, get_modality
 from ncodec.errors import InputError
 
 if TYPE_CHECKING:  # torch is imported where weights are read: listing cards must stay cheap
@@ -25,8 +25,12 @@ if TYPE_CHECKING:  # torch is imported where weights are read: listing cards mus
     from torch import nn
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
-DEFAULT_CODEC = {"image": "lwc", "pointcloud": "lidar"}
 _FP16_MIN_ELEMENTS = 4096
+
+
+def default_codec(modality: str) -> str | None:
+    """The shipped model a modality uses when no ``--codec`` is given (the modality says)."""
+    return get_modality(modality).default_codec
 
 
 def model_id(state_dict: dict[str, torch.Tensor]) -> bytes:
@@ -64,21 +68,52 @@ def list_cards(folder: Path = CHECKPOINT_DIR) -> list[dict]:
 
 
 def find_checkpoint(codec: str, wanted_id: bytes, folder: Path = CHECKPOINT_DIR) -> str:
-    """Name of the installed checkpoint of ``codec`` whose model id is ``wanted_id``."""
+    """Name of the installed checkpoint of ``codec`` whose model id is ``wanted_id``; a codec
+    without weights (its default construction has that id) is found by its own name."""
     cards = [c for c in list_cards(folder) if c.get("codec") == codec]
     for card in cards:
         if card.get("model_id") == wanted_id.hex():
             return card["name"]
+    if not cards and getattr(get_codec(codec).factory, "weightless", False):
+        if create_model(codec, pretrained=False).model_id == wanted_id:
+            return codec
     installed = ", ".join(f"{c['name']} ({c.get('model_id')})" for c in cards) or "none"
     raise InputError(f"file was encoded with {codec} model {wanted_id.hex()}, which is not installed "
                      f"(installed {codec} checkpoints: {installed})")
 
 
+def create_model(name: str, pretrained: bool = True, folder: Path = CHECKPOINT_DIR, **config) -> nn.Module:
+    """The one way to make a model (timm's shape): ``pretrained=True`` loads the shipped checkpoint
+    ``name`` (a checkpoint name, see ``ncodec list``); ``pretrained=False`` builds the registered
+    codec ``name`` from ``config`` (its defaults otherwise), untrained, for training or a warm start.
+    Either way ``.model_id`` and ``.card`` are set."""
+    if pretrained:
+        return load_codec(name, get_codec(_card_codec(name, folder)).modality, folder=folder)
+    entry = get_codec(name)
+    model = entry.factory(**config)
+    if hasattr(model, "eval"):
+        model.eval()
+    model.model_id = model_id(model.state_dict()) if hasattr(model, "state_dict") else model_id({})
+    model.card = {"codec": name, "config": config}
+    return model
+
+
+def _card_codec(name: str, folder: Path) -> str:
+    card_file = card_path(name, folder)
+    if not card_file.is_file():
+        valid = ", ".join(c["name"] for c in list_cards(folder)) or "none"
+        raise InputError(f"no checkpoint named {name!r} (installed: {valid})")
+    return json.loads(card_file.read_text())["codec"]
+
+
 def load_codec(name: str | None = None, modality: str = "image", device: str = "cpu",
                folder: Path = CHECKPOINT_DIR) -> nn.Module:
-    """Load the checkpoint ``name`` (default: the modality's); sets ``.model_id`` and ``.card``."""
-    name = name or DEFAULT_CODEC[modality]
+    """Load the checkpoint ``name`` (default: the modality's); sets ``.model_id`` and ``.card``.
+    A registered codec without weights (``weightless``) that has no card is built as is."""
+    name = name or default_codec(modality)
     card_file = card_path(name, folder)
+    if not card_file.is_file() and _weightless(name, modality):
+        return create_model(name, pretrained=False)
     if not card_file.is_file():
         valid = ", ".join(c["name"] for c in list_cards(folder)) or "none"
         raise InputError(f"no checkpoint named {name!r} (installed: {valid})")
@@ -95,6 +130,15 @@ def load_codec(name: str | None = None, modality: str = "image", device: str = "
     model.model_id = model_id(model.state_dict())
     model.card = card
     return model.to(device).eval()
+
+
+def _weightless(name: str, modality: str) -> bool:
+    from ncodec.codecs.registry import declared
+
+    if name not in declared():
+        return False
+    entry = get_codec(name)
+    return entry.modality == modality and getattr(entry.factory, "weightless", False)
 
 
 def save_checkpoint(model: nn.Module, card: dict, name: str, folder: Path = CHECKPOINT_DIR) -> bytes:

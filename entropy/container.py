@@ -16,8 +16,13 @@ from ncodec.errors import FormatError
 
 MAGIC = b"NCDC"
 VERSION = 1
-MODALITY_CODES = {"image": 1, "video": 2, "pointcloud": 3}
-_MODALITY_NAMES = {v: k for k, v in MODALITY_CODES.items()}
+
+
+def _codes() -> dict[str, int]:
+    """Modality name -> code byte, from the modality registry (declared ones and plug-ins)."""
+    from ncodec.codecs.registry import modality_codes
+
+    return modality_codes()
 
 
 @dataclass
@@ -32,10 +37,13 @@ class Container:
 
     def pack(self) -> bytes:
         name = self.codec.encode("utf-8")
+        codes = _codes()
+        if self.modality not in codes:
+            raise ValueError(f"unknown modality {self.modality!r}")
         if len(name) > 255 or len(self.model_id) != 8 or len(self.payload) > 0xFFFF:
             raise ValueError("codec name, model id or payload description out of range")
         parts = [
-            MAGIC, struct.pack("<BB", VERSION, MODALITY_CODES[self.modality]),
+            MAGIC, struct.pack("<BB", VERSION, codes[self.modality]),
             struct.pack("<B", len(name)), name, self.model_id, struct.pack("<f", self.quality),
             struct.pack("<H", len(self.payload)), self.payload, struct.pack("<I", len(self.sections)),
         ]
@@ -79,7 +87,8 @@ def unpack(data: bytes) -> Container:
     r = _Reader(data, len(data) - 4)
     r.take(5)
     (modality_code,) = r.unpack("<B")
-    if modality_code not in _MODALITY_NAMES:
+    names = {code: name for name, code in _codes().items()}
+    if modality_code not in names:
         raise FormatError(f"unknown modality code {modality_code}")
     (name_len,) = r.unpack("<B")
     try:
@@ -101,4 +110,4 @@ def unpack(data: bytes) -> Container:
         sections.append(r.take(length))
     if r.pos != r.end:
         raise FormatError("trailing bytes after the last section")
-    return Container(_MODALITY_NAMES[modality_code], codec, model_id, quality, payload, sections, version)
+    return Container(names[modality_code], codec, model_id, quality, payload, sections, version)

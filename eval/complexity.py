@@ -66,7 +66,7 @@ def measure(codec: str, x: torch.Tensor, quality: float, repeats: int) -> dict:
     with torch.no_grad():  # a latent without autograd history (FlopCounterMode's hooks need that)
         y = model.g_a(x)
     enc = model.compress(x, q)
-    dec = model.decompress(enc["strings"], enc["shape"], q)
+    dec = model.decompress(enc["strings"], enc["payload"], q)
     if not torch.equal(enc["x_hat"], dec["x_hat"]):
         raise RuntimeError(f"{codec}: decoded image differs from the encoder's reconstruction")
     pixels = x.shape[-2] * x.shape[-1]
@@ -77,7 +77,7 @@ def measure(codec: str, x: torch.Tensor, quality: float, repeats: int) -> dict:
         "kmac_per_px_synthesis": round(kmacs_per_pixel(model.g_s, y, pixels), 2),
         "bpp": round(sum(len(s) for s in enc["strings"]) * 8 / pixels, 4),
         "encode_s": round(median_seconds(lambda: model.compress(x, q, reconstruct=False), repeats), 4),
-        "decode_s": round(median_seconds(lambda: model.decompress(enc["strings"], enc["shape"], q), repeats), 4),
+        "decode_s": round(median_seconds(lambda: model.decompress(enc["strings"], enc["payload"], q), repeats), 4),
     }
 
 

@@ -1,6 +1,6 @@
 """A shipped learned checkpoint as an evaluation codec, through the real file path: the model's
 ``compress`` + the ncodec container written to a file, whose size is the rate, then the file read
-back, unpacked and decoded (``codecs.image.files``), exactly as ``ncodec encode/decode`` do."""
+back, unpacked and decoded (``codecs.image.modality``), exactly as ``ncodec encode/decode`` do."""
 from __future__ import annotations
 
 import json
@@ -70,7 +70,7 @@ class LearnedCodec(Baseline):
             self.model = load_codec(self.name, "image", self.device)
 
     def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:
-        from ncodec.codecs.image.files import encode_picture
+        from ncodec.codecs.image.modality import encode_picture
         from ncodec.media.image import Picture
 
         self.prepare()
@@ -96,7 +96,7 @@ class LearnedCodec(Baseline):
         return {"bits_estimated": float(bits_per_pixel(out["likelihoods"], 1).sum())}
 
     def decode(self, path: Path) -> np.ndarray:
-        from ncodec.codecs.image.files import decode_container
+        from ncodec.codecs.image.modality import decode_container
         from ncodec.entropy.container import unpack
 
         self.prepare()

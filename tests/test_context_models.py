@@ -26,7 +26,7 @@ def test_decoder_reproduces_the_encoder_bit_for_bit(photo, variant, h, w):
     x = torch.from_numpy(photo[:h, :w]).permute(2, 0, 1)[None].float() / 255
     for q in (1.0, 1.7, 2.0):
         enc = model.compress(x, q)
-        dec = model.decompress(enc["strings"], enc["shape"], q)
+        dec = model.decompress(enc["strings"], enc["payload"], q)
         assert torch.equal(enc["y_hat"], dec["y_hat"]) and torch.equal(enc["x_hat"], dec["x_hat"])
 
 
@@ -39,7 +39,7 @@ def test_decoding_takes_a_bounded_number_of_network_passes(photo, monkeypatch):
     calls = []
     original = FixedPointNet.__call__
     monkeypatch.setattr(FixedPointNet, "__call__", lambda self, v: calls.append(1) or original(self, v))
-    model.decompress(enc["strings"], enc["shape"], 1.5)
+    model.decompress(enc["strings"], enc["payload"], 1.5)
     assert len(calls) == 1 + 4 * len(model.entropy.groups)  # h_s + per group (2 params, spatial, LRP)
 
 
@@ -52,7 +52,7 @@ def test_shipped_form_round_trips(tmp_path, photo):
     assert loaded.model_id == model_id
     x = torch.from_numpy(photo[:64, :80]).permute(2, 0, 1)[None].float() / 255
     enc = loaded.compress(x, 2.0)
-    assert torch.equal(load_codec("ctx", folder=tmp_path).decompress(enc["strings"], enc["shape"], 2.0)["x_hat"],
+    assert torch.equal(load_codec("ctx", folder=tmp_path).decompress(enc["strings"], enc["payload"], 2.0)["x_hat"],
                        enc["x_hat"])
 
 

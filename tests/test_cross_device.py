@@ -19,7 +19,7 @@ def test_cross_device_decode(photo, enc_device, dec_device):
     assert enc_codec.model_id == dec_codec.model_id
     for quality in (1.0, 3.5, 6.0):
         enc = enc_codec.compress(x.to(enc_device), quality)
-        dec = dec_codec.decompress(enc["strings"], enc["shape"], quality)
+        dec = dec_codec.decompress(enc["strings"], enc["payload"], quality)
         assert torch.equal(enc["y_hat"].cpu(), dec["y_hat"].cpu())
         diff = (enc["x_hat"].cpu() * 255).round() - (dec["x_hat"].cpu() * 255).round()
         assert diff.abs().max() <= 1 and (diff != 0).float().mean() < 1e-3

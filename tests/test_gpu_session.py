@@ -125,7 +125,7 @@ def test_exported_checkpoint_codes_bit_exactly(two_calls, photo):
     model = load_codec("tiny", folder=work / "out2")
     x = torch.from_numpy(photo[:70, :90]).permute(2, 0, 1)[None].float() / 255
     enc = model.compress(x, 2.0)
-    assert torch.equal(model.decompress(enc["strings"], enc["shape"], 2.0)["x_hat"], enc["x_hat"])
+    assert torch.equal(model.decompress(enc["strings"], enc["payload"], 2.0)["x_hat"], enc["x_hat"])
 
 
 def test_collect_refuses_an_older_state(two_calls, capsys):

@@ -81,7 +81,7 @@ def lwc():
 def test_round_trip_is_bit_exact_any_size(lwc, photo, h, w):
     x = torch.from_numpy(photo[:h, :w]).permute(2, 0, 1)[None].float() / 255
     enc = lwc.compress(x, 5.0)
-    dec = lwc.decompress(enc["strings"], enc["shape"], 5.0)
+    dec = lwc.decompress(enc["strings"], enc["payload"], 5.0)
     assert torch.equal(enc["x_hat"], dec["x_hat"]) and enc["x_hat"].shape == x.shape
 
 
@@ -109,5 +109,5 @@ def test_damaged_stream_is_a_format_error(lwc, photo):
     x = torch.from_numpy(photo[:64, :64]).permute(2, 0, 1)[None].float() / 255
     enc = lwc.compress(x, 5.0)
     with pytest.raises(FormatError):
-        lwc.decompress([enc["strings"][0][:-1], enc["strings"][1]], enc["shape"], 5.0)
+        lwc.decompress([enc["strings"][0][:-1], enc["strings"][1]], enc["payload"], 5.0)
     assert math.isfinite(5.0)

@@ -115,7 +115,7 @@ def test_swin_codec_round_trip_is_bit_exact(photo, entropy, h, w):
     model.update()
     x = torch.from_numpy(photo[:h, :w]).permute(2, 0, 1)[None].float() / 255
     enc = model.compress(x, 1.5)
-    dec = model.decompress(enc["strings"], enc["shape"], 1.5)
+    dec = model.decompress(enc["strings"], enc["payload"], 1.5)
     assert torch.equal(enc["y_hat"], dec["y_hat"]) and torch.equal(enc["x_hat"], dec["x_hat"])
     assert enc["x_hat"].shape == x.shape
     assert model.compress(x, 1.5, reconstruct=False)["x_hat"] is None

@@ -57,7 +57,7 @@ def test_resume_and_export_then_code(trained, photo):
     assert model.model_id.hex() == card["model_id"]
     x = torch.from_numpy(photo[:70, :90]).permute(2, 0, 1)[None].float() / 255
     enc = model.compress(x, 2.0)
-    assert torch.equal(model.decompress(enc["strings"], enc["shape"], 2.0)["x_hat"], enc["x_hat"])
+    assert torch.equal(model.decompress(enc["strings"], enc["payload"], 2.0)["x_hat"], enc["x_hat"])
 
 
 @pytest.mark.parametrize("args, message", [

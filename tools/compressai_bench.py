@@ -148,7 +148,7 @@ def measure(folder: Path, images: Path, limit: int, archs: list[str]) -> dict:
     from PIL import Image
 
     from ncodec.codecs.checkpoint import load_codec
-    from ncodec.codecs.image.files import decode_container, encode_picture
+    from ncodec.codecs.image.modality import decode_container, encode_picture
     from ncodec.codecs.image.from_compressai.importer import import_compressai, load_compressai, read_state_dict
     from ncodec.entropy.container import unpack
     from ncodec.media.image import Picture
@@ -182,7 +182,7 @@ def measure(folder: Path, images: Path, limit: int, archs: list[str]) -> dict:
                     c = unpack(data)
                     for n in (1, 2):
                         torch.set_num_threads(n)
-                        threads.append(codec.decompress(c.sections[:2], (img.shape[0], img.shape[1]), q))
+                        threads.append(codec.decompress(c.sections[:2], c.payload[:8], q))
                     torch.set_num_threads(1)
                     same = torch.equal(threads[0]["y_hat"], threads[1]["y_hat"])
                     pixels = [torch.round(t["x_hat"] * 255) for t in threads]

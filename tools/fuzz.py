@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ncodec.entropy.container import MODALITY_CODES, Container, unpack
+from ncodec.codecs.registry import modality_codes
+from ncodec.entropy.container import Container, unpack
 
 OUTCOMES = ("ok", "bad-input", "internal", "hang", "over-memory")
 
@@ -190,7 +191,8 @@ def _mutate_container(c: Container, rng: np.random.Generator) -> tuple[str, Cont
     elif kind == "quality":
         quality = float([0.0, -1.0, 1e9, float("nan"), float("inf"), quality + 0.5][rng.integers(6)])
     elif kind == "modality":
-        modality = [m for m in MODALITY_CODES if m != c.modality][int(rng.integers(len(MODALITY_CODES) - 1))]
+        others = [m for m in modality_codes() if m != c.modality]
+        modality = others[int(rng.integers(len(others)))]
     else:
         _edit_int(payload, rng)
     return kind, Container(modality, c.codec, c.model_id, quality, bytes(payload), [bytes(s) for s in sections])
@@ -221,8 +223,10 @@ def crafted(data: bytes) -> list[tuple[str, bytes]]:
     """Hand-built hostile headers for one valid file (the issue's cases), CRC valid."""
     c = unpack(data)
     out = []
-    other = next(m for m in MODALITY_CODES if m not in ("image", "pointcloud"))
-    out.append(("modality-no-handler", Container(other, c.codec, c.model_id, c.quality, c.payload, c.sections).pack()))
+    free = min(set(range(1, 256)) - set(modality_codes().values()))  # a code no modality has
+    body = bytearray(data[:-4])
+    body[5] = free
+    out.append(("modality-no-handler", bytes(body) + struct.pack("<I", zlib.crc32(body))))
     if c.modality == "image":
         h, w, bits, channels = struct.unpack_from("<IIBB", c.payload)
         for hh, ww in ((1, 1 << 28), (1 << 28, 1), (1 << 16, 1 << 12), (1 << 14, 1 << 14), (w, h), (2 * h, w)):

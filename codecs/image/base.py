@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from ncodec.codecs.image.variable_rate import GainUnits
 from ncodec.entropy import latent_codec, limits
 from ncodec.errors import FormatError
+from ncodec.codecs.image.modality import image_shape, shape_payload
 
 # CompressAI's MSE lambdas for its qualities 1..6.
 DEFAULT_LAMBDAS = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483]
@@ -78,11 +79,11 @@ class LatentImageCodec(nn.Module):
         gain, inverse_gain = self.rate.gains(self._quality(quality, x.shape[0]))
         out = self.entropy.compress(self.g_a(pad_to(x, self.stride)) * gain)
         x_hat = self._synthesize(out["y_hat"], inverse_gain)[..., :h, :w] if reconstruct else None
-        return {"strings": out["strings"], "shape": (h, w), "x_hat": x_hat, "y_hat": out["y_hat"]}
+        return {"strings": out["strings"], "shape": (h, w), "payload": shape_payload(h, w), "x_hat": x_hat, "y_hat": out["y_hat"]}
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality: float, batch: int = 1) -> dict:
-        h, w = shape
+    def decompress(self, strings: list[bytes], payload: bytes, quality: float, batch: int = 1) -> dict:
+        h, w = image_shape(payload)
         z_shape = (-(-h // self.stride), -(-w // self.stride))
         out = self.entropy.decompress(strings, z_shape, batch)
         _, inverse_gain = self.rate.gains(self._quality(quality, batch))

@@ -35,6 +35,7 @@ from ncodec.codecs.registry import register_codec
 from ncodec.entropy import subband_context as ctx
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
 from ncodec.errors import FormatError
+from ncodec.codecs.image.modality import image_shape, shape_payload
 
 SHIFT_RANGE = 12  # calibration shifts in -12..12 table steps
 RECON_ONE = 1024  # reconstruction offsets stored in 1/1024 of a step
@@ -217,14 +218,14 @@ class WaveletContextCodec(nn.Module):
                 enc.push(values, self._shifted(base, shifts[(level, channel)]))
             stream = enc.finish()
         header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in (shifts[k] for k in _classes(levels)))
-        out = {"strings": [header, stream], "shape": (h, w), "y_hat": self._symbols(q_ll, records)}
+        out = {"strings": [header, stream], "shape": (h, w), "payload": shape_payload(h, w), "y_hat": self._symbols(q_ll, records)}
         out["x_hat"] = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w)) if reconstruct else None
         return out
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality: float, batch: int = 1) -> dict:
+    def decompress(self, strings: list[bytes], payload: bytes, quality: float, batch: int = 1) -> dict:
         _, tset, _ = self._load()
-        h, w = shape
+        h, w = image_shape(payload)
         levels = cdf97.levels_for(h, w, self.config["max_levels"])
         header, stream = strings
         classes = _classes(levels)

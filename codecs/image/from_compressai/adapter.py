@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ncodec.codecs.image.base import pad_to
+from ncodec.codecs.image.modality import shape_payload
 
 
 class AsCompressAI(nn.Module):
@@ -51,6 +52,6 @@ class AsCompressAI(nn.Module):
 
     @torch.no_grad()
     def decompress(self, strings: list[list[bytes]], shape) -> dict:
-        images = [self.codec.decompress([stream[i] for stream in strings], tuple(shape), self.quality)["x_hat"]
+        images = [self.codec.decompress([stream[i] for stream in strings], shape_payload(*shape), self.quality)["x_hat"]
                   for i in range(len(strings[0]))]
         return {"x_hat": torch.cat(images, 0)}

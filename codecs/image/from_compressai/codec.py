@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ncodec.codecs.image.base import pad_to
 from ncodec.codecs.image.from_compressai.architectures import architecture
 from ncodec.codecs.registry import register_codec
+from ncodec.codecs.image.modality import image_shape, shape_payload
 
 STRIDE = 64  # g_a's 16 x the hyperprior's 4: CompressAI's models want multiples of 64
 
@@ -79,11 +80,11 @@ class ImportedCompressAI(nn.Module):
         y = self.levels[i].g_a(pad_to(x, self.stride))
         strings, y_hat = self.coders[i].compress(y)
         x_hat = self._synthesize(i, y_hat)[..., :h, :w] if reconstruct else None
-        return {"strings": strings, "shape": (h, w), "x_hat": x_hat, "y_hat": y_hat}
+        return {"strings": strings, "shape": (h, w), "payload": shape_payload(h, w), "x_hat": x_hat, "y_hat": y_hat}
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], shape: tuple[int, int], quality: float, batch: int = 1) -> dict:
-        h, w = shape
+    def decompress(self, strings: list[bytes], payload: bytes, quality: float, batch: int = 1) -> dict:
+        h, w = image_shape(payload)
         i = self.level(quality)
         y_shape = (-(-h // self.stride) * 4, -(-w // self.stride) * 4)
         y_hat = self.coders[i].decompress(strings, y_shape, batch)

@@ -1,0 +1,129 @@
+"""A modality (image, video, point cloud, ...) is one registered object living beside its codecs.
+
+It says which inputs it takes and how they are read and written, what its part of a container's
+payload means, what its rate is per (pixels, points), which command-line options it adds, and how
+one encoding is summed up in a line. ``api.py``, ``cli.py``, the container and ``ncodec eval`` use
+only this interface and name no modality; a new modality adds a folder under ``codecs/`` with a
+``modality.py`` and registers itself (:func:`ncodec.codecs.registry.register_modality`).
+
+The codec contract every modality's codecs follow (the modality calls it, nothing else does):
+
+* ``codec.compress(x, **rate) -> {"strings": [bytes, ...], "payload": bytes, "x_hat": ...}``
+* ``codec.decompress(strings, payload, **rate) -> {"x_hat": ...}``
+
+``rate`` is the codec's own rate parameter by name (``codec.rate_parameter``: ``quality`` for
+images, ``precision`` for point clouds), which the container header records (f32) and decoding
+passes back. ``payload`` is the codec's own description; the modality may append its own part.
+
+Modality modules must stay light at import (no torch): ``ncodec --help``, ``info`` and ``list``
+load them all.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ncodec.errors import InputError
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option of a modality: ``flags`` and ``argparse`` keyword arguments.
+    ``stages``: the commands it belongs to (``encode``, ``decode``, ``eval``). Options of different
+    modalities may share a flag (``--quality``); the first declaration's help is shown."""
+
+    flags: tuple[str, ...]
+    kwargs: dict = field(default_factory=dict)
+    stages: tuple[str, ...] = ("encode",)
+
+    @property
+    def dest(self) -> str:
+        return self.kwargs.get("dest") or self.flags[0].lstrip("-").replace("-", "_")
+
+
+@dataclass
+class Encoded:
+    """What a modality's ``encode`` returns: the container, the encoder's reconstruction (what
+    decoding will give back, bit for bit) and report fields of its own (PSNR, sizes, ...)."""
+
+    container: Any
+    x_hat: Any
+    fields: dict = field(default_factory=dict)
+
+
+class Modality:
+    name: ClassVar[str]
+    code: ClassVar[int]  # the container's modality byte; a new modality takes a free one
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    default_codec: ClassVar[str | None] = None
+    rate_key: ClassVar[str] = "bpp"  # report/info field of the rate
+    count_key: ClassVar[str] = "pixels"  # what the rate is per (a field of describe())
+    rate_parameter: ClassVar[str] = "quality"  # what the header's f32 holds for this modality's codecs
+    options: ClassVar[tuple[Option, ...]] = ()
+    noun: ClassVar[str] = ""  # "an image", for messages; default: "a <name>"
+
+    # -- inputs and outputs -----------------------------------------------------------------------
+    def recognises(self, path: Path) -> bool:
+        """Whether ``path`` (an input, or an output name) is of this modality; by suffix unless
+        the modality knows better (folders of frames, raw files that need options)."""
+        return Path(path).suffix.lower() in self.suffixes
+
+    def read(self, path: Path, **options) -> Any:
+        raise NotImplementedError
+
+    def check_writable(self, path: Path, description: dict, **options) -> None:
+        """Refuse (InputError) an output name that cannot hold what ``description`` decodes to."""
+
+    def write(self, tmp: Path, sample: Any, target: Path, **options) -> None:
+        """Write ``sample`` to ``tmp`` in the format ``target``'s name asks for (``tmp`` is then
+        moved onto ``target`` atomically)."""
+        raise NotImplementedError
+
+    # -- containers -------------------------------------------------------------------------------
+    def encode(self, codec, sample: Any, device: str, **options) -> Encoded:
+        raise NotImplementedError
+
+    def describe(self, container) -> dict:
+        """Validated header fields (must include ``count_key``); never loads a model."""
+        raise NotImplementedError
+
+    def decode(self, codec, container, device: str, **options) -> tuple[Any, Any]:
+        """``(sample, x_hat)``: what ``write`` takes, and the codec's reconstruction."""
+        raise NotImplementedError
+
+    def summary(self, report: dict) -> str:
+        """One line for ``ncodec encode`` (report: bytes, rate, seconds, the modality's fields)."""
+        return (f"{report['output']}: {report['bytes']} bytes, {report[self.rate_key]:.4f} {self.rate_key} "
+                f"({report['codec']}, {report['seconds']:.2f} s)")
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def describe_noun(self) -> str:
+        return self.noun or f"a {self.name}"
+
+    def option_names(self, stage: str) -> set[str]:
+        return {o.dest for o in self.options if stage in o.stages}
+
+    def check_options(self, stage: str, options: dict) -> dict:
+        """The options given (not None) that belong to this modality at ``stage``; any other given
+        option is an InputError that names it."""
+        given = {k: v for k, v in options.items() if v is not None}
+        own = self.option_names(stage)
+        for key in given:
+            if key not in own:
+                flag = "--" + key.replace("_", "-")
+                raise InputError(f"{flag} does not apply to {self.name} {stage} (input is {self.describe_noun()})")
+        return given
+
+
+def add_options(parser: argparse.ArgumentParser, modalities: list[Modality], stage: str) -> None:
+    """Add every modality's options for ``stage`` to ``parser`` (each flag once)."""
+    seen: set[str] = set()
+    for modality in modalities:
+        for option in modality.options:
+            if stage in option.stages and not (set(option.flags) & seen):
+                kwargs = dict(option.kwargs)
+                kwargs.setdefault("default", None)
+                parser.add_argument(*option.flags, **kwargs)
+                seen.update(option.flags)
