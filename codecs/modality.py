@@ -62,6 +62,9 @@ class Modality:
     count_key: ClassVar[str] = "pixels"  # what the rate is per (a field of describe())
     rate_parameter: ClassVar[str] = "quality"  # what the header's f32 holds for this modality's codecs
     options: ClassVar[tuple[Option, ...]] = ()
+    # Its codecs: defining module -> the names it registers (``ncodec list`` reads these without
+    # importing the codecs; ``get_codec`` imports only the module it needs).
+    codecs: ClassVar[dict[str, tuple[str, ...]]] = {}
     noun: ClassVar[str] = ""  # "an image", for messages; default: "a <name>"
 
     # -- inputs and outputs -----------------------------------------------------------------------

@@ -1,21 +1,26 @@
-"""Codec registry: codecs are found by their registered name, never by a list position."""
+"""Codec and modality registry: found by registered name, never by a list position.
+
+A modality lives in its own folder ``codecs/<folder>/`` whose ``modality.py`` registers a
+:class:`~ncodec.codecs.modality.Modality` (light to import: no torch) that declares its codecs
+(``Modality.codecs``: defining module -> codec names). Nothing here names a modality: folders are
+discovered, so a new modality touches only its own folder, its config and its tests. A modality or
+codec added at run time (a plug-in, a test) registers itself the same way.
+
+Declared codec names let ``ncodec list`` and lookups work without importing any codec, and
+``get_codec(name)`` import only the one module it needs (compressai's import alone takes seconds).
+A test checks that every module registers exactly the names its modality declares for it.
+"""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from ncodec.errors import InputError
 
-# Declared modalities: name -> (container code, the module that registers it). Declaring them lets
-# the container and ``ncodec info`` name a file's modality without importing anything; each module
-# registers its :class:`~ncodec.codecs.modality.Modality` when imported. A modality added at run
-# time (a plug-in, a test) calls :func:`register_modality` and is then just as usable.
-_DECLARED_MODALITIES: dict[str, tuple[int, str]] = {
-    "image": (1, "ncodec.codecs.image.modality"),
-    "pointcloud": (3, "ncodec.codecs.pointcloud.modality"),
-}  # code 2 is kept for video
 _MODALITIES: dict = {}  # name -> registered Modality object
-_EXTRA_CODES: dict[str, int] = {}  # codes of modalities registered at run time
+_DISCOVERED = False
 
 
 @dataclass(frozen=True)
@@ -28,28 +33,24 @@ class CodecEntry:
 
 _REGISTRY: dict[str, CodecEntry] = {}
 
-# Where each codec is defined, by modality: module -> the codec names it registers. Declaring the
-# names lets ``ncodec list`` and lookups work without importing anything, and ``get_codec(name)``
-# import only the one module it needs (compressai's import alone takes seconds). A test checks that
-# every module registers exactly the names declared for it.
-_FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
-    "pointcloud": {"ncodec.codecs.pointcloud.lidar": ("lidar",), "ncodec.codecs.pointcloud.octree": ("octree",)},
-    "image": {
-        "ncodec.codecs.image.hyperprior": ("hyperprior", "gdn-context"),
-        "ncodec.codecs.image.ssm": ("ssm",),
-        "ncodec.codecs.image.swin": ("swin",),
-        "ncodec.codecs.image.wavelet": ("wavelet",),
-        "ncodec.codecs.image.wavelet_ctx": ("lwc",),
-        "ncodec.codecs.image.from_compressai.codec": ("compressai",),
-    },
-}
+
+def _discover() -> None:
+    """Import every built-in modality (``codecs/*/modality.py``) once."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    for folder in sorted(Path(__file__).resolve().parent.iterdir()):
+        if (folder / "modality.py").is_file():
+            importlib.import_module(f"ncodec.codecs.{folder.name}.modality")
 
 
 def declared() -> dict[str, tuple[str, str]]:
     """Every declared codec: name -> (modality, defining module), without importing any codec;
     codecs registered at run time (plug-ins) are included with their class's module."""
-    names = {name: (modality, module) for modality, modules in _FAMILIES.items()
-             for module, names in modules.items() for name in names}
+    _discover()
+    names = {name: (m.name, module) for m in _MODALITIES.values()
+             for module, codec_names in m.codecs.items() for name in codec_names}
     for name, entry in _REGISTRY.items():
         names.setdefault(name, (entry.modality, entry.factory.__module__))
     return names
@@ -57,12 +58,11 @@ def declared() -> dict[str, tuple[str, str]]:
 
 def load_family(modality: str) -> None:
     """Import (and so register) every codec of one modality."""
-    for module in _FAMILIES.get(modality, {}):
+    for module in get_modality(modality).codecs:
         _import(module)
 
 
 def _import(module: str) -> None:
-    import importlib
     import warnings
 
     with warnings.catch_warnings():  # compressai's import-time torch.jit.script deprecation: not for users
@@ -71,8 +71,9 @@ def _import(module: str) -> None:
 
 
 def modality_codes() -> dict[str, int]:
-    """Every known modality's container code, by name (imports nothing)."""
-    return {**{n: code for n, (code, _) in _DECLARED_MODALITIES.items()}, **_EXTRA_CODES}
+    """Every registered modality's container code, by name."""
+    _discover()
+    return {name: m.code for name, m in _MODALITIES.items()}
 
 
 def modality_names() -> list[str]:
@@ -80,57 +81,45 @@ def modality_names() -> list[str]:
 
 
 def register_modality(modality) -> object:
-    """Register a :class:`~ncodec.codecs.modality.Modality` instance (or class: it is instantiated).
-    Its ``code`` must be free unless it is the declared one of that name."""
+    """Register a :class:`~ncodec.codecs.modality.Modality` (an instance, or a class: instantiated).
+    Its name and its container ``code`` (1..255) must be free."""
     obj = modality() if isinstance(modality, type) else modality
-    declared_code = _DECLARED_MODALITIES.get(obj.name, (None, None))[0]
     if obj.name in _MODALITIES:
         raise ValueError(f"modality {obj.name!r} is already registered")
-    taken = {c: n for n, c in modality_codes().items() if n != obj.name}
-    if not 0 < obj.code < 256 or obj.code in taken or declared_code not in (None, obj.code):
-        raise ValueError(f"modality {obj.name!r}: code {obj.code} is taken or invalid")
+    taken = {m.code: n for n, m in _MODALITIES.items()}
+    if not 0 < obj.code < 256 or obj.code in taken:
+        raise ValueError(f"modality {obj.name!r}: code {obj.code} is invalid or taken by {taken.get(obj.code)!r}")
     _MODALITIES[obj.name] = obj
-    if obj.name not in _DECLARED_MODALITIES:
-        _EXTRA_CODES[obj.name] = obj.code
     return modality
 
 
 def unregister_modality(name: str) -> None:
-    """Remove a modality registered at run time (tests), with its codecs."""
-    if name in _DECLARED_MODALITIES:
-        raise ValueError(f"modality {name!r} is built in")
+    """Remove a modality registered at run time (tests, plug-ins), with its codecs."""
     _MODALITIES.pop(name, None)
-    _EXTRA_CODES.pop(name, None)
     for codec in [n for n, e in _REGISTRY.items() if e.modality == name]:
         del _REGISTRY[codec]
 
 
 def get_modality(name: str):
-    """The registered modality ``name`` (importing its module on first use)."""
-    if name not in _MODALITIES and name in _DECLARED_MODALITIES:
-        import importlib
-
-        importlib.import_module(_DECLARED_MODALITIES[name][1])
+    """The registered modality ``name``."""
+    _discover()
     try:
         return _MODALITIES[name]
     except KeyError:
-        raise InputError(f"this ncodec cannot handle {name} data (modalities: {', '.join(available_modalities())})") from None
+        raise InputError(f"this ncodec cannot handle {name} data (modalities: {', '.join(_MODALITIES)})") from None
 
 
 def all_modalities() -> list:
-    """Every usable modality object (declared ones are imported; their modules are light)."""
-    for name in _DECLARED_MODALITIES:
-        get_modality(name)
+    """Every registered modality object (built-in ones are discovered; their modules are light)."""
+    _discover()
     return list(_MODALITIES.values())
-
-
-def available_modalities() -> list[str]:
-    return list(_MODALITIES)
 
 
 def register_codec(name: str, modality: str, description: str = ""):
     """Class decorator: ``@register_codec("hyperprior", "image")``."""
-    if modality not in modality_codes():
+    if modality not in _MODALITIES:
+        _discover()
+    if modality not in _MODALITIES:
         raise ValueError(f"unknown modality {modality!r}")
 
     def wrap(cls):

@@ -1,9 +1,15 @@
 """Bridges CompressAI's entropy modules (their CDF buffers) to the range coder."""
 from __future__ import annotations
 
+import weakref
+
 from torch import nn
 
 from ncodec.entropy.rangecoder import TableSet
+
+# Tables per CompressAI module, kept here (not stored on the third-party object); an entry goes
+# with its module.
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 
 def table_set(module: nn.Module) -> TableSet:
@@ -12,9 +18,9 @@ def table_set(module: nn.Module) -> TableSet:
     if cdf.numel() == 0:
         raise RuntimeError(f"{type(module).__name__} has no CDF tables: call update() before coding")
     key = (cdf.data_ptr(), cdf._version, module._offset.data_ptr(), module._cdf_length.data_ptr())
-    cached = getattr(module, "_ncodec_tables", None)
+    cached = _CACHE.get(module)
     if cached is None or cached[0] != key:
         tables = TableSet(cdf.cpu().numpy(), module._cdf_length.cpu().numpy(), module._offset.cpu().numpy())
-        module._ncodec_tables = cached = (key, tables)
+        _CACHE[module] = cached = (key, tables)
     return cached[1]
 

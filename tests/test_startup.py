@@ -67,14 +67,14 @@ def test_public_api_resolves_lazily():
 
 
 def test_declared_codecs_match_what_modules_register():
-    """Every module registers exactly the names declared for it in registry._FAMILIES."""
-    for modality, modules in registry._FAMILIES.items():
-        for module, names in modules.items():
+    """Every module registers exactly the names its modality declares for it (Modality.codecs)."""
+    for modality in registry.all_modalities():
+        for module, names in modality.codecs.items():
             importlib.import_module(module)
             registered = {n for n, e in registry._REGISTRY.items()
                           if e.factory.__module__ == module}
             assert registered == set(names), module
-            assert all(registry._REGISTRY[n].modality == modality for n in names)
+            assert all(registry._REGISTRY[n].modality == modality.name for n in names)
 
 
 def test_list_json_names_every_declared_codec():

@@ -14,8 +14,9 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from ncodec.errors import InputError
+from ncodec.media.image import SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = set(SUFFIXES)  # every format ncodec reads (media.image)
 
 
 def scan_images(root: Path, min_size: int) -> tuple[list[Path], dict[str, int]]:

@@ -1,8 +1,10 @@
-"""``ncodec export CKPT NAME``: a training checkpoint becomes a shipped one.
+"""``ncodec export CKPT NAME``: a training checkpoint of any trainable codec becomes a shipped one.
 
-Freezes the CDF tables from the weights, stores large float tensors in fp16, writes the model card
-(config, data, steps, device, wall time). Accepts Lightning checkpoints (``ncodec train``) and the
-stop-gap loop's ``last.pt`` (``ncodec.train.quick``). Nothing is written unless all of it succeeds.
+The LightningModule that wrote a checkpoint reads it (``training_state``); the codec's modality
+freezes the model (image codecs: the CDF tables from the weights); large float tensors are stored
+in fp16 and the model card records config, data, steps, device, wall time. Accepts Lightning
+checkpoints (``ncodec train``, images and LiDAR) and the stop-gap loop's ``last.pt``
+(``ncodec.train.quick``). Nothing is written unless all of it succeeds.
 """
 from __future__ import annotations
 
@@ -10,13 +12,36 @@ import argparse
 import platform
 from pathlib import Path
 
-from ncodec.codecs import get_codec
-from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
+from ncodec.codecs.checkpoint import CHECKPOINT_DIR, create_model, save_checkpoint
 from ncodec.errors import InputError
 
 
+# Training checkpoints written before the module recorded its class (``ncodec.module``): the
+# class is recognised by its hyper-parameters.
+_LEGACY_MODULES = (("codec", "ncodec.train.module.CodecModule"),
+                   ("block_len", "ncodec.train.pointcloud.LidarModule"))
+
+
+def _module_class(state: dict) -> type:
+    """The LightningModule class that wrote a Lightning checkpoint: it knows how to read it."""
+    import importlib
+
+    hp = state["hyper_parameters"]
+    path = state.get("ncodec", {}).get("module") or hp.get("_class_path")
+    if path is None:
+        path = next((cls for key, cls in _LEGACY_MODULES if key in hp), None)
+    if path is None:
+        raise InputError("the checkpoint does not say which training module wrote it")
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise InputError(f"the checkpoint was written by {path}, which this ncodec does not have") from None
+
+
 def read_training_state(path: Path) -> dict:
-    """Normalise both checkpoint kinds to: codec, config, weights, provenance."""
+    """Any trainable codec's training checkpoint, normalised to: codec, config, weights and the
+    card's ``training`` provenance (``steps``, ``device``, ``wall_seconds``, ...)."""
     import torch  # not at import time: `ncodec --help` builds this command's parser
 
     if not Path(path).is_file():
@@ -25,12 +50,9 @@ def read_training_state(path: Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file is bad input here
         raise InputError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
-    if "hyper_parameters" in state:  # Lightning
-        hp, info = state["hyper_parameters"], state.get("ncodec", {})
-        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
-        return {"codec": hp["codec"], "config": hp.get("codec_config") or {}, "weights": weights,
-                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)", **info}
-    if "model" in state and "codec" in state:  # stop-gap loop
+    if isinstance(state, dict) and "hyper_parameters" in state:  # Lightning (ncodec train)
+        return _module_class(state).training_state(state)
+    if isinstance(state, dict) and "model" in state and "codec" in state:  # the stop-gap loop (train.quick)
         return {"codec": state["codec"], "config": state["config"], "weights": state["model"],
                 "steps": state["step"], "loop": "ncodec.train.quick", "device": state["device"],
                 "wall_seconds": state["elapsed"], "data": state["data"], "images": state["images"],
@@ -38,29 +60,48 @@ def read_training_state(path: Path) -> dict:
     raise InputError(f"{path} is not an ncodec training checkpoint")
 
 
-def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: str = "") -> bytes:
-    s = read_training_state(state_path)
-    model = get_codec(s["codec"]).factory(**s["config"])
-    model.load_state_dict(s["weights"], strict=False)
+def _finaliser(codec: str):
+    """What freezes a codec family's trained model for shipping (and the card fields it adds)."""
+    from ncodec.codecs.registry import get_codec
+
+    return _FINALISERS.get(get_codec(codec).modality, _no_finalising)
+
+
+def _finalise_image(model) -> dict:
     from ncodec.entropy.quantiles import solve_all_quantiles  # compressai: only when exporting
 
     aux_loss = solve_all_quantiles(model)  # the CDF tables' range, exact (see entropy/quantiles.py)
     model.eval().update()
     lo, hi = model.quality_range
-    card = {
-        "config": model.config,
-        "quality_range": [lo, hi],
-        "default_quality": round((lo + hi) / 2, 3),
-        "summary": notes,
-        "training": {
-            "data": s.get("data"), "images": s.get("images"), "steps": s["steps"], "batch": s.get("batch"),
-            "crop": s.get("crop"), "device": s.get("device"), "devices": s.get("devices", 1),
-            "wall_minutes": round((s.get("wall_seconds") or 0) / 60, 1), "loop": s["loop"],
-            "exported_on": platform.machine(),
-            "aux_loss": None if aux_loss is None else round(aux_loss, 3),
-            **({"init_from": s["init_from"]} if s.get("init_from") else {}),
-        },
-    }
+    return {"quality_range": [lo, hi], "default_quality": round((lo + hi) / 2, 3),
+            "training": {"aux_loss": None if aux_loss is None else round(aux_loss, 3)}}
+
+
+def _no_finalising(model) -> dict:
+    model.eval()
+    return {}
+
+
+_FINALISERS = {"image": _finalise_image}
+
+
+def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: str = "",
+           measured: dict | None = None) -> bytes:
+    """A training checkpoint of any trainable codec -> ``<folder>/<name>.pt`` + model card."""
+    s = read_training_state(state_path)
+    model = create_model(s["codec"], pretrained=False, **s["config"])
+    model.load_state_dict(s["weights"], strict=False)
+    extra = _finaliser(s["codec"])(model)
+    training = {k: s.get(k) for k in ("data", "images", "steps", "batch", "crop", "device")}
+    training.update(devices=s.get("devices", 1), wall_minutes=round((s.get("wall_seconds") or 0) / 60, 1),
+                    loop=s["loop"], exported_on=platform.machine())
+    training.update(s.get("training", {}))
+    training.update(extra.pop("training", {}))
+    if s.get("init_from"):
+        training["init_from"] = s["init_from"]
+    card = {"config": model.config, **extra, **s.get("card", {}), "summary": notes or s.get("summary", ""), "training": training}
+    if measured:
+        card["measured"] = measured
     return save_checkpoint(model, card, name, folder)
 
 

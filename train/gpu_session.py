@@ -60,7 +60,6 @@ DEVICE_WHEELS = ("compressai", "constriction", "kornia", "kornia_rs", "pytorch-m
 DEVICE_MODULES = ("compressai", "constriction", "kornia", "pytorch_msssim", "png", "jsonargparse")
 PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
              "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
 EVALUATION_ONLY = ("kodak", "cbsd68")
 MIB = 1 << 20
 
@@ -126,7 +125,9 @@ def pack_data(source: Path, dest: Path, size: int, budget: int, seed: int = 0) -
         raise _error(f"{source} looks like evaluation data (Kodak / CBSD68): never train on it")
     if not source.is_dir():
         raise _error(f"data folder does not exist: {source}")
-    photos = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    from ncodec.media.image import SUFFIXES  # here: the module must import before the wheels are in
+
+    photos = sorted(p for p in source.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
     if not photos:
         raise _error(f"no images under {source}")
     if dest.exists() and any(dest.iterdir()) and not (dest / "PACK.json").is_file():

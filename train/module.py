@@ -87,7 +87,17 @@ class CodecModule(L.LightningModule):
             "batch": data.hparams.batch_size if data is not None else None,
             "crop": data.hparams.crop if data is not None else None,
             "init_from": self.warm_start,
+            "module": f"{type(self).__module__}.{type(self).__qualname__}",
         }
+
+    @staticmethod
+    def training_state(state: dict) -> dict:
+        """A checkpoint of this module, as ``ncodec export`` and warm starts read it."""
+        hp, info = state["hyper_parameters"], state.get("ncodec", {})
+        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
+        return {"codec": hp["codec"], "config": hp.get("codec_config") or {}, "weights": weights,
+                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+                **{k: v for k, v in info.items() if k != "module"}}
 
     def on_train_end(self) -> None:
         """ModelCheckpoint saves every N steps, so a run that stops in between (max_time, or

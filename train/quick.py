@@ -23,8 +23,9 @@ from PIL import Image
 
 from ncodec.codecs import get_codec
 from ncodec.train.losses import rd_loss
+from ncodec.media.image import SUFFIXES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = set(SUFFIXES)  # every format ncodec reads (media.image)
 
 
 def load_photos(root: Path, min_size: int) -> list[np.ndarray]:

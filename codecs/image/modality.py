@@ -205,6 +205,14 @@ class ImageModality(Modality):
     suffixes = image_io.SUFFIXES
     default_codec = "lwc"
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
+    codecs = {
+        "ncodec.codecs.image.hyperprior": ("hyperprior", "gdn-context"),
+        "ncodec.codecs.image.ssm": ("ssm",),
+        "ncodec.codecs.image.swin": ("swin",),
+        "ncodec.codecs.image.wavelet": ("wavelet",),
+        "ncodec.codecs.image.wavelet_ctx": ("lwc",),
+        "ncodec.codecs.image.from_compressai.codec": ("compressai",),
+    }
     options = (
         Option(("--quality",), {"type": float, "help": "continuous quality in the model's range"}),
         Option(("--target-bpp",), {"type": float, "help": "search the quality: largest file <= B bpp"}),
