@@ -63,7 +63,7 @@ def _intensity_ints(cloud):
 
 
 def run_ours(path: Path, precision: float, model, xyz_only: bool) -> dict:
-    from ncodec.codecs.pointcloud import files
+    from ncodec.codecs.pointcloud import modality as files
     from ncodec.entropy.container import unpack
     from ncodec.media.pointcloud import read_cloud
 

@@ -394,7 +394,7 @@ def test_predictable_intensity_stays_modelled(tmp_path, sweep_bin):
 def test_noise_geometry_goes_raw(tmp_path, n):
     """Uniform noise points (10 bits per coordinate on the grid): geometry coded raw, exact, at most
     3 x 10 bits per point plus the raw headers and the container."""
-    from ncodec.codecs.pointcloud import files
+    from ncodec.codecs.pointcloud import modality as files
 
     xyz = np.random.default_rng(n).integers(0, 1024, (n, 3)) * 0.001
     model = ncodec.load("lidar", "pointcloud")
@@ -408,7 +408,7 @@ def test_noise_geometry_goes_raw(tmp_path, n):
 
 def test_real_kitti_with_noise_reflectance_stays_under_laszip(tmp_path):
     """The issue's case on a real frame: reflectance replaced by uniform 16-bit noise."""
-    from ncodec.codecs.pointcloud import files
+    from ncodec.codecs.pointcloud import modality as files
     from ncodec.eval.pointcloud_bench import run_laszip
 
     cloud = read_cloud(_frame("kitti_raw_seq", "*.bin"))
@@ -556,3 +556,62 @@ def test_mutated_pointcloud_files_fail_cleanly(tmp_path, sweep_bin, codec):
             assert len(r.stderr.strip().splitlines()) == 1
         outcomes[r.returncode] += 1
     assert outcomes[2] > 0
+
+
+# -- lock-step logic written once (issue 13) ----------------------------------------------------
+
+def test_residual_conditioning_one_definition_numpy_torch_and_inverse():
+    """The encoder's conditioning (numpy), the same function on torch tensors (what the training
+    loss calls) and the decoder's inverse agree bit for bit; the training loss uses it."""
+    import torch
+
+    from ncodec.codecs.pointcloud import lidar
+    from ncodec.train import pointcloud as train_pc
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    e = rng.integers(-3000, 3000, (n, 3))
+    e[::7] *= 40000
+    p1 = rng.normal(0, 30, (n, 3)) * 1000
+    p1[::11, :2] = 0  # rho == 0: the frame's fallback
+    _, _, _, main, k_other, k_z = lidar._frame(p1)
+    s = lidar.condition(e, main, k_other, k_z)
+    assert s.dtype == np.int64
+    t = lidar.condition(torch.from_numpy(e), torch.from_numpy(main), torch.from_numpy(k_other), torch.from_numpy(k_z))
+    assert t.dtype == torch.int64 and np.array_equal(t.numpy(), s)
+    assert np.array_equal(lidar.uncondition(s, main, k_other, k_z), e)
+    # the training loss's relaxation equals the coder at integer residuals where the products are integers
+    k_int = np.round(k_other)
+    relaxed = lidar.condition(torch.from_numpy(e).double(), torch.from_numpy(main), torch.from_numpy(k_int),
+                              torch.from_numpy(np.zeros(n)), coupling=train_pc.relaxed_coupling)
+    assert np.array_equal(relaxed.numpy().astype(np.int64), lidar.condition(e, main, k_int, np.zeros(n)))
+    assert train_pc.condition is lidar.condition
+
+
+def test_morton_codes_and_voxels_written_once():
+    from ncodec.codecs.pointcloud import grid, octree, order
+
+    rng = np.random.default_rng(4)
+    v = rng.integers(0, 1 << 21, (3000, 3))
+    assert np.array_equal(grid.unmorton(grid.morton(v)), v)
+    m = grid.morton(v)
+    assert np.array_equal(grid.morton_order_keys(v - 5), grid.morton(v - v.min(axis=0)))  # the voxel order's keys
+    assert np.array_equal(grid.morton_order_keys(v << 3), grid.morton(v - v.min(axis=0)))  # coarsened to 21 bits
+    assert octree.morton is grid.morton and not hasattr(order, "_morton")
+    xyz = rng.normal(0, 1, (100, 3))
+    q, origin = grid.voxelise(xyz, 0.01)
+    assert np.array_equal(q + origin, np.floor(xyz / 0.01 + 0.5)) and q.min() == 0
+
+
+def test_lidar_encoder_owns_its_threads():
+    """No module-level pool: the encoder's worker threads end with the call."""
+    import threading
+
+    from ncodec.codecs.pointcloud import lidar
+
+    assert not hasattr(lidar, "_POOL")
+    model = ncodec.load("lidar", "pointcloud")
+    xyz, intensity, ring = synthetic_sweep(rings=48, azimuths=800)
+    before = threading.active_count()
+    model.compress(Cloud(xyz.astype(np.float64), intensity.astype(np.float64), ring), precision=0.001)
+    assert threading.active_count() == before

@@ -36,7 +36,7 @@ class _Batched(TensorDataset):
         return tuple(t[index] for t in self.tensors)
 
 from ncodec.codecs.pointcloud import order as ordering
-from ncodec.codecs.pointcloud.lidar import FRAC, LidarCodec, features
+from ncodec.codecs.pointcloud.lidar import FRAC, LidarCodec, condition, features
 from ncodec.entropy.laplace import bits
 from ncodec.errors import InputError
 from ncodec.media.pointcloud import read_cloud
@@ -77,6 +77,12 @@ def sweep_samples(codec: LidarCodec, path: str, step: float, rotate: float = 0.0
     return out
 
 
+def relaxed_coupling(e_main: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Training's stand-in for :func:`~ncodec.codecs.pointcloud.lidar.round_coupling`: the coder
+    conditions on the integer residual (straight-through rounding), the product is not rounded."""
+    return (e_main + (torch.round(e_main) - e_main).detach()) * k
+
+
 def rate(net_out: torch.Tensor, b: dict[str, torch.Tensor], per_component: bool = False) -> torch.Tensor:
     """Bits per point (mean) of a batch: the training loss, mirroring the encoder's arithmetic
     (continuous predictions instead of rounded ones; residuals relative to the previous point)."""
@@ -84,15 +90,12 @@ def rate(net_out: torch.Tensor, b: dict[str, torch.Tensor], per_component: bool 
     ux, uy, step = b["ux"][:, 0], b["uy"][:, 0], b["step"][:, 0]
     dr, dt, dz = o[:, 0] / 16, o[:, 1] / 16 * b["sign"][:, 0], o[:, 2] / 16
     e = b["dq"] - torch.stack([(dr * ux - dt * uy) / step, (dr * uy + dt * ux) / step, dz / step], dim=1)
-    main = b["main"][:, 0].long()
-    rows = torch.arange(len(e))
-    em = e[rows, main]
-    em_int = em + (torch.round(em) - em).detach()  # the coder conditions on the integer residual
-    eo = e[rows, 1 - main] - em_int * b["k_other"][:, 0]
-    ez = e[:, 2] - em_int * b["k_z"][:, 0]
+    # the coder's own conditioning (lidar.condition); the coupling is relaxed: the integer main
+    # residual (straight-through) times k, unrounded, so the loss stays differentiable
+    c = condition(e, b["main"][:, 0].long(), b["k_other"][:, 0], b["k_z"][:, 0], coupling=relaxed_coupling)
     ei = b["di"][:, 0] - o[:, 3] * b["inorm"][:, 0]
-    parts = torch.stack([bits(em, o[:, 4] + b["o_geo"][:, 0]), bits(eo, o[:, 5] + b["o_geo"][:, 0]),
-                         bits(ez, o[:, 6] + b["o_geo"][:, 0]), bits(ei, o[:, 7] + b["o_int"][:, 0])], dim=1)
+    parts = torch.stack([bits(c[:, 0], o[:, 4] + b["o_geo"][:, 0]), bits(c[:, 1], o[:, 5] + b["o_geo"][:, 0]),
+                         bits(c[:, 2], o[:, 6] + b["o_geo"][:, 0]), bits(ei, o[:, 7] + b["o_int"][:, 0])], dim=1)
     return parts.mean(dim=0) if per_component else parts.sum(dim=1).mean()
 
 

@@ -66,6 +66,7 @@ from torch import nn
 
 from ncodec import timing
 from ncodec.codecs.pointcloud import order as ordering
+from ncodec.codecs.pointcloud.grid import quantise
 from ncodec.codecs.registry import register_codec
 from ncodec.entropy import laplace, limits, multistream, rangecoder
 from ncodec.errors import FormatError, InputError
@@ -77,16 +78,6 @@ N_OUT = 8
 _EXACT = 2.0**53
 ENCODE_THREADS = min(os.cpu_count() or 1, 2)
 _CHUNK = 16384  # points per network evaluation when encoding
-_POOL = None
-
-
-def _pool():
-    global _POOL
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _POOL = ThreadPoolExecutor(ENCODE_THREADS)
-    return _POOL
 _MAX_COORD = 1 << 40  # |quantised coordinate| and |intensity value| stay below this
 MAX_STEP = 1e6  # metres: the coarsest precision / voxel size a file may state
 MAX_BLOCK_LEN = 4096  # decode steps per block (the loop length) a file may state
@@ -156,6 +147,38 @@ def predict_points(p1: np.ndarray, i1: np.ndarray, out: np.ndarray, frame, step:
     pred = np.floor(np.stack([px, py, pz], axis=1) + 0.5)
     ipred = np.floor(i1 + out[3] * inorm + 0.5)
     return pred.astype(np.int64), ipred.astype(np.int64)
+
+
+def round_coupling(e_main, k):
+    """The coder's coupling term: ``round(e_main * k)`` as an integer (ties up), numpy or torch."""
+    if isinstance(e_main, torch.Tensor):
+        return torch.floor(e_main * k + 0.5).to(torch.int64)
+    return np.floor(e_main * k + 0.5).astype(np.int64)
+
+
+def condition(e, main, k_other, k_z, coupling=round_coupling):
+    """Coordinate residuals ``e`` (n, 3) -> the coded components: the main horizontal axis
+    ``e_main``, then the other two less what a pure range error of ``e_main`` would cause
+    (``e_other - coupling(e_main, k_other)``, ``e_z - coupling(e_main, k_z)``).
+
+    The one definition for the encoder (numpy, :func:`round_coupling`) and the training loss
+    (torch, a relaxed ``coupling``); :func:`uncondition` is the decoder's inverse."""
+    xp = torch if isinstance(e, torch.Tensor) else np
+    rows = xp.arange(len(e))
+    em = e[rows, main]
+    eo = e[rows, 1 - main] - coupling(em, k_other)
+    ez = e[:, 2] - coupling(em, k_z)
+    return xp.stack([em, eo, ez], 1)
+
+
+def uncondition(s: np.ndarray, main: np.ndarray, k_other: np.ndarray, k_z: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`condition` with :func:`round_coupling` (the decoder): (n, 3) int64."""
+    rows = np.arange(len(s))
+    e = np.empty((len(s), 3), np.int64)
+    e[rows, main] = s[:, 0]
+    e[rows, 1 - main] = s[:, 1] + round_coupling(s[:, 0], k_other)
+    e[:, 2] = s[:, 2] + round_coupling(s[:, 0], k_z)
+    return e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +307,7 @@ class LidarCodec(nn.Module):
         self._tables = None
         self._min_bits = None
 
-    quality_range = (0.0, 0.0)
+    rate_parameter = "precision"
 
     # -- exact helpers ----------------------------------------------------------------------------
     def fixed(self) -> FixedPredictor:
@@ -310,7 +333,7 @@ class LidarCodec(nn.Module):
         """Quantise and order a cloud; everything both the encoder and the training data need."""
         if not (np.isfinite(step) and 0 < step <= MAX_STEP):
             raise InputError(f"precision must be a positive number of metres up to {MAX_STEP:g}, got {step}")
-        q = np.floor(xyz / step + 0.5)
+        q = quantise(xyz, step)
         if np.abs(q).max() >= _MAX_COORD:
             raise InputError(f"precision {step} is too fine for coordinates up to {np.abs(xyz).max():.3g} m")
         q = q.astype(np.int64)
@@ -347,7 +370,28 @@ class LidarCodec(nn.Module):
         ctx = np.stack([np.maximum(coded - j, first[coded]) for j in range(1, K + 1)], axis=1)
         return coded, ctx, block_of
 
-    def compress(self, prep: dict) -> tuple[list[bytes], bytes]:
+    def compress(self, x, precision: float) -> dict:
+        """``x``: a :class:`~ncodec.media.pointcloud.Cloud`; ``precision``: the grid step in metres.
+        ``x_hat``: the decoder's output (``xyz``, ``intensity``, ``ring``, in coded order), the
+        input order of each point (``perm``) and the largest per-coordinate error (``max_error``)."""
+        prep = self.prepare(x.xyz, x.intensity, x.ring, float(precision))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(ENCODE_THREADS) as pool:  # owned by this call: no thread outlives it
+            strings, payload = self._code(prep, pool)
+        q, div, step = prep["q"], prep["divisor"], prep["step"]
+        xyz = q / float(div) if div else q * step
+        intensity = None
+        if prep["has_i"]:
+            intensity = prep["i"] / float(prep["idiv"]) if prep["idiv"] else prep["i"] * prep["istep"]
+        original = x.xyz[prep["perm"]]
+        x_hat = {"xyz": xyz, "intensity": intensity, "ring": ordering.ring_ids(prep["mode"], prep["ring_lengths"]),
+                 "perm": prep["perm"], "grid": step,
+                 "max_error": float(np.abs(original - xyz).max()) if len(xyz) else 0.0}
+        return {"strings": strings, "payload": payload, "x_hat": x_hat}
+
+    def _code(self, prep: dict, pool) -> tuple[list[bytes], bytes]:
+        """The sections and payload of a prepared cloud; ``pool`` runs the network's chunks."""
         q, iv, step = prep["q"], prep["i"], prep["step"]
         n = len(q)
         block_len = self.config["block_len"]
@@ -366,7 +410,7 @@ class LidarCodec(nn.Module):
             feats, frame = features(P, I, step, inorm)
             out = net(feats)
             pred, ipred = predict_points(P[:, 0], I[:, 0], out / 2.0**FRAC, frame, step, inorm)
-            sym = self._conditioned(q[coded[rows]] - pred, frame)
+            sym = condition(q[coded[rows]] - pred, frame[3], frame[4], frame[5])
             sym = np.concatenate([sym, (iv[coded[rows]] - ipred)[:, None]], axis=1)
             return sym, self._tables_of(out, o_geo, o_int)
 
@@ -379,7 +423,7 @@ class LidarCodec(nn.Module):
         def model(ivf: np.ndarray):
             """Residual symbols, calibrated tables and shifts with ``ivf`` as the intensity context."""
             run = functools.partial(predict, ivf)
-            parts = list(_pool().map(run, chunks)) if ENCODE_THREADS > 1 and len(chunks) > 1 else \
+            parts = list(pool.map(run, chunks)) if ENCODE_THREADS > 1 and len(chunks) > 1 else \
                 [run(c) for c in chunks]
             sym = np.concatenate([p[0] for p in parts])
             tabs = np.concatenate([p[1] for p in parts])
@@ -506,17 +550,10 @@ class LidarCodec(nn.Module):
         log2 = np.floor(np.log2(mean_abs) * 2**FRAC)  # encoder only: stored in the header
         return laplace.table_index(log2, FRAC, len(self.tables()))
 
-    @staticmethod
-    def _conditioned(e: np.ndarray, frame) -> np.ndarray:
-        main, k_other, k_z = frame[3], frame[4], frame[5]
-        rows = np.arange(len(e))
-        em = e[rows, main]
-        eo = e[rows, 1 - main] - np.floor(em * k_other + 0.5).astype(np.int64)
-        ez = e[:, 2] - np.floor(em * k_z + 0.5).astype(np.int64)
-        return np.stack([em, eo, ez], axis=1)
-
     # -- decoder --------------------------------------------------------------------------------
-    def decompress(self, sections: list[bytes], payload: bytes) -> dict:
+    def decompress(self, strings: list[bytes], payload: bytes, precision: float | None = None) -> dict:
+        """``precision`` (the header's f32) is informative: the exact step is in the payload."""
+        sections = strings
         h = parse_payload(payload)
         n, step, inorm, raw = h["points"], h["step"], float(h["inorm"]), h["raw"]
         if len(sections) != h["sections"]:
@@ -572,13 +609,7 @@ class LidarCodec(nn.Module):
                 s = dec.decode((tabs if len(comps) == 4 else tabs[:, comps]).T.ravel()).reshape(len(comps), -1).T
             _check_range(s, 2 * _MAX_COORD, "residual")
             if geo_coded:
-                main, k_other, k_z = frame[3], frame[4], frame[5]
-                rows = np.arange(len(active))
-                e = np.empty((len(active), 3), np.int64)
-                e[rows, main] = s[:, 0]
-                e[rows, 1 - main] = s[:, 1] + np.floor(s[:, 0] * k_other + 0.5).astype(np.int64)
-                e[:, 2] = s[:, 2] + np.floor(s[:, 0] * k_z + 0.5).astype(np.int64)
-                pts = pred + e  # |pts| < 2^54 whatever the stream: checked once after the loop
+                pts = pred + uncondition(s, frame[3], frame[4], frame[5])  # |pts| < 2^54 whatever the stream: checked once after the loop
                 q[pos] = pts
             else:
                 pts = q[pos]
@@ -600,8 +631,13 @@ class LidarCodec(nn.Module):
             intensity = iv / float(idiv) if idiv else iv * istep
             _check_finite(intensity, "intensities")
         ring = ordering.ring_ids(h["mode"], ring_lengths)
-        return {"xyz": xyz, "intensity": intensity, "ring": ring, "q": q, "i": iv, "step": step,
-                "mode": h["mode"], "idiv": idiv, "istep": istep, "raw": raw}
+        return {"x_hat": {"xyz": xyz, "intensity": intensity, "ring": ring, "q": q, "i": iv, "step": step,
+                          "grid": step, "mode": h["mode"], "idiv": idiv, "istep": istep, "raw": raw}}
+
+    @staticmethod
+    def describe_payload(payload: bytes) -> dict:
+        """What ``ncodec info`` shows of a LiDAR payload (checked)."""
+        return describe_payload(payload)
 
     def _check_symbols(self, count: int, data: bytes, what: str) -> None:
         """A section of ``len(data)`` bytes cannot hold more than ``8 len / min_symbol_bits``

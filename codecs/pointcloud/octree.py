@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ncodec.codecs.pointcloud.grid import morton, unmorton, voxelise
 from ncodec.codecs.registry import register_codec
 from ncodec.entropy import limits, rangecoder
 from ncodec.entropy.rangecoder import TableSet
@@ -32,29 +33,6 @@ _MAX_DEPTH = 21
 _MAX_ORIGIN = 2**62
 MAX_VOXEL = 1e6  # metres (the LiDAR codec's MAX_STEP)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def _spread(v: np.ndarray) -> np.ndarray:
-    v = v.astype(np.uint64) & np.uint64(0x1FFFFF)
-    out = np.zeros_like(v)
-    for bit in range(_MAX_DEPTH):
-        out |= ((v >> np.uint64(bit)) & np.uint64(1)) << np.uint64(3 * bit)
-    return out
-
-
-def _compact(m: np.ndarray) -> np.ndarray:
-    out = np.zeros_like(m)
-    for bit in range(_MAX_DEPTH):
-        out |= ((m >> np.uint64(3 * bit)) & np.uint64(1)) << np.uint64(bit)
-    return out
-
-
-def morton(v: np.ndarray) -> np.ndarray:
-    return _spread(v[:, 0]) | (_spread(v[:, 1]) << np.uint64(1)) | (_spread(v[:, 2]) << np.uint64(2))
-
-
-def unmorton(m: np.ndarray) -> np.ndarray:
-    return np.stack([_compact(m), _compact(m >> np.uint64(1)), _compact(m >> np.uint64(2))], axis=1).astype(np.int64)
 
 
 _POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
@@ -96,6 +74,25 @@ def _levels(keys: np.ndarray, depth: int):
     return out
 
 
+def _coded_levels(keys: np.ndarray, depth: int):
+    """Per level (root first), as the encoder codes them: node codes, occupancy bytes, contexts."""
+    parent_occ, prev_nodes = None, None
+    for level, (nodes, occ) in enumerate(_levels(keys, depth)):
+        parent = np.full(len(nodes), 255, np.int64) if level == 0 else \
+            parent_occ[np.searchsorted(prev_nodes, nodes >> np.uint64(3))]
+        yield nodes, occ, contexts(nodes, parent)
+        parent_occ, prev_nodes = occ, nodes
+
+
+def _voxels(xyz: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """(voxel indices from 0 (int64), origin (int64), octree depth); InputError when they do not fit."""
+    v, origin = voxelise(xyz, voxel)
+    if v.max() >= (1 << _MAX_DEPTH) or np.abs(origin).max() >= _MAX_ORIGIN:
+        raise InputError(f"voxel size {voxel} is too small for this cloud's extent (max 2^21 voxels per axis)")
+    v = v.astype(np.int64)
+    return v, origin.astype(np.int64), max(int(v.max()).bit_length(), 1)
+
+
 @register_codec("octree", "pointcloud", "Octree occupancy coding with an adaptive context model (dense clouds)")
 class OctreeCodec(nn.Module):
     def __init__(self, chunk: int = 4096):
@@ -103,7 +100,7 @@ class OctreeCodec(nn.Module):
         self.config = {"chunk": chunk}
         self.register_buffer("prior", torch.ones(N_CTX, 256, dtype=torch.int64))
 
-    quality_range = (0.0, 0.0)
+    rate_parameter = "precision"
     codes_intensity = False  # geometry only
 
     def _coded_chunks(self, symbols: np.ndarray, ctx: np.ndarray, counts: np.ndarray):
@@ -112,36 +109,33 @@ class OctreeCodec(nn.Module):
         for a in range(0, len(ctx), step):
             yield a, min(a + step, len(ctx))
 
-    def compress(self, xyz: np.ndarray, voxel: float) -> tuple[list[bytes], bytes, np.ndarray]:
+    def compress(self, x, precision: float) -> dict:
+        """``x``: a :class:`~ncodec.media.pointcloud.Cloud` (its geometry is coded); ``precision``:
+        the voxel size. ``x_hat``: one point per occupied voxel (``xyz``) and the largest
+        per-coordinate distance of an input point to its voxel centre (``max_error``)."""
+        voxel = float(precision)
         if not (np.isfinite(voxel) and 0 < voxel <= MAX_VOXEL):
             raise InputError(f"precision must be a positive number of metres up to {MAX_VOXEL:g}, got {voxel}")
-        v = np.floor(xyz / voxel + 0.5)
-        origin = v.min(axis=0)
-        v = v - origin
-        if v.max() >= (1 << _MAX_DEPTH) or np.abs(origin).max() >= _MAX_ORIGIN:
-            raise InputError(f"voxel size {voxel} is too small for this cloud's extent (max 2^21 voxels per axis)")
-        v = v.astype(np.int64)
-        depth = max(int(v.max()).bit_length(), 1)
+        xyz = x.xyz
+        v, origin, depth = _voxels(xyz, voxel)
         keys = np.unique(morton(v))
         counts = self.prior.cpu().numpy().astype(np.int64).copy()
         parts = []
-        parent_occ, prev_nodes = None, None
-        for level, (nodes, occ) in enumerate(_levels(keys, depth)):
-            if level == 0:
-                parent = np.full(len(nodes), 255, np.int64)
-            else:
-                parent = parent_occ[np.searchsorted(prev_nodes, nodes >> np.uint64(3))]
-            ctx = contexts(nodes, parent)
+        for nodes, occ, ctx in _coded_levels(keys, depth):
             for a, b in self._coded_chunks(occ, ctx, counts):
                 parts.append(rangecoder.encode(occ[a:b], ctx[a:b], _tables(counts)))
                 np.add.at(counts, (ctx[a:b], occ[a:b]), 1)
-            parent_occ, prev_nodes = occ, nodes
         data = b"".join(struct.pack("<I", len(p)) + p for p in parts)
-        recon = (unmorton(keys) + origin.astype(np.int64)) * voxel
-        payload = _PAYLOAD.pack(len(xyz), len(keys), voxel, *origin.astype(np.int64).tolist(), depth)
-        return [data], payload, recon
+        recon = (unmorton(keys) + origin) * voxel
+        snapped = (v + origin) * voxel  # each input point's voxel centre
+        payload = _PAYLOAD.pack(len(xyz), len(keys), voxel, *origin.tolist(), depth)
+        x_hat = {"xyz": recon, "intensity": None, "ring": None, "perm": None, "grid": voxel,
+                 "max_error": float(np.abs(xyz - snapped).max()) if len(xyz) else 0.0}
+        return {"strings": [data], "payload": payload, "x_hat": x_hat}
 
-    def decompress(self, sections: list[bytes], payload: bytes) -> dict:
+    def decompress(self, strings: list[bytes], payload: bytes, precision: float | None = None) -> dict:
+        """``precision`` (the header's f32) is informative: the exact voxel size is in the payload."""
+        sections = strings
         if len(sections) != 1:
             raise FormatError("octree file must have one section")
         n_in, n_vox, voxel, ox, oy, oz, depth = parse_payload(payload)
@@ -181,25 +175,22 @@ class OctreeCodec(nn.Module):
         xyz = v * voxel
         if not np.abs(xyz).max() <= _FLOAT32_MAX:
             raise FormatError("decoded coordinates are not finite (invalid voxel size or origin in the header)")
-        return {"xyz": xyz, "q": v, "points_in": n_in, "voxel": voxel}
+        return {"x_hat": {"xyz": xyz, "intensity": None, "ring": None, "q": v, "points_in": n_in, "grid": voxel}}
+
+    @staticmethod
+    def describe_payload(payload: bytes) -> dict:
+        """What ``ncodec info`` shows of an octree payload (checked)."""
+        return describe_payload(payload)
 
 
 def fit_prior(clouds: list[np.ndarray], voxels: list[float], weight: int = 32) -> torch.Tensor:
     """The learned part: per-context symbol frequencies from training clouds, scaled so each
     context's prior weighs ``weight`` observations (at least 1 per symbol)."""
-    codec = OctreeCodec()
     total = np.zeros((N_CTX, 256), np.int64)
     for xyz, voxel in zip(clouds, voxels):
-        v = np.floor(xyz / voxel + 0.5)
-        v = (v - v.min(axis=0)).astype(np.int64)
-        depth = max(int(v.max()).bit_length(), 1)
-        parent_occ, prev_nodes = None, None
-        for level, (nodes, occ) in enumerate(_levels(np.unique(morton(v)), depth)):
-            parent = np.full(len(nodes), 255, np.int64) if level == 0 else \
-                parent_occ[np.searchsorted(prev_nodes, nodes >> np.uint64(3))]
-            np.add.at(total, (contexts(nodes, parent), occ), 1)
-            parent_occ, prev_nodes = occ, nodes
-    del codec
+        v, _, depth = _voxels(xyz, voxel)
+        for _, occ, ctx in _coded_levels(np.unique(morton(v)), depth):
+            np.add.at(total, (ctx, occ), 1)
     scaled = total * weight * 255 // np.maximum(total.sum(axis=1, keepdims=True), 1)
     return torch.from_numpy(np.maximum(scaled, 1))
 

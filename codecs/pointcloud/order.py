@@ -15,22 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ncodec.codecs.pointcloud.grid import morton_order_keys
+
 MODE_RING, MODE_SCAN, MODE_VOXEL = 0, 1, 2
 NEAR = 1.0  # metres
 _MIN_RING_POINTS = 32
 MAX_RINGS = 4096  # laser rings in ring order; ring lengths in scan order
-
-
-def _morton(q: np.ndarray) -> np.ndarray:
-    """Interleave 21 bits of each of the three non-negative integer coordinates."""
-    key = np.zeros(len(q), dtype=np.uint64)
-    v = (q - q.min(axis=0)).astype(np.uint64)
-    shift = np.maximum(int(v.max()).bit_length() - 21, 0) if len(v) else 0
-    v >>= np.uint64(shift)
-    for bit in range(21):
-        for axis in range(3):
-            key |= ((v[:, axis] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(3 * bit + axis)
-    return key
 
 
 def point_order(q: np.ndarray, ring: np.ndarray | None, step: float = 0.001) -> tuple[int, np.ndarray, np.ndarray]:
@@ -51,7 +41,7 @@ def point_order(q: np.ndarray, ring: np.ndarray | None, step: float = 0.001) -> 
         if len(lengths) <= MAX_RINGS and np.mean(lengths) >= _MIN_RING_POINTS * 4 and \
                 (lengths >= _MIN_RING_POINTS).mean() > 0.5:
             return MODE_SCAN, np.arange(n), lengths.astype(np.int64)
-    return MODE_VOXEL, np.argsort(_morton(q), kind="stable"), np.array([n], dtype=np.int64)
+    return MODE_VOXEL, np.argsort(morton_order_keys(q), kind="stable"), np.array([n], dtype=np.int64)
 
 
 def blocks(ring_lengths: np.ndarray, block_len: int) -> tuple[np.ndarray, np.ndarray]:
