@@ -87,13 +87,13 @@ class LearnedCodec(Baseline):
         import torch
 
         from ncodec.codecs.image.base import pad_to
-        from ncodec.train.losses import bits_per_pixel
+        from ncodec.entropy.rate import bits
 
         img, quality = self._last
         x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float().div(255).to(self.device)
         with torch.no_grad():
             out = self.model(pad_to(x, self.model.stride), quality)
-        return {"bits_estimated": float(bits_per_pixel(out["likelihoods"], 1).sum())}
+        return {"bits_estimated": float(bits(out["likelihoods"]).sum())}
 
     def decode(self, path: Path) -> np.ndarray:
         from ncodec.codecs.image.modality import decode_container
