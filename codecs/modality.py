@@ -53,6 +53,20 @@ class Encoded:
     fields: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One measure of ``ncodec eval``: ``name`` (``--metric`` of BD-rate, plot file
+    ``rd-<name>.png``), ``key`` in records and results files, ``label`` for plots and reports.
+    ``curve``: a quality axis (RD plots, BD-rate; higher is better); else only reported.
+    ``db``: plotted as ``-10 log10(1 - value)`` (MS-SSIM)."""
+
+    name: str
+    key: str
+    label: str
+    curve: bool = True
+    db: bool = False
+
+
 class Modality:
     name: ClassVar[str]
     code: ClassVar[int]  # the container's modality byte; a new modality takes a free one
@@ -100,6 +114,88 @@ class Modality:
         """One line for ``ncodec encode`` (report: bytes, rate, seconds, the modality's fields)."""
         return (f"{report['output']}: {report['bytes']} bytes, {report[self.rate_key]:.4f} {self.rate_key} "
                 f"({report['codec']}, {report['seconds']:.2f} s)")
+
+    # -- evaluation (``ncodec eval``) -------------------------------------------------------------
+    # The runner (:mod:`ncodec.eval.runner`) asks the modality for everything that depends on the
+    # data. With these defaults a modality that defines nothing here is evaluated with its own
+    # learned codecs: every file it recognises in the folder is a sample, read with ``read``, coded
+    # through ``encode`` / ``decode`` at its checkpoints' rate-parameter range, and compared by the
+    # generic metric it declares (PSNR over the samples' arrays).
+    eval_unit: ClassVar[str] = "sample"  # one item of a data set ("image", "frame"): record/report key
+    eval_recursive: ClassVar[bool] = False  # look for samples in sub-folders too
+    eval_metrics: ClassVar[tuple[Metric, ...]] = (Metric("psnr", "psnr", "PSNR (dB)"),)
+    eval_rate_label: ClassVar[str] = ""  # the RD plots' x axis (default: the rate key)
+    eval_variants: ClassVar[dict[str, str]] = {}  # "<codec>-<variant>": what the variant leaves out
+
+    def eval_inputs(self, folder: Path) -> list[Path]:
+        """Every file of ``folder`` (sorted; sub-folders too when ``eval_recursive``)."""
+        folder = Path(folder)
+        files = folder.rglob("*") if self.eval_recursive else folder.iterdir()
+        return sorted(p for p in files if p.is_file())
+
+    def eval_read(self, path: Path) -> Any:
+        """The original as the evaluation compares it (InputError: the file is skipped)."""
+        return self.read(path)
+
+    def eval_variant(self, original: Any, variant: str) -> Any:
+        """The original with what ``variant`` (a key of ``eval_variants``) leaves out removed."""
+        raise InputError(f"{self.name} has no evaluation variant {variant!r}")
+
+    def eval_count(self, original: Any) -> int:
+        """What the rate is per (pixels, points) for one original."""
+        import numpy as np
+
+        return int(np.asarray(original).size)
+
+    def eval_hash(self, original: Any) -> str:
+        """Content hash of an original (the result cache's key)."""
+        import hashlib
+
+        import numpy as np
+
+        a = np.asarray(original)
+        h = hashlib.sha256(f"{a.shape}|{a.dtype}|".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+    def eval_settings(self, card: dict) -> list[float]:
+        """The rate-parameter sweep of a learned checkpoint (its model card): its discrete
+        ``qualities``, else 6 points over its ``quality_range``."""
+        import numpy as np
+
+        if card.get("qualities"):
+            return [float(np.float32(q)) for q in card["qualities"]]
+        lo, hi = card["quality_range"]
+        return [float(np.float32(q)) for q in np.round(np.linspace(lo, hi, 6), 3)]
+
+    def eval_encode(self, codec, original: Any, setting: float, device: str) -> Encoded:
+        """Encode one original at one setting of the rate parameter (what ``ncodec encode`` does)."""
+        return self.encode(codec, original, device, **{self.rate_parameter: setting})
+
+    def eval_decode(self, codec, container, device: str) -> Any:
+        """The decoded sample, as ``eval_measure`` compares it with the original."""
+        return self.decode(codec, container, device)[0]
+
+    def eval_estimate(self, codec, original: Any, setting: float, device: str) -> dict:
+        """Extra figures of a learned codec for one encode (e.g. its own rate estimate)."""
+        return {}
+
+    def eval_measure(self, original: Any, decoded: Any, x_hat: Any = None) -> dict:
+        """Every metric of ``eval_metrics`` (by key) for one decoded sample; ``x_hat``: the
+        encoder's reconstruction when a learned codec made the file, else None."""
+        import numpy as np
+
+        from ncodec.distortion import psnr
+
+        a, b = np.asarray(original), np.asarray(decoded)
+        if a.shape != b.shape:
+            raise RuntimeError(f"decoded shape {b.shape} differs from the original's {a.shape}")
+        peak = float(np.iinfo(a.dtype).max) if a.dtype.kind in "ui" else float(np.abs(a).max() or 1.0)
+        return {"psnr": psnr(a, b, peak)}
+
+    def eval_cell(self, record: dict) -> str:
+        """One record in the report's per-sample table."""
+        return f"{record[self.rate_key]:.3f}"
 
     # -- helpers ----------------------------------------------------------------------------------
     def describe_noun(self) -> str:

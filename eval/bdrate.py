@@ -83,13 +83,15 @@ def bd_psnr(anchor: Curve, test: Curve, method: str = "pchip") -> BDResult:
 
 
 def load_curve(path: Path, metric: str = "psnr") -> Curve:
-    """A curve from a results JSON in CompressAI's layout (``results.bpp`` + ``results.psnr-rgb``)."""
+    """A curve from a results JSON in CompressAI's layout (``results.bpp`` + ``results.psnr-rgb``;
+    ``ncodec eval`` of another modality: its ``meta.rate_key`` and a results key as ``metric``)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
         results = data["results"]
-        key = METRIC_KEYS[metric]
-        return Curve(data.get("name", path.stem), results["bpp"], results[key])
+        key = METRIC_KEYS.get(metric, metric)
+        rate_key = (data.get("meta") or {}).get("rate_key", "bpp")
+        return Curve(data.get("name", path.stem), results[rate_key], results[key])
     except FileNotFoundError:
         raise InputError(f"results file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):

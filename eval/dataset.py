@@ -1,67 +1,48 @@
-"""The images of an evaluation: a folder of photos, read as RGB 8-bit, each with a content hash.
+"""The samples of an evaluation: the files of a folder that the evaluated modality recognises and
+can read (:meth:`~ncodec.codecs.modality.Modality.eval_read`: images as RGB 8-bit, point clouds as
+clouds), each with a content hash and the count its rate is per (pixels, points).
 
-Files that are not images (or unreadable, or 16-bit) are skipped and counted, never fatal; a folder
-with no usable image is the user's error.
+Files it does not recognise or cannot read are skipped and counted, never fatal; a folder with no
+usable sample is the user's error.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ncodec.errors import InputError
-from ncodec.media import image as image_io
 
 
 @dataclass(frozen=True)
-class EvalImage:
-    name: str
+class EvalSample:
+    name: str       # path relative to the data set's folder
     path: Path
-    hash: str       # SHA-256 of the RGB pixels and their shape (not of the file's bytes)
-    height: int
-    width: int
-
-    @property
-    def pixels(self) -> int:
-        return self.height * self.width
+    hash: str       # the modality's content hash (images: SHA-256 of the RGB pixels and their shape)
+    count: int      # what the rate is per: pixels, points
 
 
-def load_rgb8(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8: gray is replicated, alpha dropped; 16-bit is refused (InputError)."""
-    picture = image_io.read_image(path)
-    if picture.bit_depth != 8:
-        raise InputError("16-bit image (the evaluation is on 8-bit RGB)")
-    p = picture.pixels
-    return np.ascontiguousarray(np.repeat(p, 3, axis=2) if p.shape[2] == 1 else p[..., :3])
-
-
-def content_hash(img: np.ndarray) -> str:
-    h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode())
-    h.update(np.ascontiguousarray(img).tobytes())
-    return h.hexdigest()[:16]
-
-
-def discover(folder: Path, limit: int = 0) -> tuple[list[EvalImage], list[tuple[str, str]]]:
-    """Images of ``folder`` (not recursive, sorted by name) and the skipped files with reasons."""
+def discover(folder: Path, modality, limit: int = 0) -> tuple[list[EvalSample], list[tuple[str, str]]]:
+    """Samples of ``folder`` (sorted by name; sub-folders when the modality looks there) and the
+    skipped files with reasons."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"dataset folder not found: {folder}")
-    images, skipped = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        if path.suffix.lower() not in image_io.SUFFIXES:
-            skipped.append((path.name, "not an image file"))
+    samples, skipped = [], []
+    unit = modality.eval_unit
+    for path in modality.eval_inputs(folder):
+        name = path.relative_to(folder).as_posix()
+        if not modality.recognises(path):
+            skipped.append((name, f"not {modality.describe_noun()} file"))
             continue
         try:
-            img = load_rgb8(path)
+            original = modality.eval_read(path)
         except InputError as e:
-            skipped.append((path.name, str(e).replace(str(path), "").strip(": ") or "unreadable"))
+            skipped.append((name, str(e).replace(str(path), "").strip(": ") or "unreadable"))
             continue
-        images.append(EvalImage(path.name, path, content_hash(img), img.shape[0], img.shape[1]))
-        if limit and len(images) == limit:
+        samples.append(EvalSample(name, path, modality.eval_hash(original), modality.eval_count(original)))
+        if limit and len(samples) == limit:
             break
-    if not images:
+    if not samples:
         extra = f" ({len(skipped)} other files skipped)" if skipped else ""
-        raise InputError(f"no usable images in {folder}{extra}")
-    return images, skipped
+        raise InputError(f"no usable {unit}s in {folder}{extra}")
+    return samples, skipped

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncodec.distortion import psnr  # noqa: F401  (one PSNR for the API and eval)
-
-MS_SSIM_MIN_SIDE = 161  # 4 halvings must leave at least the 11-pixel window
-
-
+from ncodec.distortion import MS_SSIM_MIN_SIDE, ms_ssim, psnr  # noqa: F401  (one PSNR / MS-SSIM for every layer)
 
 
 def psnr_yuv(ref: tuple[np.ndarray, np.ndarray, np.ndarray], dec: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -25,18 +21,6 @@ def psnr_yuv(ref: tuple[np.ndarray, np.ndarray, np.ndarray], dec: tuple[np.ndarr
     """Per-plane PSNR of (Y, U, V) planes and the weighted ``yuv`` = (6 Y + U + V) / 8."""
     y, u, v = (psnr(r, d, peak) for r, d in zip(ref, dec))
     return {"y": y, "u": u, "v": v, "yuv": (6 * y + u + v) / 8}
-
-
-def ms_ssim(a: np.ndarray, b: np.ndarray, peak: float = 255) -> float | None:
-    """MS-SSIM of two (H, W, C) images (pytorch-msssim), or None when the image is too small."""
-    import torch
-    from pytorch_msssim import ms_ssim as _ms_ssim
-
-    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
-        return None
-    to = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).permute(2, 0, 1)[None]  # noqa: E731
-    with torch.no_grad():
-        return float(_ms_ssim(to(a), to(b), data_range=peak))
 
 
 def ms_ssim_db(value: float) -> float:

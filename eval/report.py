@@ -1,12 +1,13 @@
 """The evaluation report: ``report.md`` and a single-file ``report.html`` (plots embedded as base64),
-with the BD-rate table against each anchor, encode/decode times and a per-image breakdown."""
+with the BD-rate table against each anchor, encode/decode times and a per-sample breakdown, in the
+evaluated modality's rate unit and metrics."""
 from __future__ import annotations
 
 import base64
 import html
 from pathlib import Path
 
-from ncodec.eval.comparison import BDRow, bd_table, per_image_table
+from ncodec.eval.comparison import BDRow, bd_table, per_sample_table
 from ncodec.media.atomic import write_bytes_atomic
 
 
@@ -27,6 +28,13 @@ class Table:
         body = "".join("<tr>" + "".join(f"<td{style(i)}>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
                        for row in self.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def text(self) -> str:
+        """Aligned plain text (the console)."""
+        rows = [self.headers] + self.rows
+        widths = [max(len(r[i]) for r in rows) for i in range(len(self.headers))]
+        return "\n".join("  ".join(c.rjust(w) if self.align[i] == "r" else c.ljust(w)
+                                   for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
 
 
 def _range(values) -> str:
@@ -53,80 +61,118 @@ def _overlap(row: BDRow | None) -> str:
     return f"{row.interval[0]:.2f}–{row.interval[1]:.2f} ({row.overlap_anchor:.0%} / {row.overlap_test:.0%})"
 
 
+def _header(metric) -> str:
+    return metric.name.upper() if metric.db else metric.label
+
+
+def sample_table(ev, everything: dict[str, dict]) -> Table | None:
+    """Per sample, every measured codec's record (``Modality.eval_cell``) side by side, when every
+    codec was measured at one setting (a comparison at one rate parameter, e.g. one precision)."""
+    names = [n for n in ev.codecs if n in everything]
+    if not names or any(len(ev.codecs[n]["settings"]) != 1 for n in names):
+        return None
+    unit, modality = ev.modality.eval_unit, ev.modality
+    records = {n: {r[unit]: r for r in ev.codecs[n]["records"]} for n in names}
+    rows = [[s.name, str(s.count)] + [modality.eval_cell(records[n][s.name]) for n in names] for s in ev.samples]
+    return Table([unit, modality.count_key] + names, rows)
+
+
 def build(ev, everything: dict[str, dict], plots: dict[str, Path], wall_seconds: float) -> list[tuple]:
     """The report as a list of blocks: ("h", level, text), ("p", text), ("table", Table), ("img", path, alt)."""
+    modality = ev.modality
+    unit, rate_key = modality.eval_unit, modality.rate_key
+    metrics = [m for m in modality.eval_metrics]
+    curves = [m for m in metrics if m.curve]
     blocks: list[tuple] = [("h", 1, f"ncodec evaluation: {ev.dataset.name}")]
     skipped = ", ".join(f"{n} ({why})" for n, why in ev.skipped_files)
     first = next(iter(everything.values()), {}).get("meta", {})
     blocks += [
         ("p", f"Command: `{ev.command}`"),
-        ("p", f"Dataset: {ev.dataset} — {len(ev.images)} images"
+        ("p", f"Dataset: {ev.dataset} — {len(ev.samples)} {unit}s"
               + (f"; {len(ev.skipped_files)} other file(s) skipped: {skipped}" if ev.skipped_files else "; no files skipped")),
-        ("p", f"Measured {ev.computed} (codec, setting, image) points, reused {ev.cached} from the cache; "
+        ("p", f"Measured {ev.computed} (codec, setting, {unit}) points, reused {ev.cached} from the cache; "
               f"{ev.jobs} parallel job(s); wall time {wall_seconds:.1f} s. "
               f"Machine: {first.get('machine', {}).get('cpu', '?')}, {first.get('machine', {}).get('cpus', '?')} CPUs. "
-              "Every measured number comes from a real file (bpp = file size × 8 / pixels) decoded and compared "
-              "on RGB 8-bit; PSNR and MS-SSIM are means over the images. Published curves are "
-              "CompressAI's Kodak results, not re-measured here."),
+              f"Every measured number comes from a real file ({rate_key} = file size × 8 / {modality.count_key}) "
+              f"decoded and compared with the original ({', '.join(m.label for m in metrics)}); figures are "
+              f"means over the {unit}s. Published curves are CompressAI's Kodak results, not re-measured here."),
     ]
     rows = []
     for name, data in everything.items():
         r, meta = data["results"], data.get("meta", {})
         published = meta.get("published", False)
         rows.append([name, "published (not re-measured)" if published else meta.get("kind", "?"),
-                     data.get("description", ""), str(len(r.get("bpp", []))), _range(r.get("bpp")),
-                     _range(r.get("psnr-rgb")), _range(r.get("ms-ssim-rgb")),
-                     _seconds(r.get("encoding_time")) if not published else "–",
+                     data.get("description", ""), str(len(r.get(rate_key) or r.get("bpp") or [])),
+                     _range(r.get(rate_key) or r.get("bpp"))] + [_range(r.get(m.key)) for m in metrics] +
+                    [_seconds(r.get("encoding_time")) if not published else "–",
                      _seconds(r.get("decoding_time")) if not published else "–",
                      meta.get("version", meta.get("source", ""))])
     blocks += [("h", 2, "Codecs"),
-               ("table", Table(["codec", "kind", "what", "points", "bpp", "PSNR-RGB (dB)", "MS-SSIM",
-                                "encode s/img", "decode s/img", "version / source"], rows, "lllrrrrrrl"))]
+               ("table", Table(["codec", "kind", "what", "points", rate_key] + [_header(m) for m in metrics] +
+                               [f"encode s/{unit}", f"decode s/{unit}", "version / source"], rows,
+                               "lllrr" + "r" * len(metrics) + "rrl"))]
     if ev.unavailable:
         blocks += [("h", 2, "Skipped (tool not available)"),
                    ("table", Table(["codec", "how to enable"], [[n, h] for n, h in ev.unavailable.items()], "ll"))]
-    table = bd_table(everything, ev.anchors)
+    table = sample_table(ev, everything)
+    if table is not None:
+        blocks += [("h", 2, f"Per {unit}"),
+                   ("p", f"Each codec at its one setting: {' '.join(modality.eval_cell.__doc__.split())}"
+                    if modality.eval_cell.__doc__ else f"Each codec at its one setting ({rate_key})."),
+                   ("table", table)]
+    bd = bd_table(everything, ev.anchors, curves, rate_key)
     for anchor in ev.anchors:
-        by = {(row.codec, row.metric): row for row in table if row.anchor == anchor}
+        by = {(row.codec, row.metric): row for row in bd if row.anchor == anchor}
         kind = "published curve" if everything[anchor].get("meta", {}).get("published") else "measured"
         rows = []
         for name in everything:
             if name == anchor:
                 continue
-            p, m = by.get((name, "psnr")), by.get((name, "ms-ssim"))
-            rows.append([name, _bd_cell(p), "–" if p is None or p.error else f"{p.bd_quality:+.2f}", _overlap(p),
-                         _bd_cell(m), _overlap(m)])
+            cells = [name]
+            for i, m in enumerate(curves):
+                row = by.get((name, m.name))
+                cells.append(_bd_cell(row))
+                if i == 0:
+                    cells.append("–" if row is None or row.error or row.bd_quality is None
+                                 else f"{row.bd_quality:+.2f}")
+                cells.append(_overlap(row))
+            rows.append(cells)
+        headers = ["codec"]
+        for i, m in enumerate(curves):
+            headers.append(f"BD-rate ({m.name.upper()})")
+            if i == 0:
+                headers.append(f"BD-{m.name.upper()} (dB)")
+            headers.append(f"overlap ({m.name.upper()})")
         blocks += [("h", 2, f"BD-rate vs {anchor} ({kind})"),
                    ("p", "PCHIP over log-rate on the overlapping quality interval only (no extrapolation); "
                          "negative = fewer bits than the anchor at equal quality. Overlap: the interval "
-                         "(dB or MS-SSIM) and its share of the anchor's / the codec's range."),
-                   ("table", Table(["codec", "BD-rate (PSNR)", "BD-PSNR (dB)", "overlap (PSNR)",
-                                    "BD-rate (MS-SSIM)", "overlap (MS-SSIM)"], rows, "lrrrrr"))]
+                         "(in the metric's units) and its share of the anchor's / the codec's range."),
+                   ("table", Table(headers, rows, "l" + "r" * (len(headers) - 1)))]
     blocks.append(("h", 2, "Rate-distortion"))
     for metric, path in plots.items():
         blocks.append(("img", path, f"RD curves, {metric}"))
     measured_anchor = next((a for a in ev.anchors if a in ev.codecs), next(iter(ev.codecs), None))
-    if measured_anchor:
-        per = per_image_table(everything, measured_anchor)
+    if measured_anchor and curves:
+        per = per_sample_table(everything, measured_anchor, curves[0], rate_key, unit)
         names = [n for n in everything if n != measured_anchor and n in ev.codecs]
-        if per and names:
-            rows = [[image] + [_bd_cell(per[image].get(n)) for n in names] for image in per]
-            blocks += [("h", 2, f"Per image: BD-rate (PSNR) vs {measured_anchor}"),
-                       ("p", "Each image's own curve against the anchor's curve on the same image. "
-                             "Every per-image point (bytes, bpp, PSNR, MS-SSIM, times) is in <codec>.json under "
-                             "\"per_image\"."),
-                       ("table", Table(["image"] + names, rows))]
+        if per and names and table is None:
+            rows = [[sample] + [_bd_cell(per[sample].get(n)) for n in names] for sample in per]
+            blocks += [("h", 2, f"Per {unit}: BD-rate ({curves[0].name.upper()}) vs {measured_anchor}"),
+                       ("p", f"Each {unit}'s own curve against the anchor's curve on the same {unit}. "
+                             f"Every per-{unit} point (bytes, {rate_key}, metrics, times) is in <codec>.json under "
+                             f"\"per_{unit}\"."),
+                       ("table", Table([unit] + names, rows))]
     times = []
     for name, info in ev.codecs.items():
         r = everything[name]["results"]
-        for label, s, bpp, enc, dec in zip(everything[name]["meta"]["labels"], r["setting"], r["bpp"],
-                                           r["encoding_time"], r["decoding_time"]):
-            times.append([name, label, f"{bpp:.4f}", f"{enc:.3f}", f"{dec:.3f}"])
+        for label, s, rate, enc, dec in zip(everything[name]["meta"]["labels"], r["setting"], r[rate_key],
+                                            r["encoding_time"], r["decoding_time"]):
+            times.append([name, label, f"{rate:.4f}", f"{enc:.3f}", f"{dec:.3f}"])
     if times:
-        blocks += [("h", 2, "Encode / decode times per image"),
-                   ("p", f"Seconds per image, mean over the images, wall clock of the tool or model call "
+        blocks += [("h", 2, f"Encode / decode times per {unit}"),
+                   ("p", f"Seconds per {unit}, mean over the {unit}s, wall clock of the tool or model call "
                          f"(with {ev.jobs} parallel job(s) on a shared machine, so indicative)."),
-                   ("table", Table(["codec", "setting", "bpp", "encode s", "decode s"], times, "llrrr"))]
+                   ("table", Table(["codec", "setting", rate_key, "encode s", "decode s"], times, "llrrr"))]
     return blocks
 
 

@@ -323,25 +323,27 @@ def test_real_kitti_is_lossless_at_1mm_and_beats_laszip(tmp_path):
     original = np.fromfile(path, dtype="<f4").reshape(-1, 4)
     decoded = np.fromfile(tmp_path / "k.bin", dtype="<f4").reshape(-1, 4)
     assert np.array_equal(decoded, original[enc["x_hat"]["perm"]])  # coordinates and reflectance exact
-    from ncodec.eval.pointcloud_bench import run_laszip
+    from ncodec.eval.baselines import get_baseline
 
-    laz = run_laszip(read_cloud(path), 0.001, True)
-    assert enc["bits_per_point"] < 0.9 * laz["bytes"] * 8 / len(original)
+    laz = get_baseline("laszip").compress(read_cloud(path), 0.001)
+    assert enc["bits_per_point"] < 0.9 * len(laz) * 8 / len(original)
 
 
 @pytest.mark.parametrize("sub,pattern", [("nuscenes", "*.pcd.bin"), ("semantickitti_00", "*.bin")])
 def test_real_other_sensors_round_trip_and_beat_draco(tmp_path, sub, pattern):
     """Sensors the model never saw: exact round trip, the bound, and (geometry only, same
     guaranteed max error) at least 15% smaller than Draco."""
-    from ncodec.eval.pointcloud_bench import run_draco, run_ours
+    from ncodec.codecs.pointcloud.modality import encode_cloud
+    from ncodec.eval.baselines import get_baseline
 
     path = _frame(sub, pattern)
     enc = ncodec.encode_file(path, tmp_path / "f.ncd", precision=0.001)
     dec = ncodec.decode_file(tmp_path / "f.ncd", tmp_path / ("f" + "".join(path.suffixes)))
     assert np.array_equal(dec["x_hat"]["xyz"], enc["x_hat"]["xyz"])
     assert enc["max_error"] <= 0.0005 * (1 + 1e-9)
-    ours_xyz = run_ours(path, 0.001, ncodec.load("lidar", "pointcloud"), xyz_only=True)
-    assert ours_xyz["bytes"] <= 0.85 * run_draco(read_cloud(path), 0.001)["bytes"]
+    cloud = read_cloud(path)
+    ours_xyz, _ = encode_cloud(ncodec.load("lidar", "pointcloud"), Cloud(cloud.xyz, None, cloud.ring), 0.001)
+    assert len(ours_xyz.pack()) <= 0.85 * len(get_baseline("draco").compress(cloud, 0.001))
 
 
 # -- never worse than raw (issue 11, item 5) ----------------------------------------------------
@@ -359,7 +361,7 @@ def _noise_sweep(tmp_path, rings=32, azimuths=600, seed=7) -> tuple[Path, Path]:
 def test_noise_intensity_costs_at_most_its_raw_bits(tmp_path):
     """An unpredictable intensity is coded raw: at most 16 bits per point plus a small header over
     the same sweep without intensity, bit-exact, and the file stays under LASzip's."""
-    from ncodec.eval.pointcloud_bench import run_laszip
+    from ncodec.eval.baselines import get_baseline
 
     full, bare = _noise_sweep(tmp_path)
     enc = ncodec.encode_file(full, tmp_path / "n.ncd", precision=0.001)
@@ -374,7 +376,7 @@ def test_noise_intensity_costs_at_most_its_raw_bits(tmp_path):
     n = len(original)
     extra = (tmp_path / "n.ncd").stat().st_size - (tmp_path / "b.ncd").stat().st_size
     assert extra * 8 <= 16 * n + 8 * 64, extra * 8 / n
-    laz = run_laszip(original, 0.001, True)["bytes"]
+    laz = len(get_baseline("laszip").compress(original, 0.001))
     assert (tmp_path / "n.ncd").stat().st_size < 0.97 * laz
 
 
@@ -409,7 +411,7 @@ def test_noise_geometry_goes_raw(tmp_path, n):
 def test_real_kitti_with_noise_reflectance_stays_under_laszip(tmp_path):
     """The issue's case on a real frame: reflectance replaced by uniform 16-bit noise."""
     from ncodec.codecs.pointcloud import modality as files
-    from ncodec.eval.pointcloud_bench import run_laszip
+    from ncodec.eval.baselines import get_baseline
 
     cloud = read_cloud(_frame("kitti_raw_seq", "*.bin"))
     cloud.intensity = np.random.default_rng(11).integers(0, 65536, len(cloud)).astype(np.float64)
@@ -418,7 +420,7 @@ def test_real_kitti_with_noise_reflectance_stays_under_laszip(tmp_path):
     bare, _ = files.encode_cloud(model, Cloud(cloud.xyz), 0.001)
     size, n = len(container.pack()), len(cloud)
     assert (size - len(bare.pack())) * 8 / n <= 16.01
-    assert size < 0.92 * run_laszip(cloud, 0.001, True)["bytes"]
+    assert size < 0.92 * len(get_baseline("laszip").compress(cloud, 0.001))
 
 
 # -- hostile files: refused at once, one line, exit 2, no output (issue 11, item 2) ---------------

@@ -4,6 +4,9 @@
     jpeg = get_baseline("jpeg")
     jpeg.available()            # None, or the install hint when its tool is missing
 
+Every baseline declares the modality it codes (``Baseline.modality``): images (jpeg, jpeg444, webp,
+jpeg2000, avif, jxl, x265, vtm), point clouds (laszip, draco, gzip, zstd, lzma, gpcc).
+
 Modules register their codecs with ``@register_baseline``; importing this package loads them all.
 """
 from __future__ import annotations
@@ -21,12 +24,17 @@ def register_baseline(cls: type[Baseline]) -> type[Baseline]:
     return cls
 
 
-def baseline_names() -> list[str]:
-    return list(_REGISTRY)
+def baseline_names(modality: str | None = None) -> list[str]:
+    """Registered baselines (of one modality)."""
+    return [n for n, cls in _REGISTRY.items() if modality in (None, cls.modality)]
+
+
+def baseline_modality(name: str) -> str:
+    return _REGISTRY[name].modality
 
 
 def get_baseline(name: str, **options) -> Baseline:
-    """A fresh baseline object; ``options`` go to the classes that take them (e.g. vtm_dir)."""
+    """A fresh baseline object; ``options`` go to the classes that take them (vtm_dir, tmc3)."""
     try:
         cls = _REGISTRY[name]
     except KeyError:
@@ -34,4 +42,4 @@ def get_baseline(name: str, **options) -> Baseline:
     return cls(**options) if getattr(cls, "takes_options", False) else cls()
 
 
-from ncodec.eval.baselines import pillow_codecs, avif, jxl, hevc, vtm  # noqa: E402,F401  (register)
+from ncodec.eval.baselines import pillow_codecs, avif, jxl, hevc, vtm, pointcloud  # noqa: E402,F401  (register)

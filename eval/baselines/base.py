@@ -11,16 +11,20 @@ from ncodec.errors import InputError
 
 
 class Baseline:
-    """A codec that turns an RGB 8-bit image into a real file and back.
+    """A codec that turns one original of its ``modality`` into a real file and back (images: an
+    RGB 8-bit array, what :meth:`~ncodec.codecs.modality.Modality.eval_read` gives).
 
     ``available()`` is None when it can run here, otherwise the install hint; ``settings()`` is the
-    default quality sweep (covering about 0.05-2 bpp on photos); ``encode`` writes a file inside
-    ``tmpdir`` and returns its path; ``decode`` reads that file back to (H, W, 3) uint8 pixels.
+    default sweep of its setting (images: covering about 0.05-2 bpp on photos); ``encode`` writes a
+    file inside ``tmpdir`` and returns its path; ``decode`` reads that file back to what the
+    modality's ``eval_measure`` compares (images: (H, W, 3) uint8 pixels).
     """
 
     name: str = ""
     description: str = ""
     kind: str = "baseline"
+    modality: str = "image"         # the data it codes (a registered modality's name)
+    variant: str | None = None      # set by the catalog for "<codec>-<variant>" names
     setting_name: str = "quality"   # what a setting means, for reports
     label_prefix: str = "q"         # file-name friendly label: q50, d1.5, qp32
 
@@ -47,8 +51,12 @@ class Baseline:
         return f"{self.label_prefix}{setting:g}"
 
     def measures(self) -> dict:
-        """Extra per-image figures of the last encode (learned codecs: the model's estimated bits)."""
+        """Extra per-sample figures of the last encode (learned codecs: the model's estimated bits)."""
         return {}
+
+    def encoder_output(self):
+        """The encoder's own reconstruction of the last encode (learned codecs), else None."""
+        return None
 
     def prepare(self) -> None:
         """One-time work in the process that encodes (e.g. loading a model); nothing by default."""

@@ -1,4 +1,4 @@
-"""Point-cloud distortion metrics (DESIGN.md, "Evaluation conventions").
+"""Point-cloud distortion metrics (DESIGN.md, "Evaluation conventions"), for ``ncodec eval``.
 
 * ``max_error`` / ``mean_error``: symmetric nearest-neighbour Euclidean distances (metres) between
   the original and the decoded cloud, so codecs that reorder or merge points compare fairly. When
