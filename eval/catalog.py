@@ -16,8 +16,6 @@ from ncodec.eval import reference
 from ncodec.eval.baselines import baseline_modality, baseline_names, get_baseline
 from ncodec.eval.learned import LearnedCodec, learned_modalities
 
-REFERENCE_MODALITY = "image"  # the published curves are Kodak RD points
-
 
 def _split(name: str) -> tuple[str, str | None]:
     """(base codec, variant) of ``name`` when it is ``<codec>-<variant>`` of a variant its modality offers."""
@@ -53,7 +51,7 @@ def modality_of(name: str) -> str:
         return learned_modalities()[base]
     if kind == "baseline":
         return baseline_modality(base)
-    return REFERENCE_MODALITY
+    return reference.MODALITY
 
 
 def _items(spec: str) -> list[str]:

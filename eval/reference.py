@@ -17,6 +17,7 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "referen
 ALIASES = {"vtm-ref": "vtm", "hm-ref": "hm", "bpg-ref": "bpg_444_x265_ycbcr", "av1-ref": "av1",
            "jpeg-ref": "jpeg", "jpeg2000-ref": "jpeg2000", "webp-ref": "webp"}
 SUFFIX = "-ref"
+MODALITY = "image"  # what the published curves measured (Kodak images)
 _KODAK = re.compile(r"^kodim\d\d\.png$", re.IGNORECASE)
 
 

@@ -45,7 +45,7 @@ class Options:
     device: str
     keep_files: bool
     threads: int
-    modality: str = "image"
+    modality: str = ""  # the evaluated modality's name
     tmc3: str | None = None
 
 
