@@ -160,11 +160,15 @@ class Modality:
 
     def eval_settings(self, card: dict) -> list[float]:
         """The rate-parameter sweep of a learned checkpoint (its model card): its discrete
-        ``qualities``, else 6 points over its ``quality_range``."""
+        ``qualities`` (a codec without weights: its ``rate_values``), else 6 points over its
+        ``quality_range``."""
         import numpy as np
 
         if card.get("qualities"):
             return [float(np.float32(q)) for q in card["qualities"]]
+        if "quality_range" not in card:
+            raise InputError(f"{card.get('codec', 'this codec')} states no rate values to evaluate "
+                             "(a card's quality_range or qualities, or the codec's rate_values)")
         lo, hi = card["quality_range"]
         return [float(np.float32(q)) for q in np.round(np.linspace(lo, hi, 6), 3)]
 

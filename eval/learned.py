@@ -12,8 +12,11 @@ from ncodec.eval.baselines.base import Baseline
 
 
 def learned_modalities(folder: Path = CHECKPOINT_DIR) -> dict[str, str]:
-    """Shipped checkpoints (what ``ncodec list`` shows): name -> modality."""
-    from ncodec.codecs.registry import modality_of_codec
+    """Shipped checkpoints (what ``ncodec list`` shows), and registered codecs without weights that
+    have no card (plug-ins): name -> modality."""
+    import sys
+
+    from ncodec.codecs.registry import declared, get_codec, modality_of_codec
 
     names = {}
     for card in list_cards(folder):
@@ -21,6 +24,11 @@ def learned_modalities(folder: Path = CHECKPOINT_DIR) -> dict[str, str]:
             names[card["name"]] = modality_of_codec(card["codec"])
         except Exception:  # noqa: BLE001 - a card of a codec this build lacks is not evaluable
             continue
+    coded = {card.get("codec") for card in list_cards(folder)}
+    for name, (modality, module) in declared().items():
+        if name not in names and name not in coded and module in sys.modules:  # never imports a codec
+            if getattr(get_codec(name).factory, "weightless", False):
+                names[name] = modality
     return names
 
 
@@ -43,7 +51,15 @@ class LearnedCodec(Baseline):
 
         self.name = self.checkpoint = name
         self.device = device
-        self.card = json.loads(card_path(name).read_text())
+        path = card_path(name)
+        if path.is_file():
+            self.card = json.loads(path.read_text())
+        else:  # a codec without weights: its class states what a card would (rate_values: the sweep)
+            from ncodec.codecs.registry import get_codec
+
+            entry = get_codec(name)
+            self.card = {"codec": name, "summary": entry.description or name, "model_id": "weightless",
+                         "qualities": list(getattr(entry.factory, "rate_values", ()))}
         self.modality = learned_modalities()[name]
         self._modality = get_modality(self.modality)
         self.setting_name = self._modality.rate_parameter
@@ -56,7 +72,8 @@ class LearnedCodec(Baseline):
         """Package version, the card's model id and a hash of the weights file (a replaced file shows)."""
         import hashlib
 
-        weights = hashlib.sha256(card_path(self.checkpoint).with_suffix(".pt").read_bytes()).hexdigest()[:12]
+        pt = card_path(self.checkpoint).with_suffix(".pt")
+        weights = hashlib.sha256(pt.read_bytes()).hexdigest()[:12] if pt.is_file() else "none"
         return (f"ncodec {ncodec_version()}, {self.checkpoint} model {self.card.get('model_id', 'unknown')}, "
                 f"weights sha256 {weights}")
 
