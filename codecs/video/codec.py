@@ -1,0 +1,345 @@
+"""``lvc``: learned low-delay P video codec (intra frames by ``lwc``, inter frames by motion-compensated
+prediction + a wavelet residual under a spatiotemporal context model).
+
+Structure: frame 0 and every ``intra_period``-th frame are intra (I) frames coded by the image codec
+``lwc`` (its weights are part of this model); the others are P frames predicted from the previous
+*decoded* frame (the encoder reconstructs exactly what the decoder will, so there is no drift):
+
+* motion: one quarter-pel vector per ``block`` x ``block`` block, found by the encoder (integer
+  full search, half/quarter-pel refinement, SAD + rate), coded as the residual from the median of
+  the decoded neighbours' vectors under a per-frame Laplace table;
+* prediction: overlapped block motion compensation, exact integer arithmetic
+  (:mod:`ncodec.codecs.video.motion`);
+* residual: CDF 9/7 wavelet of the RGB residual in the orthonormal colour space, dead-zone
+  quantised, each coefficient coded under a table picked by a learned lookup from spatial, parent,
+  cross-channel and temporal-prior (prediction's coefficient) contexts
+  (:mod:`ncodec.codecs.video.residual`).
+
+Bitstream (the codec's strings): [0] frame index (per frame: type u8, byte length u32, the low 16
+bits of the CRC32 of its bytes: a damaged frame is refused even inside a valid container), [1] the
+frames' bitstreams back to back. Decoding can start at any I frame (random access).
+Every value the range decoder sees is selected by integer arithmetic; pixel reconstruction is
+float64 rounded to 8 bits.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from ncodec.codecs.image.wavelet_ctx import WaveletContextCodec
+from ncodec.codecs.registry import register_codec
+from ncodec.codecs.video import motion
+from ncodec.codecs.video import residual as rs
+from ncodec.codecs.video import tables as tb
+from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
+from ncodec.errors import FormatError
+
+I_FRAME, P_FRAME = 0, 1
+_INDEX = struct.Struct("<BIH")  # frame type, bytes, CRC32 of the bytes (low 16 bits)
+_PAYLOAD = struct.Struct("<IIIH")  # height, width, frames, intra period
+_LWC_HEADER = struct.Struct("<H")
+SHIFT_TABLE = tb.ZERO  # scale 1: calibration shifts
+TABLE_TABLE = tb.ZERO + 20  # scale 32: a frame's vector table indices
+MAX_FRAMES = 1 << 20
+MAX_VECTOR = 4 * (motion.PAD - 8)  # quarter pels: vectors never leave the padded reference
+
+
+def pack_payload(height: int, width: int, frames: int, intra_period: int) -> bytes:
+    return _PAYLOAD.pack(height, width, frames, intra_period)
+
+
+def unpack_payload(payload: bytes) -> tuple[int, int, int, int]:
+    if len(payload) < _PAYLOAD.size:
+        raise FormatError("video codec payload is too short")
+    return _PAYLOAD.unpack(payload[: _PAYLOAD.size])
+
+
+PAYLOAD_SIZE = _PAYLOAD.size
+
+
+def to_pixels(x: torch.Tensor) -> np.ndarray:
+    """lwc's (1, 3, H, W) reconstruction in [0, 1] -> (H, W, 3) uint8."""
+    a = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
+    return np.clip(np.round(a), 0, 255).astype(np.uint8)
+
+
+@register_codec("lvc", "video")
+class LearnedVideoCodec(nn.Module):
+    """Low-delay P: lwc intra frames, OBMC quarter-pel motion + wavelet residual under a learned
+    spatiotemporal context model."""
+
+    rate_parameter = "quality"
+
+    def __init__(self, block: int = 16, search: int = 24, obmc: bool = True, p_offset: float = 0.5,
+                 i_offset: float = 0.0, rounding: float = 0.3, mv_lambda: float = 0.5, rdo_lambda: float = 0.0,
+                 quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
+                 intra: dict | None = None):
+        super().__init__()
+        self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
+                       "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
+                       "quality_max": quality_max, "intra_period": intra_period, "intra": dict(intra or {})}
+        self.intra = WaveletContextCodec(**(intra or {}))
+        # untrained default: the table grows with the neighbourhood's magnitude
+        lut = np.zeros((rs.N_CLASSES, rs.CELLS), dtype=np.int64)
+        cells = np.arange(rs.CELLS)
+        n = cells // (rs.SIZES[1] * rs.SIZES[2] * rs.SIZES[3])
+        lut[:] = np.clip(tb.ZERO - 12 + 3 * n, 0, tb.N_TABLES - 1)
+        self.register_buffer("lut", torch.from_numpy(lut.astype(np.uint8)))  # table index per context cell
+        self.stats = None  # set to a list to collect training statistics while coding
+
+    @property
+    def quality_range(self) -> tuple[float, float]:
+        return float(self.config["quality_min"]), float(self.config["quality_max"])
+
+    # ------------------------------------------------------------------ rate
+    def intra_quality(self, quality: float) -> float:
+        lo, hi = self.intra.quality_range
+        return float(np.float32(np.clip(quality + self.config["i_offset"], lo, hi)))
+
+    def step16(self, quality: float) -> int:
+        """P-frame quantiser step in 1/16 (an integer: exact on every machine)."""
+        cfg = self.intra.config
+        step = 2.0 ** (cfg["step_log2"] - float(quality) * cfg["step_slope"] + self.config["p_offset"])
+        return max(1, int(round(step * 16)))
+
+    # ------------------------------------------------------------------ frames
+    def _encode_intra(self, frame: np.ndarray, quality: float) -> tuple[bytes, np.ndarray]:
+        x = torch.from_numpy(frame.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+        out = self.intra.compress(x, quality=self.intra_quality(quality))
+        header, stream = out["strings"]
+        return _LWC_HEADER.pack(len(header)) + header + stream, to_pixels(out["x_hat"])
+
+    def _decode_intra(self, data: bytes, height: int, width: int, quality: float) -> np.ndarray:
+        from ncodec.codecs.image.modality import shape_payload
+
+        if len(data) < 2:
+            raise FormatError("intra frame is truncated")
+        (n,) = _LWC_HEADER.unpack_from(data)
+        if 2 + n > len(data):
+            raise FormatError("intra frame is truncated")
+        strings = [data[2 : 2 + n], data[2 + n :]]
+        x = self.intra.decompress(strings, shape_payload(height, width), quality=self.intra_quality(quality))["x_hat"]
+        return to_pixels(x)
+
+    def _lut(self) -> np.ndarray:
+        return self.lut.cpu().numpy()
+
+    def _predict(self, ref: motion.Reference, mv: np.ndarray) -> np.ndarray:
+        block = self.config["block"]
+        return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
+
+    def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float) -> tuple[bytes, np.ndarray]:
+        cfg = self.config
+        h, w = frame.shape[:2]
+        s16 = self.step16(quality)
+        step = s16 / 16.0
+        mv = motion.estimate(frame, ref, cfg["block"], cfg["search"], cfg["mv_lambda"] * step)
+        mv = np.clip(mv, -MAX_VECTOR, MAX_VECTOR)
+        pred = self._predict(ref, mv)
+        levels = min(rs.MAX_LEVELS, _levels(h, w))
+        coeffs = rs.forward(frame.astype(np.int32) - pred, levels)
+        q_ll, q_d = rs.quantise(coeffs, step, cfg["rounding"])
+        ll_shape, shapes = rs.shapes_for(h, w, levels)
+        prior = rs.temporal_prior(pred, levels, s16)
+
+        def own(group, mask, base, key):
+            orient, level, channel = key
+            band = q_ll if orient < 0 else q_d[level][orient]
+            return band[channel][mask]
+
+        records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
+        shifts = rs.calibrate(records)
+        if cfg.get("rdo_lambda", 0) > 0:  # requantise under the tables, then re-derive contexts
+            q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step)
+            records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
+            shifts = rs.calibrate(records)
+        if self.stats is not None:
+            self.stats.append([(r[6], r[5], r[3]) for r in records])
+        enc = StreamEncoder(tb.table_set())
+        enc.push(shifts, np.full(rs.N_GROUPS, SHIFT_TABLE))
+        mv_bits = encode_vectors(enc, motion.mv_residual(mv))
+        for group, _, _, values, base, *_ in records:
+            enc.push(values, rs.shifted(base, shifts[group]))
+        data = enc.finish()
+        self.last_bits = {"mv": mv_bits,
+                          "residual": float(sum(tb.cost(v, rs.shifted(b, shifts[g])).sum() for g, _, _, v, b, *_ in records)),
+                          "nonzero": int(sum(np.count_nonzero(r[3]) for r in records))}
+        recon = pred + rs.reconstruct(q_ll, q_d, step)
+        return data, np.clip(np.round(recon), 0, 255).astype(np.uint8)
+
+    def _rdo(self, coeffs, q_ll, q_d, records, shifts, step: float):
+        """Per coefficient the value among {0, floor, floor + 1} of |c| / step minimising the
+        squared error (in steps^2, with the decoder's reconstruction offset) + lambda * bits under
+        its current table (one greedy sweep; contexts held fixed)."""
+        lam = self.config["rdo_lambda"]
+        ll, details = coeffs
+        q_ll, q_d = q_ll.copy(), [[b.copy() for b in bands] for bands in q_d]
+        for group, (orient, level, channel), mask, values, base, *_ in records:
+            c = (ll if orient < 0 else details[level][orient])[channel][mask]
+            t = rs.shifted(base, shifts[group])
+            ratio = np.abs(c) / step
+            a = np.floor(ratio).astype(np.int64)
+            best_k, best_j = np.zeros_like(a), ratio**2 + lam * tb.cost(np.zeros_like(a), t)
+            for k in (a, a + 1):
+                rec = np.where(k > 0, k - rs.RECON_OFFSET, 0.0)
+                j = (ratio - rec) ** 2 + lam * tb.cost(k, t)
+                better = j < best_j
+                best_k, best_j = np.where(better, k, best_k), np.where(better, j, best_j)
+            target = q_ll if orient < 0 else q_d[level][orient]
+            target[channel][mask] = np.sign(c).astype(np.int64) * best_k
+        return q_ll, q_d
+
+    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float) -> np.ndarray:
+        cfg = self.config
+        h, w = ref.height, ref.width
+        s16 = self.step16(quality)
+        step = s16 / 16.0
+        dec = StreamDecoder(data, tb.table_set())
+        shifts = dec.pull(np.full(rs.N_GROUPS, SHIFT_TABLE))
+        if np.abs(shifts).max() > rs.SHIFT_RANGE:
+            raise FormatError("inter frame is corrupted (calibration out of range)")
+        mv = motion.mv_from_residual(decode_vectors(dec, *motion.grid(h, w, cfg["block"])))
+        if np.abs(mv).max(initial=0) > MAX_VECTOR:
+            raise FormatError("inter frame is corrupted (motion vector out of range)")
+        pred = self._predict(ref, mv)
+        levels = min(rs.MAX_LEVELS, _levels(h, w))
+        ll_shape, shapes = rs.shapes_for(h, w, levels)
+        prior = rs.temporal_prior(pred, levels, s16)
+        q_ll = np.zeros(ll_shape, dtype=np.int64)
+        q_d = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
+
+        def pull(group, mask, base, key):
+            orient, level, channel = key
+            values = dec.pull(rs.shifted(base, shifts[group]))
+            band = q_ll if orient < 0 else q_d[level][orient]
+            band[channel][mask] = values
+            return values
+
+        rs.walk(levels, ll_shape, shapes, prior, self._lut(), pull)
+        dec.finish()
+        recon = pred + rs.reconstruct(q_ll, q_d, step)
+        return np.clip(np.round(recon), 0, 255).astype(np.uint8)
+
+    # ------------------------------------------------------------------ contract
+    @torch.no_grad()
+    def compress(self, x, quality: float, intra_period: int | None = None, progress=None) -> dict:
+        """``x``: (T, H, W, 3) uint8 RGB frames. Returns strings [index, frames], the payload
+        (height, width, frames, intra period), the reconstruction (T, H, W, 3) uint8 and per-frame
+        bytes / types / seconds."""
+        import time
+
+        frames = np.asarray(x)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError("lvc codes (T, H, W, 3) uint8 RGB frames")
+        t, h, w = frames.shape[:3]
+        period = int(intra_period or self.config["intra_period"])
+        index, parts, recon, seconds = [], [], np.empty_like(frames), []
+        ref = None
+        for i in range(t):
+            start = time.perf_counter()
+            if i % period == 0:
+                data, rec = self._encode_intra(frames[i], quality)
+                kind = I_FRAME
+            else:
+                data, rec = self._encode_inter(frames[i], ref, quality)
+                kind = P_FRAME
+            ref = motion.Reference(rec)
+            recon[i] = rec
+            index.append(_INDEX.pack(kind, len(data), zlib.crc32(data) & 0xFFFF))
+            parts.append(data)
+            seconds.append(time.perf_counter() - start)
+            if progress:
+                progress(i, kind, len(data))
+        return {"strings": [b"".join(index), b"".join(parts)], "payload": pack_payload(h, w, t, period),
+                "x_hat": recon, "frame_bytes": [len(p) for p in parts],
+                "frame_types": ["I" if _INDEX.unpack(e)[0] == I_FRAME else "P" for e in index], "seconds": seconds}
+
+    @torch.no_grad()
+    def decompress(self, strings, payload: bytes, quality: float, start: int = 0, stop: int | None = None) -> dict:
+        """Frames ``start .. stop - 1`` (decoding begins at the last I frame at or before ``start``)."""
+        h, w, t, period = unpack_payload(payload)
+        entries = parse_index(strings[0], t)
+        stop = t if stop is None else stop
+        offsets = np.concatenate([[0], np.cumsum([n for _, n, _ in entries])]).astype(np.int64)
+        if offsets[-1] != len(strings[1]):
+            raise FormatError("video frame data does not match its index")
+        if not 0 <= start < stop <= t:
+            raise FormatError(f"frames {start}:{stop} are not in this video (0..{t - 1})")
+        first = max(i for i in range(start + 1) if entries[i][0] == I_FRAME)
+        out = []
+        ref = None
+        for i in range(first, stop):
+            kind, _, check = entries[i]
+            data = strings[1][offsets[i] : offsets[i + 1]]
+            if zlib.crc32(data) & 0xFFFF != check:
+                raise FormatError(f"frame {i} ({'IP'[kind]}) is damaged (check value mismatch)")
+            rec = self._decode_intra(data, h, w, quality) if kind == I_FRAME else self._decode_inter(data, ref, quality)
+            ref = motion.Reference(rec)
+            if i >= start:
+                out.append(rec)
+        return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
+
+
+def _flag_contexts(above: np.ndarray) -> np.ndarray:
+    """Context (0..2) of each block's nonzero-vector-residual flag: the flags of the blocks above
+    and above-right (decoded: the row before)."""
+    right = np.concatenate([above[1:], above[-1:]])
+    return above + right
+
+
+def encode_vectors(enc, mvr: np.ndarray) -> float:
+    """Vector residuals (gh, gw, 2): per block a flag (any nonzero component) under one of 3
+    per-frame binary tables chosen by the flags above, then the flagged blocks' components under
+    one per-frame Laplace table each. Returns the model bits (for reports)."""
+    gh, gw = mvr.shape[:2]
+    flags = np.any(mvr != 0, axis=-1).astype(np.int64)
+    ctx = np.stack([_flag_contexts(flags[i - 1]) if i else np.zeros(gw, np.int64) for i in range(gh)])
+    flag_tables = [tb.best_binary(flags[ctx == c]) for c in range(3)]
+    nz = mvr[flags.astype(bool)]
+    comp_tables = [tb.best_table(nz[:, k]) if len(nz) else tb.ZERO for k in range(2)]
+    enc.push(np.array(flag_tables + comp_tables), np.full(5, TABLE_TABLE))
+    ft = np.array(flag_tables)[ctx]
+    for i in range(gh):  # row by row, as the decoder needs the row above for the contexts
+        enc.push(flags[i], ft[i])
+    ct = np.tile(np.array(comp_tables), len(nz))
+    enc.push(nz.reshape(-1), ct)
+    return float(tb.cost(flags, ft).sum() + tb.cost(nz.reshape(-1), ct).sum())
+
+
+def decode_vectors(dec, gh: int, gw: int) -> np.ndarray:
+    t = dec.pull(np.full(5, TABLE_TABLE))
+    if t[:3].min() < tb.BINARY or t[:3].max() >= tb.BINARY + tb.N_BINARY or t[3:].min() < 0 or t[3:].max() >= tb.N_TABLES:
+        raise FormatError("inter frame is corrupted (vector table out of range)")
+    flag_tables, comp_tables = t[:3], t[3:]
+    ctx = np.zeros(gw, np.int64)
+    flags = np.zeros((gh, gw), dtype=np.int64)
+    for i in range(gh):
+        ctx = _flag_contexts(flags[i - 1]) if i else np.zeros(gw, np.int64)
+        flags[i] = dec.pull(flag_tables[ctx])
+    if flags.min() < 0 or flags.max() > 1:
+        raise FormatError("inter frame is corrupted (vector flags)")
+    nz = dec.pull(np.tile(comp_tables, int(flags.sum()))).reshape(-1, 2)
+    mvr = np.zeros((gh, gw, 2), dtype=np.int64)
+    mvr[flags.astype(bool)] = nz
+    return mvr
+
+
+def parse_index(index: bytes, frames: int) -> list[tuple[int, int]]:
+    if len(index) != frames * _INDEX.size:
+        raise FormatError("video frame index has the wrong size")
+    entries = [_INDEX.unpack_from(index, k * _INDEX.size) for k in range(frames)]
+    if frames and entries[0][0] != I_FRAME:
+        raise FormatError("video does not start with an intra frame")
+    if any(kind not in (I_FRAME, P_FRAME) for kind, _, _ in entries):
+        raise FormatError("video frame index is corrupted (unknown frame type)")
+    return entries
+
+
+def _levels(h: int, w: int) -> int:
+    from ncodec.codecs.image import cdf97
+
+    return cdf97.levels_for(h, w, rs.MAX_LEVELS)

@@ -1,0 +1,349 @@
+"""Video files <-> (T, H, W, 3) uint8 RGB frames, with the source's pixel format kept.
+
+Inputs: ``.y4m`` (4:2:0 / 4:4:4, 8-bit; ``C420jpeg``/``C420paldv``/``C420mpeg2``/``C420``/``C444``/
+``Cmono``), raw ``.yuv`` (``--size WxH --fps F --pix-fmt yuv420p|yuv444p``), ``.mp4``/``.mkv``
+through PyAV, a folder of PNG frames (sorted by name).
+
+What is coded: RGB 8-bit 4:4:4. YCbCr sources are converted with the BT.601 limited-range matrix
+(what y4m/raw-yuv tools assume for SD/CIF material) and 4:2:0 chroma is upsampled (each chroma
+sample to its 2x2 pixels, edge-aware: plain replication). Writing YCbCr converts back (4:2:0: the
+mean of each 2x2 block). The conversion is the only loss beyond the codec's (stated by
+``ncodec info``); PNG/mp4/mkv outputs keep the coded RGB: mp4 is H.264 *lossless* RGB
+(libx264rgb, qp 0), mkv FFV1 (lossless).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ncodec.errors import InputError
+
+PIX_FMTS = ("rgb24", "yuv420p", "yuv444p")
+MAX_FRAMES = 1 << 16
+MAX_SIDE = 1 << 14
+
+# BT.601 limited range
+_M = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+_M_INV = np.linalg.inv(_M)
+
+
+@dataclass
+class Clip:
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB
+    fps: float
+    pix_fmt: str  # the source's pixel format, written back by default
+
+    @property
+    def count(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """8-bit planes (chroma full size) -> (..., 3) uint8 RGB (BT.601 limited)."""
+    yy = (y.astype(np.float64) - 16) * (255 / 219)
+    uu = (u.astype(np.float64) - 128) * (255 / 224)
+    vv = (v.astype(np.float64) - 128) * (255 / 224)
+    rgb = np.stack([yy, uu, vv], -1) @ _M_INV.T
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(..., 3) RGB -> float planes Y, Cb, Cr (BT.601 limited, not rounded)."""
+    ycc = rgb.astype(np.float64) @ _M.T
+    return ycc[..., 0] * (219 / 255) + 16, ycc[..., 1] * (224 / 255) + 128, ycc[..., 2] * (224 / 255) + 128
+
+
+def _up(c: np.ndarray, h: int, w: int) -> np.ndarray:
+    return np.repeat(np.repeat(c, 2, axis=-2), 2, axis=-1)[..., :h, :w]
+
+
+def _down(c: np.ndarray) -> np.ndarray:
+    """Mean of each 2x2 block (odd sides: the last row/column is its own block)."""
+    h, w = c.shape[-2:]
+    p = np.pad(c, [(0, 0)] * (c.ndim - 2) + [(0, h % 2), (0, w % 2)], mode="edge")
+    return (p[..., 0::2, 0::2] + p[..., 1::2, 0::2] + p[..., 0::2, 1::2] + p[..., 1::2, 1::2]) / 4
+
+
+def planes_to_rgb(y, u, v, pix_fmt: str) -> np.ndarray:
+    h, w = y.shape[-2:]
+    if pix_fmt == "yuv420p":
+        u, v = _up(u, h, w), _up(v, h, w)
+    return yuv_to_rgb(y, u, v)
+
+
+def rgb_to_planes(rgb: np.ndarray, pix_fmt: str):
+    """uint8 planes of (T, H, W, 3) frames in ``pix_fmt`` (yuv420p / yuv444p)."""
+    y, u, v = rgb_to_yuv(rgb)
+    if pix_fmt == "yuv420p":
+        u, v = _down(u), _down(v)
+    q = lambda a: np.clip(np.round(a), 0, 255).astype(np.uint8)  # noqa: E731
+    return q(y), q(u), q(v)
+
+
+def chroma_shape(h: int, w: int, pix_fmt: str) -> tuple[int, int]:
+    return ((h + 1) // 2, (w + 1) // 2) if pix_fmt == "yuv420p" else (h, w)
+
+
+def _check_size(w: int, h: int, pix_fmt: str, what: str) -> None:
+    if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+        raise InputError(f"{what}: frame size {w}x{h} is outside 1..{MAX_SIDE}")
+    if pix_fmt == "yuv420p" and (w % 2 or h % 2):
+        raise InputError(f"{what}: 4:2:0 frames need even sides, got {w}x{h}")
+
+
+# ------------------------------------------------------------------ y4m
+
+_Y4M_CS = {"420jpeg": "yuv420p", "420paldv": "yuv420p", "420mpeg2": "yuv420p", "420": "yuv420p", "444": "yuv444p"}
+
+
+def read_y4m(path: Path) -> Clip:
+    data = Path(path).read_bytes()
+    end = data.find(b"\n")
+    if not data.startswith(b"YUV4MPEG2 ") or end < 0:
+        raise InputError(f"{path}: not a YUV4MPEG2 (y4m) file")
+    fields = data[10:end].decode("ascii", "replace").split()
+    w = h = None
+    fps, pix_fmt = 25.0, "yuv420p"
+    for f in fields:
+        key, val = f[0], f[1:]
+        try:
+            if key == "W":
+                w = int(val)
+            elif key == "H":
+                h = int(val)
+            elif key == "F":
+                num, den = val.split(":")
+                fps = int(num) / int(den)
+            elif key == "C":
+                cs = val.split("p")[0] if val.startswith("444p") or val.startswith("420p") else val
+                if cs not in _Y4M_CS:
+                    raise InputError(f"{path}: unsupported y4m colour space C{val} (8-bit 4:2:0 or 4:4:4 only)")
+                pix_fmt = _Y4M_CS[cs]
+                if val.startswith(("444p1", "420p1")):
+                    raise InputError(f"{path}: unsupported y4m colour space C{val} (8-bit only)")
+        except (ValueError, ZeroDivisionError):
+            raise InputError(f"{path}: bad y4m header field {f!r}") from None
+    if w is None or h is None:
+        raise InputError(f"{path}: y4m header has no frame size")
+    if not (fps > 0 and np.isfinite(fps)):
+        raise InputError(f"{path}: bad y4m frame rate")
+    _check_size(w, h, pix_fmt, str(path))
+    ch, cw = chroma_shape(h, w, pix_fmt)
+    frame_bytes = w * h + 2 * ch * cw
+    frames, pos = [], end + 1
+    while pos < len(data):
+        line_end = data.find(b"\n", pos)
+        if not data.startswith(b"FRAME", pos) or line_end < 0:
+            raise InputError(f"{path}: corrupted y4m (no FRAME marker at byte {pos})")
+        start = line_end + 1
+        if start + frame_bytes > len(data):
+            raise InputError(f"{path}: truncated y4m (frame {len(frames)} is incomplete)")
+        frames.append(np.frombuffer(data, np.uint8, frame_bytes, start))
+        pos = start + frame_bytes
+        if len(frames) > MAX_FRAMES:
+            raise InputError(f"{path}: more than {MAX_FRAMES} frames")
+    if not frames:
+        raise InputError(f"{path}: y4m has no frames")
+    return Clip(_planes(np.stack(frames), w, h, pix_fmt), fps, pix_fmt)
+
+
+def _planes(raw: np.ndarray, w: int, h: int, pix_fmt: str) -> np.ndarray:
+    ch, cw = chroma_shape(h, w, pix_fmt)
+    y = raw[:, : w * h].reshape(-1, h, w)
+    u = raw[:, w * h : w * h + ch * cw].reshape(-1, ch, cw)
+    v = raw[:, w * h + ch * cw :].reshape(-1, ch, cw)
+    return planes_to_rgb(y, u, v, pix_fmt)
+
+
+def y4m_bytes(frames: np.ndarray, fps: float, pix_fmt: str) -> bytes:
+    t, h, w = frames.shape[:3]
+    num, den = _rational(fps)
+    cs = {"yuv420p": "420jpeg", "yuv444p": "444"}[pix_fmt]
+    y, u, v = rgb_to_planes(frames, pix_fmt)
+    parts = [f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C{cs}\n".encode()]
+    for i in range(t):
+        parts += [b"FRAME\n", y[i].tobytes(), u[i].tobytes(), v[i].tobytes()]
+    return b"".join(parts)
+
+
+def _rational(fps: float) -> tuple[int, int]:
+    for den in (1, 1001, 1000):
+        num = fps * den
+        if abs(num - round(num)) < 1e-6 * den:
+            return int(round(num)), den
+    return int(round(fps * 1000)), 1000
+
+
+# ------------------------------------------------------------------ raw yuv
+
+def parse_size(size: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(size))
+    if not m:
+        raise InputError(f"--size must be WxH, got {size!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def read_yuv(path: Path, size: str | None, fps: float | None, pix_fmt: str | None) -> Clip:
+    if size is None:
+        raise InputError(f"{path}: a raw .yuv input needs --size WxH (and --fps, --pix-fmt)")
+    w, h = parse_size(size)
+    pix_fmt = pix_fmt or "yuv420p"
+    if pix_fmt not in ("yuv420p", "yuv444p"):
+        raise InputError(f"unsupported pixel format {pix_fmt!r} for raw .yuv (yuv420p or yuv444p)")
+    fps = 25.0 if fps is None else float(fps)
+    if not (fps > 0 and np.isfinite(fps)):
+        raise InputError(f"--fps must be a positive number, got {fps}")
+    _check_size(w, h, pix_fmt, str(path))
+    ch, cw = chroma_shape(h, w, pix_fmt)
+    frame_bytes = w * h + 2 * ch * cw
+    n = Path(path).stat().st_size
+    if n == 0:
+        raise InputError(f"{path}: raw video has no frames")
+    if n % frame_bytes:
+        raise InputError(f"{path}: size {n} bytes is not a multiple of one {w}x{h} {pix_fmt} frame "
+                         f"({frame_bytes} bytes)")
+    if n // frame_bytes > MAX_FRAMES:
+        raise InputError(f"{path}: more than {MAX_FRAMES} frames")
+    raw = np.fromfile(path, dtype=np.uint8).reshape(-1, frame_bytes)
+    return Clip(_planes(raw, w, h, pix_fmt), fps, pix_fmt)
+
+
+def yuv_bytes(frames: np.ndarray, pix_fmt: str) -> bytes:
+    y, u, v = rgb_to_planes(frames, pix_fmt)
+    return b"".join(y[i].tobytes() + u[i].tobytes() + v[i].tobytes() for i in range(len(frames)))
+
+
+# ------------------------------------------------------------------ PNG frames
+
+def read_png_folder(path: Path) -> Clip:
+    from PIL import Image
+
+    files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise InputError(f"{path}: folder has no PNG frames")
+    frames = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                if im.mode not in ("RGB", "RGBA", "L", "P"):
+                    raise InputError(f"{f}: unsupported PNG mode {im.mode} (8-bit gray/RGB only)")
+                frames.append(np.asarray(im.convert("RGB")))
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any unreadable frame is bad input
+            raise InputError(f"{f}: cannot read PNG frame ({type(e).__name__})") from None
+        if frames[-1].shape != frames[0].shape:
+            raise InputError(f"{f}: frame size {frames[-1].shape[1]}x{frames[-1].shape[0]} differs from the first "
+                             f"frame's {frames[0].shape[1]}x{frames[0].shape[0]}")
+    h, w = frames[0].shape[:2]
+    _check_size(w, h, "rgb24", str(path))
+    return Clip(np.stack(frames), 25.0, "rgb24")
+
+
+def write_png_folder(folder: Path, frames: np.ndarray) -> None:
+    from PIL import Image
+
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"{i + 1:05d}.png")
+
+
+# ------------------------------------------------------------------ mp4 / mkv (PyAV)
+
+def read_av(path: Path) -> Clip:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 25)
+            src_fmt = stream.codec_context.pix_fmt or "yuv420p"
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) > MAX_FRAMES:
+                    raise InputError(f"{path}: more than {MAX_FRAMES} frames")
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001 - PyAV's errors for unreadable files
+        raise InputError(f"{path}: cannot read video ({type(e).__name__}: {e})") from None
+    if not frames:
+        raise InputError(f"{path}: video has no frames")
+    pix_fmt = src_fmt if src_fmt in PIX_FMTS else "yuv420p"
+    return Clip(np.stack(frames), fps, pix_fmt)
+
+
+def write_av(path: Path, frames: np.ndarray, fps: float, kind: str) -> None:
+    """Lossless: mp4 = H.264 RGB qp 0 (libx264rgb), mkv = FFV1 (bgr0)."""
+    from fractions import Fraction
+
+    import av
+
+    num, den = _rational(fps)
+    with av.open(str(path), "w", format=kind) as container:
+        if kind == "mp4":
+            stream = container.add_stream("libx264rgb", rate=Fraction(num, den))
+            stream.pix_fmt = "rgb24"
+            stream.options = {"qp": "0", "preset": "medium"}
+        else:
+            stream = container.add_stream("ffv1", rate=Fraction(num, den))
+            stream.pix_fmt = "bgr0"
+        stream.height, stream.width = frames.shape[1:3]
+        for f in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            if kind == "matroska":
+                frame = frame.reformat(format="bgr0")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+# ------------------------------------------------------------------ dispatch
+
+SUFFIXES = (".y4m", ".yuv", ".mp4", ".mkv")
+
+
+def is_frame_folder(path: Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and any(p.suffix.lower() == ".png" for p in path.iterdir())
+
+
+def read(path: Path, size=None, fps=None, pix_fmt=None) -> Clip:
+    path = Path(path)
+    if path.is_dir():
+        clip = read_png_folder(path)
+    elif not path.is_file():
+        raise InputError(f"input not found: {path}")
+    else:
+        suffix = path.suffix.lower()
+        if suffix != ".yuv" and (size is not None or pix_fmt is not None):
+            raise InputError("--size and --pix-fmt apply to raw .yuv input only")
+        clip = {".y4m": read_y4m, ".mp4": read_av, ".mkv": read_av}.get(suffix)
+        clip = read_yuv(path, size, fps, pix_fmt) if suffix == ".yuv" else clip(path)
+    if fps is not None:
+        if not (float(fps) > 0 and np.isfinite(float(fps))):
+            raise InputError(f"--fps must be a positive number, got {fps}")
+        clip.fps = float(fps)
+    return clip
+
+
+def write(tmp: Path, target: Path, frames: np.ndarray, fps: float, pix_fmt: str) -> None:
+    suffix = Path(target).suffix.lower()
+    out_fmt = pix_fmt if pix_fmt in ("yuv420p", "yuv444p") else "yuv444p"
+    if suffix == ".y4m":
+        Path(tmp).write_bytes(y4m_bytes(frames, fps, out_fmt))
+    elif suffix == ".yuv":
+        Path(tmp).write_bytes(yuv_bytes(frames, out_fmt))
+    elif suffix in (".mp4", ".mkv"):
+        write_av(tmp, frames, fps, "mp4" if suffix == ".mp4" else "matroska")
+    elif suffix == "":
+        Path(tmp).unlink(missing_ok=True)
+        write_png_folder(Path(tmp), frames)
+    else:
+        raise InputError(f"cannot write video as {suffix}")

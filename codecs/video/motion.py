@@ -1,0 +1,237 @@
+"""Block motion: encoder-side estimation (integer full search, then half- and quarter-pel
+refinement) and the exact integer motion-compensated prediction both sides compute.
+
+Motion vectors are in quarter pels. The reference is edge-extended; sub-pel samples are the
+integer bilinear interpolation ``(sum of w_i * p_i + 8) >> 4`` with weights in sixteenths, so
+the prediction is integer and identical on every machine. With ``obmc`` the prediction of each
+pixel blends the predictions of its own block's vector and the neighbouring blocks' vectors with
+integer raised-cosine windows (overlapped block motion compensation; smoother residuals for the
+wavelet)."""
+from __future__ import annotations
+
+import numpy as np
+
+PAD = 64  # edge extension of the reference (pixels); vectors reach at most this far outside
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Integer luma (BT.601 weights) of (H, W, 3) uint8, for motion search only."""
+    r = rgb.astype(np.int32)
+    return (77 * r[..., 0] + 150 * r[..., 1] + 29 * r[..., 2] + 128) >> 8
+
+
+def grid(height: int, width: int, block: int) -> tuple[int, int]:
+    return -(-height // block), -(-width // block)
+
+
+def _padded(ref: np.ndarray) -> np.ndarray:
+    pad = [(PAD, PAD), (PAD, PAD)] + [(0, 0)] * (ref.ndim - 2)
+    return np.pad(ref.astype(np.int32), pad, mode="edge")
+
+
+def _phase(p: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    """Bilinear sample of the padded reference at (+fy/4, +fx/4), integer, same size (last row/col
+    replicate)."""
+    if fy == 0 and fx == 0:
+        return p
+    a = p
+    b = np.concatenate([p[:, 1:], p[:, -1:]], axis=1)
+    c = np.concatenate([p[1:], p[-1:]], axis=0)
+    d = np.concatenate([c[:, 1:], c[:, -1:]], axis=1)
+    w = ((4 - fy) * (4 - fx), (4 - fy) * fx, fy * (4 - fx), fy * fx)
+    return (w[0] * a + w[1] * b + w[2] * c + w[3] * d + 8) >> 4
+
+
+class Reference:
+    """A decoded frame prepared for motion compensation (16 sub-pel phases, built lazily)."""
+
+    def __init__(self, frame: np.ndarray):
+        self.frame = frame
+        self.height, self.width = frame.shape[:2]
+        self.padded = _padded(frame)
+        self._phases: dict = {}
+
+    def phase(self, fy: int, fx: int) -> np.ndarray:
+        if (fy, fx) not in self._phases:
+            self._phases[(fy, fx)] = _phase(self.padded, fy, fx)
+        return self._phases[(fy, fx)]
+
+    def block_prediction(self, mv: np.ndarray, block: int) -> np.ndarray:
+        """(H, W, C) int32 prediction: every pixel from its block's vector (no overlap)."""
+        h, w = self.height, self.width
+        by, bx = np.arange(h) // block, np.arange(w) // block
+        return self._gather(mv[by][:, bx], np.arange(h)[:, None], np.arange(w)[None, :])
+
+    def _stack(self) -> np.ndarray:
+        if not hasattr(self, "_all"):
+            self._all = np.stack([self.phase(p // 4, p % 4) for p in range(16)])
+        return self._all
+
+    def _gather(self, mvs: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """Prediction at pixels (ys, xs) (broadcast) with per-pixel vectors mvs (..., 2)."""
+        my, mx = mvs[..., 0], mvs[..., 1]
+        py = np.clip(ys + (my >> 2) + PAD, 0, self.padded.shape[0] - 1)
+        px = np.clip(xs + (mx >> 2) + PAD, 0, self.padded.shape[1] - 1)
+        return self._stack()[(my & 3) * 4 + (mx & 3), py, px]
+
+    def obmc_prediction(self, mv: np.ndarray, block: int) -> np.ndarray:
+        """Overlapped prediction: each pixel a weighted blend (integer weights summing to 64) of
+        the predictions with its block's vector and its 3 nearest neighbour blocks' vectors."""
+        h, w = self.height, self.width
+        gh, gw = mv.shape[:2]
+        ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+        by, bx = ys // block, xs // block
+        # position inside the block, in half-pixels from its centre
+        oy, ox = (ys % block) * 2 + 1 - block, (xs % block) * 2 + 1 - block
+        ny = np.clip(by + np.where(oy < 0, -1, 1), 0, gh - 1)
+        nx = np.clip(bx + np.where(ox < 0, -1, 1), 0, gw - 1)
+        wy, wx = _window(np.abs(oy), block), _window(np.abs(ox), block)  # own-block weight out of 8
+        out = np.zeros((h, w) + self.padded.shape[2:], dtype=np.int64)
+        bys, bxs = np.broadcast_to(by, (h, w)), np.broadcast_to(bx, (h, w))
+        nys, nxs = np.broadcast_to(ny, (h, w)), np.broadcast_to(nx, (h, w))
+        wys, wxs = np.broadcast_to(wy, (h, w)), np.broadcast_to(wx, (h, w))
+        for cy, cx, weight in ((bys, bxs, wys * wxs), (bys, nxs, wys * (8 - wxs)),
+                               (nys, bxs, (8 - wys) * wxs), (nys, nxs, (8 - wys) * (8 - wxs))):
+            pred = self._gather(mv[cy, cx], ys, xs)
+            wt = weight[..., None] if pred.ndim == 3 else weight
+            out += wt * pred
+        return ((out + 32) >> 6).astype(np.int32)
+
+
+def _window(dist: np.ndarray, block: int) -> np.ndarray:
+    """Own-block weight (out of 8) at ``dist`` half-pixels from the block centre: 8 in the middle
+    half of the block, falling linearly to 4 at the block edge."""
+    edge = block  # half-pixels from centre to edge
+    inner = block // 2
+    t = np.clip(dist - inner, 0, edge - inner)
+    return 8 - (4 * t + (edge - inner) // 2) // (edge - inner)
+
+
+def _block_sums(a: np.ndarray, block: int, gh: int, gw: int) -> np.ndarray:
+    h, w = a.shape
+    p = np.pad(a, ((0, gh * block - h), (0, gw * block - w)))
+    return p.reshape(gh, block, gw, block).sum(axis=(1, 3))
+
+
+def median_predictor(mv: np.ndarray) -> np.ndarray:
+    """H.264-style predictor of each block's vector: median of left, top, top-right (causal)."""
+    gh, gw = mv.shape[:2]
+    z = np.zeros((1, gw, 2), dtype=mv.dtype)
+    p = np.concatenate([z, mv], axis=0)
+    p = np.concatenate([np.zeros((gh + 1, 1, 2), dtype=mv.dtype), p, np.zeros((gh + 1, 1, 2), dtype=mv.dtype)], axis=1)
+    left = p[1:, :-2]
+    top = p[:-1, 1:-1]
+    topright = p[:-1, 2:]
+    out = np.median(np.stack([left, top, topright]), axis=0).astype(np.int64)
+    # first row: left only
+    out[0] = left[0]
+    return out
+
+
+def mv_residual(mv: np.ndarray) -> np.ndarray:
+    """Vector residuals in raster order: block vector minus the median of decoded neighbours."""
+    return mv - median_predictor(mv)
+
+
+def mv_from_residual(res: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`mv_residual` (raster order: each prediction uses decoded blocks)."""
+    gh, gw = res.shape[:2]
+    mv = np.zeros_like(res)
+    for i in range(gh):
+        for j in range(gw):
+            if i == 0:
+                pred = mv[0, j - 1] if j > 0 else np.zeros(2, dtype=res.dtype)
+            else:
+                left = mv[i, j - 1] if j > 0 else np.zeros(2, dtype=res.dtype)
+                top = mv[i - 1, j]
+                tr = mv[i - 1, j + 1] if j + 1 < gw else np.zeros(2, dtype=res.dtype)
+                pred = np.median(np.stack([left, top, tr]), axis=0).astype(res.dtype)
+            mv[i, j] = res[i, j] + pred
+    return mv
+
+
+def _full_search(yc: np.ndarray, yref: np.ndarray, block: int, search: int, lam: float,
+                 centre: np.ndarray | None = None, radius: int = 0) -> np.ndarray:
+    """Integer vectors (gh, gw, 2) in pixels minimising SAD + lam * |v| (a rate proxy): every offset
+    within ``search`` (vectorised over blocks), or within ``radius`` of each block's ``centre``."""
+    h, w = yc.shape
+    gh, gw = grid(h, w, block)
+    ph, pw = gh * block, gw * block
+    cur = np.pad(yc, ((0, ph - h), (0, pw - w)), mode="edge").astype(np.int32)
+    pad = search + radius + 2
+    yp = np.pad(yref.astype(np.int32), ((pad, pad + ph - h), (pad, pad + pw - w)), mode="edge")
+    best = np.full((gh, gw), np.inf)
+    mv = np.zeros((gh, gw, 2), dtype=np.int64)
+    if centre is None:
+        offsets = [(dy, dx) for dy in range(-search, search + 1) for dx in range(-search, search + 1)]
+        for dy, dx in offsets:
+            shifted = yp[pad + dy : pad + dy + ph, pad + dx : pad + dx + pw]
+            sad = np.abs(cur - shifted).reshape(gh, block, gw, block).sum(axis=(1, 3)) + lam * (abs(dy) + abs(dx))
+            better = sad < best
+            best = np.where(better, sad, best)
+            mv[better] = (dy, dx)
+        return mv
+    by = np.arange(ph)[:, None] // block
+    bx = np.arange(pw)[None, :] // block
+    ys, xs = np.arange(ph)[:, None], np.arange(pw)[None, :]
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            cand = np.clip(centre + np.array([dy, dx]), -search, search)
+            py = ys + cand[..., 0][by, bx] + pad
+            px = xs + cand[..., 1][by, bx] + pad
+            sad = np.abs(cur - yp[py, px]).reshape(gh, block, gw, block).sum(axis=(1, 3))
+            sad = sad + lam * np.abs(cand).sum(-1)
+            better = sad < best
+            best = np.where(better, sad, best)
+            mv[better] = cand[better]
+    return mv
+
+
+def estimate(cur: np.ndarray, ref: Reference, block: int, search: int, lam: float,
+             subpel: bool = True) -> np.ndarray:
+    """(gh, gw, 2) quarter-pel vectors minimising SAD(luma) + lam * (vector bits proxy).
+    Integer search on a half-resolution pyramid level (full search within ``search``), refined
+    +-2 pixels at full resolution, then half- and quarter-pel refinement against the median
+    predictor (what the vector costs to code)."""
+    h, w = cur.shape[:2]
+    gh, gw = grid(h, w, block)
+    yc = luma(cur)
+    yref = luma(ref.frame)
+    if block >= 8 and min(h, w) >= 32:
+        half = lambda a: _down2(a)  # noqa: E731
+        coarse = _full_search(half(yc), half(yref), block // 2, (search + 1) // 2, lam)
+        coarse = coarse[:gh, :gw]
+        if coarse.shape[:2] != (gh, gw):
+            coarse = np.pad(coarse, ((0, gh - coarse.shape[0]), (0, gw - coarse.shape[1]), (0, 0)), mode="edge")
+        mv = _full_search(yc, yref, block, search, 2 * lam, centre=2 * coarse, radius=2) * 4
+    else:
+        mv = _full_search(yc, yref, block, search, 2 * lam) * 4
+    luma_ref = Reference(yref)
+    for step in ((2, 1) if subpel else ()):
+        pred_mv = median_predictor(mv)
+        base = mv.copy()
+        best = np.full((gh, gw), np.inf)
+        for dy in (-step, 0, step):
+            for dx in (-step, 0, step):
+                cand = base + np.array([dy, dx])
+                pred = luma_ref.block_prediction(cand, block)
+                sad = _block_sums(np.abs(yc - pred), block, gh, gw)
+                sad = sad + lam * _mv_bits(cand - pred_mv)
+                better = sad < best
+                best = np.where(better, sad, best)
+                mv[better] = cand[better]
+    return mv
+
+
+def _down2(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    p = np.pad(a, ((0, h % 2), (0, w % 2)), mode="edge").astype(np.int32)
+    return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2] + 2) >> 2
+
+
+def _mv_bits(d: np.ndarray) -> np.ndarray:
+    """Rate proxy of vector residuals: a zero residual is nearly free (flag), others cost a flag
+    plus about 2 log2(1 + |d|) + 1 per component."""
+    a = np.abs(d)
+    nonzero = np.any(a > 0, axis=-1)
+    return np.where(nonzero, 3 + (2 * np.log2(1 + a) + 1).sum(axis=-1), 0.5)

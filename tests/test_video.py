@@ -1,0 +1,257 @@
+"""The video modality and the ``lvc`` codec: exact round trips, random access, every input/output
+format, ``info``, and bad input (one line on stderr, exit 2, no partial output). Clips are made
+here: a few small frames of a camera move across a photo."""
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ncodec.codecs.video import io as vio
+from ncodec.codecs.video import motion
+from ncodec.codecs.video import residual as rs
+from ncodec.entropy.container import unpack
+
+CKPT = "video-lvc"
+
+
+def run_process(*args, timeout=300):
+    """A real ``ncodec`` process."""
+    return subprocess.run([sys.executable, "-m", "ncodec.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run(*args):
+    """The same entry point in this process (the model stays loaded)."""
+    import contextlib
+    import io
+
+    from ncodec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def make_clip(frames=5, h=48, w=64, seed=0) -> np.ndarray:
+    """A camera move (sub-pixel steps) across scikit-image's astronaut."""
+    import skimage.data
+
+    from ncodec.train.video import camera_move
+
+    return camera_move(skimage.data.astronaut(), frames, (h, w), np.random.default_rng(seed))
+
+
+@pytest.fixture(scope="module")
+def codec():
+    from ncodec.api import load
+
+    return load(CKPT, "video")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return make_clip()
+
+
+def test_round_trip_is_exact_and_random_access(codec, clip):
+    out = codec.compress(clip, quality=3.0, intra_period=3)
+    assert out["frame_types"] == ["I", "P", "P", "I", "P"]
+    full = codec.decompress(out["strings"], out["payload"], quality=3.0)["x_hat"]
+    assert np.array_equal(full, out["x_hat"])
+    psnr = 10 * np.log10(255**2 / ((full.astype(float) - clip) ** 2).mean())
+    assert psnr > 25
+    part = codec.decompress(out["strings"], out["payload"], quality=3.0, start=4, stop=5)["x_hat"]
+    assert np.array_equal(part, out["x_hat"][4:5])  # decoding started at the I frame 3
+    # inter frames are much cheaper than intra ones on a smooth camera move
+    assert max(out["frame_bytes"][1:3]) < out["frame_bytes"][0]
+
+
+def test_integer_wavelet_matches_band_layout():
+    from ncodec.codecs.image import cdf97
+
+    x = np.random.default_rng(0).integers(0, 255, (37, 50))
+    ll, details = rs.analysis53(x, 3)
+    fll, fdetails = cdf97.analysis(x[None].astype(float), 3)
+    assert ll.shape == fll.shape[1:]
+    assert [tuple(b.shape for b in d) for d in details] == [tuple(b.shape[1:] for b in d) for d in fdetails]
+
+
+def test_vector_prediction_inverts():
+    mv = np.random.default_rng(1).integers(-40, 40, (5, 7, 2))
+    assert np.array_equal(motion.mv_from_residual(motion.mv_residual(mv)), mv)
+
+
+def test_motion_finds_a_shift():
+    rng = np.random.default_rng(2)
+    base = (rng.random((80, 96, 3)) * 255).astype(np.uint8)
+    import scipy.ndimage as nd
+
+    base = nd.uniform_filter(base, size=(5, 5, 1))
+    cur = np.roll(base, (3, -2), axis=(0, 1))
+    mv = motion.estimate(cur, motion.Reference(base), 16, 8, 0.1)
+    assert np.all(mv[1:-1, 1:-1] == [-12, 8])  # quarter pels: cur(y, x) = ref(y - 3, x + 2)
+
+
+def test_yuv_conversions():
+    rgb = make_clip(2, 16, 16)
+    for fmt in ("yuv420p", "yuv444p"):
+        y, u, v = vio.rgb_to_planes(rgb, fmt)
+        back = vio.planes_to_rgb(y, u, v, fmt)
+        err = np.abs(back.astype(int) - rgb).mean()
+        assert err < (1.0 if fmt == "yuv444p" else 8.0)
+
+
+@pytest.fixture(scope="module")
+def y4m(tmp_path_factory, clip):
+    d = tmp_path_factory.mktemp("video")
+    path = d / "clip.y4m"
+    path.write_bytes(vio.y4m_bytes(clip, 25.0, "yuv420p"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoded(y4m):
+    out = y4m.with_suffix(".ncd")
+    r = run_process("encode", y4m, out, "--codec", CKPT, "--quality", "3", "--intra-period", "3")
+    assert r.returncode == 0, r.stderr
+    assert "intra period 3" in r.stdout and "coded RGB 4:4:4 from yuv420p" in r.stdout
+    return out
+
+
+def test_cli_encode_decode_info(encoded, tmp_path):
+    info = json.loads(run("info", encoded, "--json").stdout)
+    assert info["modality"] == "video" and info["frames"] == 5 and info["fps"] == 25
+    assert info["intra_period"] == 3 and info["frame_types"] == "IPPIP" and len(info["frame_bits"]) == 5
+    assert info["coded"] == "RGB 4:4:4 8-bit" and info["source_pix_fmt"] == "yuv420p"
+    assert info["bytes"] == encoded.stat().st_size
+    text = run("info", encoded).stdout
+    assert "frame_bits" in text or "frames" in text
+    outputs = {}
+    for name in ("out.y4m", "out.yuv", "out.mp4", "out.mkv", "frames"):
+        r = run("decode", encoded, tmp_path / name)
+        assert r.returncode == 0, (name, r.stderr)
+        outputs[name] = tmp_path / name
+    y4m_back = vio.read_y4m(outputs["out.y4m"])
+    assert y4m_back.count == 5 and y4m_back.pix_fmt == "yuv420p"
+    assert outputs["out.yuv"].stat().st_size == 5 * 64 * 48 * 3 // 2
+    pngs = vio.read_png_folder(outputs["frames"]).frames
+    assert pngs.shape == (5, 48, 64, 3)
+    for name in ("out.mp4", "out.mkv"):  # lossless containers: exactly the PNG frames
+        assert np.array_equal(vio.read_av(outputs[name]).frames, pngs), name
+    r = run("decode", encoded, tmp_path / "part.y4m", "--frames", "3:5")
+    assert r.returncode == 0, r.stderr
+    assert vio.read_y4m(tmp_path / "part.y4m").count == 2
+
+
+def test_decode_matches_encoder_reconstruction(codec, clip, tmp_path):
+    from ncodec.api import decode_file, encode_file
+
+    src = tmp_path / "frames"
+    vio.write_png_folder(src, clip)
+    report = encode_file(src, tmp_path / "c.ncd", codec=CKPT, quality=2.0)
+    dec = decode_file(tmp_path / "c.ncd", tmp_path / "d")
+    assert np.array_equal(dec["x_hat"], report["x_hat"])
+    assert np.array_equal(vio.read_png_folder(tmp_path / "d").frames, report["x_hat"])
+
+
+def test_raw_yuv_input(tmp_path, clip):
+    for fmt in ("yuv420p", "yuv444p"):
+        path = tmp_path / f"clip_{fmt}.yuv"
+        path.write_bytes(vio.yuv_bytes(clip[:3], fmt))
+        r = run("encode", path, tmp_path / f"{fmt}.ncd", "--codec", CKPT, "--size", "64x48", "--fps", "30",
+                "--pix-fmt", fmt, "--quality", "1")
+        assert r.returncode == 0, r.stderr
+        info = json.loads(run("info", tmp_path / f"{fmt}.ncd", "--json").stdout)
+        assert info["frames"] == 3 and info["fps"] == 30 and info["source_pix_fmt"] == fmt
+
+
+def _bad(args, tmp_path, expect: str):
+    out = tmp_path / "bad.ncd"
+    r = run("encode", *args, out, "--codec", CKPT)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
+    assert not out.exists() and not list(tmp_path.glob(".bad.ncd*"))
+
+
+def test_bad_inputs(tmp_path, clip, y4m):
+    raw = tmp_path / "a.yuv"
+    raw.write_bytes(vio.yuv_bytes(clip[:2], "yuv420p")[:-7])
+    _bad([raw, "--size", "64x48"], tmp_path, "not a multiple")
+    raw.write_bytes(b"\0" * (63 * 47 * 3))
+    _bad([raw, "--size", "63x47"], tmp_path, "even sides")
+    _bad([raw, "--size", "64x48", "--pix-fmt", "nv12"], tmp_path, "unsupported pixel format")
+    _bad([raw], tmp_path, "--size")
+    empty = tmp_path / "e.yuv"
+    empty.write_bytes(b"")
+    _bad([empty, "--size", "64x48"], tmp_path, "no frames")
+    trunc = tmp_path / "t.y4m"
+    trunc.write_bytes(y4m.read_bytes()[:-100])
+    _bad([trunc], tmp_path, "truncated")
+    none = tmp_path / "n.y4m"
+    none.write_bytes(b"YUV4MPEG2 W64 H48 F25:1 C420jpeg\n")
+    _bad([none], tmp_path, "no frames")
+    hi = tmp_path / "h.y4m"
+    hi.write_bytes(b"YUV4MPEG2 W64 H48 F25:1 C422\nFRAME\n" + b"\0" * 6144)
+    _bad([hi], tmp_path, "unsupported")
+    junk = tmp_path / "j.mp4"
+    junk.write_bytes(b"not a video at all")
+    _bad([junk], tmp_path, "cannot read video")
+
+
+def _refuses(path: Path, tmp_path: Path, expect: str = ""):
+    r = run("decode", path, tmp_path / "o.y4m")
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and expect in r.stderr, r.stderr
+    assert not (tmp_path / "o.y4m").exists()
+
+
+def test_damaged_files_are_refused(encoded, tmp_path):
+    data = bytearray(encoded.read_bytes())
+    bad = tmp_path / "bad.ncd"
+    bad.write_bytes(bytes(data[:-50]))
+    _refuses(bad, tmp_path)
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x40
+    bad.write_bytes(bytes(flipped))
+    _refuses(bad, tmp_path)
+    # a damaged inter frame inside an otherwise valid container (CRC recomputed) is refused too
+    c = unpack(bytes(data))
+    entries = [struct.unpack_from("<BIH", c.sections[0], 7 * k) for k in range(5)]
+    offset = sum(n for _, n, _ in entries[:1]) + entries[1][1] // 2  # middle of the first P frame
+    frames = bytearray(c.sections[1])
+    frames[offset] ^= 0x01
+    c.sections[1] = bytes(frames)
+    bad.write_bytes(c.pack())
+    _refuses(bad, tmp_path, "frame 1 (P) is damaged")
+    r = run("decode", encoded, tmp_path / "o.y4m", "--frames", "4:9")
+    assert r.returncode == 2 and "frames 0..4" in r.stderr
+    r = run("decode", encoded, tmp_path / "o.txt")
+    assert r.returncode == 2
+
+
+def test_frozen_headers_do_not_need_torch(encoded):
+    code = ("import sys, json; from ncodec.api import read_info; i = read_info(sys.argv[1]); "
+            "assert 'torch' not in sys.modules; print(json.dumps(i['frame_types']))")
+    r = subprocess.run([sys.executable, "-c", code, str(encoded)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == "IPPIP"
+
+
+def test_container_check_value(encoded):
+    c = unpack(encoded.read_bytes())
+    for k in range(5):
+        kind, n, check = struct.unpack_from("<BIH", c.sections[0], 7 * k)
+        assert kind in (0, 1) and n > 0
+    start = 0
+    for k in range(5):
+        kind, n, check = struct.unpack_from("<BIH", c.sections[0], 7 * k)
+        assert zlib.crc32(c.sections[1][start : start + n]) & 0xFFFF == check
+        start += n
