@@ -25,7 +25,25 @@ def main(args: list[str] | None = None) -> None:
                          seed_everything_default=0, auto_configure_optimizers=False,
                          parser_kwargs={"exit_on_error": False})
         except ArgumentError as e:  # a bad config or flag: one line, exit 2 (not a usage dump)
-            raise InputError("train: " + " ".join(str(e).split())[:400]) from None
+            raise InputError("train: " + _reason(str(e))) from None
+        except ValueError as e:  # subclass mode: a module/data class refused its arguments
+            if "Does not validate" not in str(e):
+                raise
+            raise InputError("train: " + _reason(str(e))) from None
+
+
+def _reason(message: str) -> str:
+    """One line from jsonargparse's message: in subclass mode, the first subtype's own error (the
+    class the config names), not the list of union members it tried."""
+    if "Does not validate" in message:
+        reasons: list[list[str]] = []
+        for line in message.splitlines():
+            if line.strip().startswith("- "):
+                reasons.append([line.strip()[2:]])
+            elif reasons and len(reasons) == 1 and not line.strip().startswith(("Given value", "Subtypes")):
+                reasons[0].append(line.strip())  # the first reason's continuation lines
+        message = " ".join(reasons[0]) if reasons else message
+    return " ".join(message.split())[:400]
 
 
 if __name__ == "__main__":

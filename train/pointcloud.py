@@ -38,7 +38,9 @@ class _Batched(TensorDataset):
 from ncodec.codecs.pointcloud import order as ordering
 from ncodec.codecs.pointcloud.lidar import FRAC, LidarCodec, condition, features
 from ncodec.entropy.laplace import bits
+from ncodec.codecs.checkpoint import create_model
 from ncodec.errors import InputError
+from ncodec.train.module import warm_start
 from ncodec.media.pointcloud import read_cloud
 
 _AUX = ("dq", "di", "sign", "ux", "uy", "main", "k_other", "k_z", "o_geo", "o_int", "inorm", "step")
@@ -155,10 +157,14 @@ def _batch(tensors) -> tuple[torch.Tensor, dict]:
 class LidarModule(L.LightningModule):
     """Trains :class:`LidarCodec`'s predictor by the code length (bits per point)."""
 
-    def __init__(self, hidden: int = 32, block_len: int = 512, lr: float = 3e-3, lr_drops: tuple = (0.6, 0.85)):
+    def __init__(self, hidden: int = 32, block_len: int = 512, lr: float = 3e-3, lr_drops: tuple = (0.6, 0.85),
+                 init_from: str | None = None):
+        """``init_from``: warm start (weights only) from a shipped checkpoint's name or a training
+        checkpoint, the same path as image codecs (:func:`ncodec.train.module.warm_start`)."""
         super().__init__()
         self.save_hyperparameters()
-        self.codec = LidarCodec(hidden=hidden, block_len=block_len)
+        self.codec = create_model("lidar", pretrained=False, hidden=hidden, block_len=block_len).train()
+        self.warm_start = warm_start(self.codec, "lidar", init_from) if init_from else None
 
     def on_fit_start(self) -> None:
         self._fit_started = time.time()
@@ -190,35 +196,35 @@ class LidarModule(L.LightningModule):
             "points": getattr(data, "points", None),
             "precisions": list(data.hparams.precisions) if data is not None else None,
             "cpu_threads": torch.get_num_threads(),
+            "module": f"{type(self).__module__}.{type(self).__qualname__}",
+            "init_from": self.warm_start,
         }
+
+    @staticmethod
+    def training_state(state: dict) -> dict:
+        """A checkpoint of this module, as ``ncodec export`` reads it."""
+        hp, info = state["hyper_parameters"], state.get("ncodec", {})
+        data_hp = state.get("datamodule_hyper_parameters") or {}
+        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
+        return {"codec": "lidar", "config": {"hidden": hp["hidden"], "block_len": hp["block_len"]},
+                "weights": weights, "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+                "device": info.get("device", "cpu"), "wall_seconds": info.get("wall_seconds"),
+                "data": info.get("train_files"), "init_from": info.get("init_from"),
+                "summary": "LiDAR predictive codec: fixed-point MLP predictor + learned Laplace scales",
+                "card": {"precision": "any step > 0 (metres); max error <= step/2 per coordinate"},
+                "training": {"cpu_threads": info.get("cpu_threads"),
+                             "cpu_minutes": round((info.get("cpu_seconds") or 0) / 60, 1),
+                             "validation": info.get("val_files"), "points": info.get("points"),
+                             "precisions": info.get("precisions"),
+                             "augmentation": {k: data_hp[k] for k in ("rotations", "strides") if k in data_hp}}}
 
 
 def export(ckpt: Path, name: str, folder: Path | None = None, notes: str = "", measured: dict | None = None) -> bytes:
-    """Lightning checkpoint -> ``checkpoints/<name>.pt`` + model card."""
-    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
+    """Lightning checkpoint -> ``checkpoints/<name>.pt`` + model card (the one export path)."""
+    from ncodec.codecs.checkpoint import CHECKPOINT_DIR
+    from ncodec.train.export import export as export_any
 
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    hp, info = state["hyper_parameters"], state.get("ncodec", {})
-    data_hp = state.get("datamodule_hyper_parameters") or {}
-    codec = LidarCodec(hidden=hp["hidden"], block_len=hp["block_len"])
-    codec.load_state_dict({k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")})
-    codec.eval()
-    card = {
-        "config": codec.config,
-        "summary": notes or "LiDAR predictive codec: fixed-point MLP predictor + learned Laplace scales",
-        "precision": "any step > 0 (metres); max error <= step/2 per coordinate",
-        "training": {"loop": "ncodec.train.pointcloud (Lightning)", "steps": state.get("global_step"),
-                     "device": info.get("device", "cpu"), "cpu_threads": info.get("cpu_threads"),
-                     "devices": 1, "wall_minutes": round((info.get("wall_seconds") or 0) / 60, 1),
-                     "cpu_minutes": round((info.get("cpu_seconds") or 0) / 60, 1),
-                     "data": info.get("train_files"), "validation": info.get("val_files"),
-                     "points": info.get("points"), "precisions": info.get("precisions"),
-                     "augmentation": {k: data_hp[k] for k in ("rotations", "strides") if k in data_hp},
-                     "exported_on": platform.machine()},
-    }
-    if measured:
-        card["measured"] = measured
-    return save_checkpoint(codec, card, name, folder or CHECKPOINT_DIR)
+    return export_any(ckpt, name, folder or CHECKPOINT_DIR, notes, measured)
 
 
 def synthetic_object(n: int = 60000, seed: int = 0) -> np.ndarray:
@@ -267,9 +273,9 @@ def main(argv: list[str] | None = None) -> None:
         a = ap.parse_args(argv[1:])
         print(export(a.checkpoint, a.name, notes=a.notes).hex())
         return
-    from lightning.pytorch.cli import LightningCLI
+    from ncodec.train.cli import main as train_main  # the one ``ncodec train``
 
-    LightningCLI(LidarModule, LidarData, args=argv, save_config_kwargs={"overwrite": True}, seed_everything_default=0)
+    train_main(argv)
 
 
 if __name__ == "__main__":
