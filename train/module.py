@@ -14,6 +14,7 @@ import lightning as L
 import torch
 
 from ncodec.codecs import get_codec
+from ncodec.codecs.checkpoint import create_model
 from ncodec.errors import InputError
 from ncodec.train.losses import bits_per_pixel, rd_loss
 
@@ -58,7 +59,7 @@ class CodecModule(L.LightningModule):
         entry = get_codec(codec)
         if entry.modality != "image":
             raise ValueError(f"codec {codec!r} is a {entry.modality} codec; this module trains image codecs")
-        self.codec = entry.factory(**(codec_config or {}))
+        self.codec = create_model(codec, pretrained=False, **(codec_config or {})).train()
         self.warm_start = warm_start(self.codec, codec, init_from) if init_from else None
         # One optimizer with two parameter groups: the transforms (lr) and the entropy bottleneck's
         # quantiles (aux_lr). The quantiles only receive gradient from the auxiliary loss and the
