@@ -7,7 +7,8 @@
 Every baseline declares the modality it codes (``Baseline.modality``): images (jpeg, jpeg444, webp,
 jpeg2000, avif, jxl, x265, vtm), point clouds (laszip, draco, gzip, zstd, lzma, gpcc).
 
-Modules register their codecs with ``@register_baseline``; importing this package loads them all.
+Modules register their codecs with ``@register_baseline``; importing this package loads them all
+(every module in this folder is discovered).
 """
 from __future__ import annotations
 
@@ -42,4 +43,15 @@ def get_baseline(name: str, **options) -> Baseline:
     return cls(**options) if getattr(cls, "takes_options", False) else cls()
 
 
-from ncodec.eval.baselines import pillow_codecs, avif, jxl, hevc, vtm, pointcloud  # noqa: E402,F401  (register)
+def _load_all() -> None:
+    """Import every module of this package (each registers its baselines): a new baseline file,
+    of any modality, needs no edit here."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_load_all()
