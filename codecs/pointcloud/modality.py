@@ -89,7 +89,6 @@ class PointCloudModality(Modality):
     default_codec = "lidar"
     codecs = {"ncodec.codecs.pointcloud.lidar": ("lidar",), "ncodec.codecs.pointcloud.octree": ("octree",)}
     rate_key, count_key, rate_parameter = "bits_per_point", "points", "precision"
-    codecs = {"ncodec.codecs.pointcloud.lidar": ("lidar",), "ncodec.codecs.pointcloud.octree": ("octree",)}
     options = (
         Option(("--precision",), {"type": float, "help": "point clouds: quantisation step in metres "
                                   "(max error step/2; default: the input's own; eval: one precision for "
