@@ -255,3 +255,16 @@ def test_container_check_value(encoded):
         kind, n, check = struct.unpack_from("<BIH", c.sections[0], 7 * k)
         assert zlib.crc32(c.sections[1][start : start + n]) & 0xFFFF == check
         start += n
+
+
+def test_ncodec_eval_on_a_clip(tmp_path, clip):
+    """``ncodec eval`` runs the video codec and the x264 low-delay baseline on a folder of clips."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.y4m").write_bytes(vio.y4m_bytes(clip[:3], 25.0, "yuv420p"))
+    r = run("eval", "--dataset", data, "--codecs", f"{CKPT},x264-ld", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "out" / f"{CKPT}.json").read_text())
+    assert len(res["results"]["bpp"]) == 6 and all(p > 20 for p in res["results"]["psnr-rgb"])
+    base = json.loads((tmp_path / "out" / "x264-ld.json").read_text())
+    assert len(base["results"]["bpp"]) == 5 and "psnr-yuv" in base["results"]

@@ -32,34 +32,10 @@ def load_sequence(path: Path, frames: int | None, size: str | None = None, fps: 
     return clip
 
 
-def _psnr(mse: np.ndarray) -> np.ndarray:
-    return 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
-
-
 def metrics(src: np.ndarray, dec: np.ndarray) -> dict:
-    """Per-frame PSNR-RGB/Y/YUV and MS-SSIM (RGB) of decoded frames against the source."""
-    from ncodec.codecs.video import io
+    from ncodec.codecs.video.metrics import per_frame
 
-    s, d = src.astype(np.float64), dec.astype(np.float64)
-    out = {"psnr-rgb": _psnr(((s - d) ** 2).reshape(len(s), -1).mean(1))}
-    ys, us, vs = io.rgb_to_yuv(src)
-    yd, ud, vd = io.rgb_to_yuv(dec)
-    mse = lambda a, b: ((np.round(a) - np.round(b)) ** 2).reshape(len(a), -1).mean(1)  # noqa: E731
-    py = _psnr(mse(ys, yd))
-    pu, pv = _psnr(mse(io._down(us), io._down(ud))), _psnr(mse(io._down(vs), io._down(vd)))
-    out["psnr-y"], out["psnr-yuv"] = py, (6 * py + pu + pv) / 8
-    h, w = src.shape[1:3]
-    if min(h, w) > 160:
-        import torch
-        from pytorch_msssim import ms_ssim
-
-        ms = []
-        for a, b in zip(src, dec):
-            ta = torch.from_numpy(a).permute(2, 0, 1)[None].double()
-            tb = torch.from_numpy(b).permute(2, 0, 1)[None].double()
-            ms.append(float(ms_ssim(ta, tb, data_range=255)))
-        out["ms-ssim-rgb"] = np.array(ms)
-    return out
+    return per_frame(src, dec)
 
 
 def run_lvc(name: str, clip, qualities, intra_period: int, checkpoint: str, log) -> dict:

@@ -25,7 +25,7 @@ class _X26x(Baseline):
     library, suffix, fmt = "", "", ""
     preset, tune = "veryslow", "psnr"
 
-    def __init__(self, intra_period: int = 32, fps: float = 50.0):
+    def __init__(self, intra_period: int = 32, fps: float = 25.0):
         self.intra_period, self.fps = intra_period, fps
 
     def available(self) -> str | None:
@@ -65,11 +65,11 @@ class _X26x(Baseline):
                              check=True, capture_output=True).stdout
         return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
-    def encode(self, img: np.ndarray, setting: float, tmpdir: Path) -> Path:  # one image = a one-frame clip
-        return self.encode_clip(img[None], setting, tmpdir)
+    def encode(self, frames: np.ndarray, setting: float, tmpdir: Path) -> Path:  # ncodec eval: a clip
+        return self.encode_clip(frames, setting, tmpdir)
 
     def decode(self, path: Path) -> np.ndarray:
-        return self.decode_clip(path)[0]
+        return self.decode_clip(path)
 
 
 @register_baseline
