@@ -254,6 +254,89 @@ def pass_maps(band: np.ndarray, pass_: int, passes: int) -> np.ndarray:
     return out
 
 
+def pass_index(shape: tuple[int, int], passes: int) -> list:
+    """Index of each pass's positions in a band of ``shape``: four polyphase passes are strided
+    slices (row-major order, the same positions and order as :func:`pass_masks`), two passes the
+    checkerboard masks. ``band[index]`` may be 2-D: flatten it with :func:`take`."""
+    if passes == 4:
+        return [(slice(a, None, 2), slice(b, None, 2)) for a, b in _POLYPHASE]
+    return pass_masks(shape, passes)
+
+
+def take(a: np.ndarray, index) -> np.ndarray:
+    """``a[index]`` as a flat array (or (N, ...) for maps with trailing axes)."""
+    v = a[index]
+    return v.reshape((-1,) + a.shape[2:]) if isinstance(index, tuple) else v
+
+
+def put(a: np.ndarray, index, values: np.ndarray) -> None:
+    """``a[index] = values`` for a flat ``values`` in :func:`take`'s order."""
+    if isinstance(index, tuple):
+        a[index] = values.reshape(a[index].shape)
+    else:
+        a[index] = values
+
+
+LOG_MAP8 = LOG_MAP.astype(np.uint8)
+
+
+def _log8(a: np.ndarray) -> np.ndarray:
+    return LOG_MAP8[np.minimum(a, LOG_CLIP)]
+
+
+def band_statics(mags: list[list[np.ndarray]], level: int, channel: int, orient: int) -> np.ndarray:
+    """:func:`static_maps` already passed through the log map (same values, (h, w, 8) uint8),
+    computed without the all-zero maps (the log map commutes with the parent upsampling)."""
+    band = mags[level][orient][channel]
+    shape = band.shape
+    out = np.zeros(shape + (8,), dtype=np.uint8)
+    if level + 1 < len(mags):
+        parent = mags[level + 1][orient][channel]
+        out[..., 0] = upsample(_log8(parent), shape)
+        out[..., 1] = upsample(_log8(box3(parent)), shape)
+    if orient >= 1:
+        sib0 = fit(mags[level][0][channel], shape)
+        out[..., 2] = _log8(box3(sib0))
+        out[..., 4] = _log8(fit(mags[level][orient - 1][channel], shape))
+    if orient >= 2:
+        out[..., 3] = _log8(box3(fit(mags[level][1][channel], shape)))
+    if channel >= 1:
+        y = mags[level][orient][0]
+        out[..., 5] = _log8(y)
+        out[..., 6] = _log8(box3(y))
+    if channel >= 2:
+        out[..., 7] = _log8(box3(mags[level][orient][1]))
+    return out
+
+
+def pass_features(static_log: np.ndarray, band: np.ndarray, index, pass_: int, passes: int) -> np.ndarray:
+    """(N, N_NUMERIC) features of one pass: equal to ``features(static[mask], pass_maps(...)[mask])``
+    but computed at the pass's positions only (fast path for polyphase passes)."""
+    if not isinstance(index, tuple):
+        passed = _log8(pass_maps(band, pass_, passes)[index])
+        return np.concatenate([static_log[index], passed], 1)
+    a, b = index[0].start, index[1].start
+    h, w = band.shape
+    nh, nw = len(range(a, h, 2)), len(range(b, w, 2))
+    out = np.zeros((nh, nw, N_NUMERIC), dtype=np.uint8)
+    out[..., :8] = static_log[a::2, b::2]
+    sees = _SEES[passes][pass_]
+    if any(sees):
+        p = np.pad(band, 1)
+
+        def nb(dy, dx):
+            r, c = 1 + a + dy, 1 + b + dx
+            return p[r : r + 2 * nh - 1 : 2, c : c + 2 * nw - 1 : 2]
+
+        if sees[0]:
+            out[..., 8] = _log8(nb(-1, 0) + nb(1, 0))
+        if sees[1]:
+            out[..., 9] = _log8(nb(0, -1) + nb(0, 1))
+        if sees[2]:
+            out[..., 10] = _log8(nb(-1, -1) + nb(-1, 1) + nb(1, -1) + nb(1, 1))
+    return out.reshape(-1, N_NUMERIC)
+
+
 def features(static: np.ndarray, passed: np.ndarray) -> np.ndarray:
     """(N, N_NUMERIC) integer neighbour features from the selected positions' maps (N, 8), (N, 3)."""
     return LOG_MAP[np.minimum(np.concatenate([static, passed], axis=1), LOG_CLIP)]

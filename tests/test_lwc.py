@@ -111,3 +111,25 @@ def test_damaged_stream_is_a_format_error(lwc, photo):
     with pytest.raises(FormatError):
         lwc.decompress([enc["strings"][0][:-1], enc["strings"][1]], enc["payload"], 5.0)
     assert math.isfinite(5.0)
+
+
+@pytest.mark.parametrize("passes", [2, 4])
+def test_fast_pass_features_equal_the_reference_maps(passes):
+    """The coder's polyphase fast path (band_statics + pass_features) gives exactly the features
+    the training samples use (static_maps / pass_maps / features over boolean masks)."""
+    rng = np.random.default_rng(3)
+    shapes = [(37, 53), (19, 27), (10, 14)]
+    mags = [[(rng.random((3,) + s) < 0.4) * rng.integers(0, 3000, (3,) + s) for _ in range(3)] for s in shapes]
+    for level, channel, orient in ctx.band_order(len(shapes)):
+        band = mags[level][orient][channel]
+        static = ctx.static_maps(mags, level, channel, orient)
+        fast = ctx.band_statics(mags, level, channel, orient)
+        for pass_, (mask, index) in enumerate(zip(ctx.pass_masks(band.shape, passes), ctx.pass_index(band.shape, passes))):
+            ref = ctx.features(static[mask], ctx.pass_maps(band, pass_, passes)[mask])
+            assert np.array_equal(ctx.pass_features(fast, band, index, pass_, passes), ref)
+            assert np.array_equal(ctx.take(band, index), band[mask])
+
+
+def test_quality_range_reaches_below_zero(lwc):
+    lo, hi = lwc.quality_range
+    assert lo < 0 < hi

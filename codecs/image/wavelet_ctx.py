@@ -58,11 +58,12 @@ class WaveletContextCodec(nn.Module):
 
     def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
                  quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
-                 rdo_lambda: float = 0.0, passes: int = 4):
+                 rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
-                       "rdo_lambda": rdo_lambda, "passes": passes}
+                       "rdo_lambda": rdo_lambda, "passes": passes, "quality_min": quality_min,
+                       "rdo_passes": rdo_passes}
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -77,10 +78,15 @@ class WaveletContextCodec(nn.Module):
 
     @property
     def quality_range(self) -> tuple[float, float]:
-        return 0.0, float(self.config["quality_max"])
+        return float(self.config["quality_min"]), float(self.config["quality_max"])
 
     def step(self, quality: float) -> float:
         return float(2.0 ** (self.config["step_log2"] - float(quality) * self.config["step_slope"]))
+
+    def steps(self, quality: float) -> np.ndarray:
+        """(3, 1, 1) step of each colour channel (Y, C1, C2): all equal (tried: coarser chroma,
+        1.2 times Y's step, lost 0.2% BD-rate on held-out photos)."""
+        return np.full((3, 1, 1), self.step(quality))
 
     # ------------------------------------------------------------------ model pieces
     def _load(self):
@@ -106,15 +112,16 @@ class WaveletContextCodec(nn.Module):
             band = mags[level][orient][channel]
             if band.size == 0:
                 continue
-            static = ctx.static_maps(mags, level, channel, orient)
-            for pass_, mask in enumerate(ctx.pass_masks(band.shape, self.config["passes"])):
-                if not mask.any():
+            static = ctx.band_statics(mags, level, channel, orient)
+            passes = self.config["passes"]
+            for pass_, mask in enumerate(ctx.pass_index(band.shape, passes)):
+                x = ctx.pass_features(static, band, mask, pass_, passes)
+                if len(x) == 0:
                     continue
-                x = ctx.features(static[mask], ctx.pass_maps(band, pass_, self.config["passes"])[mask])
                 bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
                 base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1)
                 values = coder(level, channel, orient, pass_, mask, base)
-                band[mask] = np.clip(np.abs(values), 0, MAG_CLIP)
+                ctx.put(band, mask, np.clip(np.abs(values), 0, MAG_CLIP))
                 records.append(((level, channel, orient), mask, values, base))
         return records
 
@@ -131,7 +138,7 @@ class WaveletContextCodec(nn.Module):
 
     def quantise(self, coeffs, quality: float):
         ll, details = coeffs
-        step, r = self.step(quality), self.config["rounding"]
+        step, r = self.steps(quality), self.config["rounding"]
         q_ll = np.round(ll / step).astype(np.int64)
         q = [[(np.sign(b) * np.floor(np.abs(b) / step + r)).astype(np.int64) for b in bands] for bands in details]
         return q_ll, q
@@ -189,13 +196,13 @@ class WaveletContextCodec(nn.Module):
         # rate-distortion optimised requantisation under those tables, then the final tables.
         with timing.stage("context"):
             records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
-                                         lambda l, c, o, p, mask, t: q[l][o][c][mask])
+                                         lambda l, c, o, p, mask, t: ctx.take(q[l][o][c], mask))
         shifts = self._calibrate(records, levels, tset)
-        if self.config["rdo_lambda"] > 0:
+        for _ in range(int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0):
             q = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality)
             with timing.stage("context"):
                 records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
-                                             lambda l, c, o, p, mask, t: q[l][o][c][mask])
+                                             lambda l, c, o, p, mask, t: ctx.take(q[l][o][c], mask))
             shifts = self._calibrate(records, levels, tset)
         return levels, q_ll, q, records, shifts
 
@@ -277,17 +284,24 @@ class WaveletContextCodec(nn.Module):
 
     def _calibrate(self, records, levels: int, tset) -> dict:
         """Per (level, channel): the shift of the table index with the smallest code length
-        (hill-climbing from 0 over whole table steps)."""
+        (hill-climbing from 0 over whole table steps). The values are counted once per (base
+        table, value): M[t, u] = bits of the values of base table t under table u."""
+        self._load()
+        span = 2 * COST_SPAN + 1
+        groups: dict = {}
+        for (l, c, _), _, v, t in records:
+            groups.setdefault((l, c), []).append(t * span + (np.clip(v, -COST_SPAN, COST_SPAN) + COST_SPAN))
+        rows = np.arange(ctx.N_TABLES)
         shifts = {}
         for key in _classes(levels):
-            parts = [(v, t) for (l, c, _), _, v, t in records if (l, c) == key]
-            if not parts:
+            if key not in groups:
                 shifts[key] = 0
                 continue
-            values = np.concatenate([v for v, _ in parts])
-            base = np.concatenate([t for _, t in parts])
+            hist = np.bincount(np.concatenate(groups[key]), minlength=ctx.N_TABLES * span)
+            m = hist.reshape(ctx.N_TABLES, span).astype(np.float64) @ self._bits.T
+
             def cost(shift: int) -> float:
-                return float(self._cost(values, self._shifted(base, shift)).sum())
+                return float(m[rows, self._shifted(rows, shift)].sum())
 
             costs = {0: cost(0)}
             best = 0
@@ -308,10 +322,11 @@ class WaveletContextCodec(nn.Module):
         squared error (in steps^2, with the decoder's reconstruction offsets) + lambda * bits under
         the coefficient's current table. Contexts are taken as fixed: one greedy sweep."""
         _, _, recon = self._load()
-        lam, step = self.config["rdo_lambda"], self.step(quality)
+        step = self.steps(quality)
+        lam = self.config["rdo_lambda"] * (step[0] / step) ** 2  # the same pixel-domain lambda
         tables = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
         for (level, channel, orient), mask, _, base in records:
-            tables[level][orient][channel][mask] = self._shifted(base, shifts[(level, channel)])
+            ctx.put(tables[level][orient][channel], mask, self._shifted(base, shifts[(level, channel)]))
         out = []
         for level, bands in enumerate(details):
             row = []
@@ -330,11 +345,11 @@ class WaveletContextCodec(nn.Module):
         return out
 
     def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
-        step = self.step(quality)
+        step = self.steps(quality)
         details = [[np.zeros(s) for s in level] for level in shapes]
         for (level, channel, orient), mask, values, base in records:
             tables = self._shifted(base, shifts[(level, channel)])
-            details[level][orient][channel][mask] = self._dequantise(values, tables, step)
+            ctx.put(details[level][orient][channel], mask, self._dequantise(values, tables, float(step[channel, 0, 0])))
         with timing.stage("transform"):
             rgb = cdf97.inverse(q_ll * step, [tuple(b) for b in details])
         x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]

@@ -1,0 +1,45 @@
+"""In-process encode/decode seconds of lwc (median of N) on one image; optional profile.
+
+    python3 tools/lwc_lab/speed.py IMAGE QUALITY [--runs 3] [--profile] [--ckpt PATH]
+"""
+import argparse
+import cProfile
+import pstats
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ncodec.codecs.checkpoint import load_codec
+
+ap = argparse.ArgumentParser()
+ap.add_argument("image")
+ap.add_argument("quality", type=float)
+ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--profile", action="store_true")
+ap.add_argument("--ckpt", default=None)
+a = ap.parse_args()
+if a.ckpt:
+    m = load_codec(Path(a.ckpt).stem, "image", folder=Path(a.ckpt).parent)
+else:
+    m = load_codec("lwc", "image")
+rgb = np.asarray(Image.open(a.image).convert("RGB"))
+x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+out = m.compress(x, a.quality)
+payload = out.get("payload", out["shape"])
+te, td = [], []
+for _ in range(a.runs):
+    m._last = None
+    t = time.perf_counter(); out = m.compress(x, a.quality); te.append(time.perf_counter() - t)
+    t = time.perf_counter(); d = m.decompress(out["strings"], payload, a.quality); td.append(time.perf_counter() - t)
+assert torch.equal(d["x_hat"], out["x_hat"])
+bits = 8 * sum(len(s) for s in out["strings"])
+print(f"bpp {bits / rgb.shape[0] / rgb.shape[1]:.4f} encode {np.median(te):.3f} s decode {np.median(td):.3f} s")
+if a.profile:
+    m._last = None
+    cProfile.run("m.compress(x, a.quality)", "/tmp/enc.prof")
+    cProfile.run("m.decompress(out['strings'], payload, a.quality)", "/tmp/dec.prof")
+    for f in ("/tmp/enc.prof", "/tmp/dec.prof"):
+        pstats.Stats(f).sort_stats("tottime").print_stats(18)
