@@ -155,7 +155,20 @@ def main(argv=None) -> None:
     parser.add_argument("--codecs", default="lvc,lvc-intra,x264-ld,x265-ld")
     parser.add_argument("--checkpoint", default="video-lvc")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--update-card", default=None, metavar="CHECKPOINT",
+                        help="store the measured points and BD-rates in that checkpoint's model card")
+    parser.add_argument("--merge", nargs="*", default=None,
+                        help="no coding: merge the <codec>.json files of these folders into OUT's report")
     args = parser.parse_args(argv)
+    if args.merge is not None:
+        results = {}
+        for folder in args.merge:
+            for path in sorted(Path(folder).glob("*.json")):
+                results[path.stem] = json.loads(path.read_text())
+        write_report(Path(args.out), results, Path(args.sequence).name, args.intra_period)
+        if args.update_card:
+            update_card(args.update_card, results, Path(args.sequence).name, args.intra_period)
+        return
     clip = load_sequence(Path(args.sequence), args.frames, args.size, args.fps, args.pix_fmt)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +186,40 @@ def main(argv=None) -> None:
             run = run_baseline(name, clip, crfs, args.intra_period, print)
         results[name] = to_results(run, seq, t)
         (out / f"{name}.json").write_text(json.dumps(results[name], indent=1) + "\n")
-    lines = [f"# {seq}: {t} frames {w}x{h}, intra period {args.intra_period}, no B-frames", "",
+    write_report(out, results, seq, args.intra_period)
+    if args.update_card:
+        update_card(args.update_card, results, seq, args.intra_period)
+
+
+def update_card(checkpoint: str, results: dict, seq: str, intra_period: int) -> None:
+    from ncodec.codecs.checkpoint import set_card_field
+    from ncodec.eval.bdrate import Curve, bd_rate
+
+    entry = {"intra_period": intra_period, "frames": next(iter(results.values()))["meta"]["frames"],
+             "points": {name: {k: [round(v, 4) for v in r["results"][k]] for k in ("bpp", "psnr-rgb", "psnr-y", "psnr-yuv",
+                                                                                  "encode_fps", "decode_fps")
+                               if k in r["results"]} for name, r in results.items()},
+             "bd_rate_psnr_rgb": {}}
+    if "lvc" in results:
+        t = results["lvc"]["results"]
+        for anchor in ("lvc-intra", "x264-ld", "x265-ld"):
+            if anchor in results:
+                a = results[anchor]["results"]
+                try:
+                    r = bd_rate(Curve(anchor, a["bpp"], a["psnr-rgb"]), Curve("lvc", t["bpp"], t["psnr-rgb"]))
+                    entry["bd_rate_psnr_rgb"][f"vs {anchor}"] = round(r.value, 1)
+                except Exception:  # noqa: BLE001 - no overlap
+                    entry["bd_rate_psnr_rgb"][f"vs {anchor}"] = None
+    entry["command"] = "python3 -m ncodec.tools.video_bench (see the module docstring)"
+    set_card_field(checkpoint, f"rd_{seq}", entry)
+
+
+def write_report(out: Path, results: dict, seq: str, intra_period: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, r in results.items():
+        (out / f"{name}.json").write_text(json.dumps(r, indent=1) + "\n")
+    t = next(iter(results.values()))["meta"]["frames"]
+    lines = [f"# {seq}: {t} frames, intra period {intra_period} (lvc-intra: 1), no B-frames", "",
              "| codec | point | bpp | PSNR-RGB | PSNR-Y | PSNR-YUV | MS-SSIM | enc fps | dec fps |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
@@ -184,6 +230,12 @@ def main(argv=None) -> None:
                          f"{res['psnr-y'][i]:.2f} | {res['psnr-yuv'][i]:.2f} | {ms} | {res['encode_fps'][i]:.2f} | "
                          f"{res['decode_fps'][i]:.2f} |")
     lines += ["", *bd_table(results, ["lvc-intra", "x264-ld", "x265-ld"])]
+    lines += ["", "Bits per frame (lvc, each point; I frames first of their GOP):", ""]
+    for name, r in results.items():
+        if name == "lvc":
+            for pf in r["per_frame"]:
+                lines.append(f"* {pf['label']}: bpp per frame " + ", ".join(f"{b:.3f}" for b in pf["frame_bpp"][:40])
+                             + (" ..." if len(pf["frame_bpp"]) > 40 else ""))
     (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -197,7 +197,9 @@ def main(argv=None) -> None:
     card = {"config": model_cfg, "quality_range": list(codec.quality_range), "default_quality": cfg.get("default_quality", 3.0),
             "summary": cfg.get("summary", ""),
             "training": {"data": [name for name, _ in clips], "frames_per_clip": data.frames,
-                         "qualities": cfg["qualities"], "coefficients": n, "bits_before": before / n,
+                         "qualities": cfg["qualities"], "coefficients": n,
+                         "steps": 2 if rdo > 0 else 1,
+                         "steps_are": "rounds of statistics + lookup fit (no gradient steps)", "bits_before": before / n,
                          "bits_after": after / n, "device": "cpu", "threads": 1, "cpu_minutes": round(minutes, 1),
                          "loop": "python3 -m ncodec.train.video --config " + str(Path(args.config).relative_to(ROOT))
                          if Path(args.config).resolve().is_relative_to(ROOT) else args.config}}

@@ -58,7 +58,7 @@ class VideoModality(Modality):
 
     name, code, noun = "video", 2, "a video"
     suffixes = SUFFIXES
-    default_codec = "lvc"
+    default_codec = "video-lvc"  # the shipped checkpoint of the lvc codec
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
     codecs = {"ncodec.codecs.video.codec": ("lvc",)}
     options = (
