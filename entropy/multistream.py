@@ -16,7 +16,8 @@ import struct
 import constriction
 import numpy as np
 
-from ncodec.entropy.rangecoder import TableSet, _unvarints, _varints, check_tables, decode_symbols, range_decoder, split_escapes
+from ncodec.entropy.rangecoder import (TableSet, _unvarints, _varints, check_tables, decode_symbols, join_escapes,
+                                       range_decoder, split_escapes)
 from ncodec.errors import FormatError
 
 _WORD = np.dtype("<u4")
@@ -86,15 +87,13 @@ class Decoder:
                 raise FormatError("entropy-coded section is corrupted (missing stream)")
             decoded[s : s + c] = decode_symbols(dec, self.tset.model(t), c)
         index[order] = decoded
-        escape = self.tset.lengths[tables] - 2
-        escaped = np.flatnonzero(index == escape)
-        if len(escaped):
-            if self.used + len(escaped) > len(self.overflow):
-                raise FormatError("entropy-coded section is corrupted (escape values missing)")
-            o = self.overflow[self.used : self.used + len(escaped)]
-            self.used += len(escaped)
-            index[escaped] = np.where(o % 2 == 1, -(o + 1) // 2, escape[escaped] + o // 2)
-        return index + self.tset.offsets[tables]
+        return join_escapes(index, tables, self.tset, self._take_overflow)
+
+    def _take_overflow(self, count: int) -> np.ndarray:
+        if self.used + count > len(self.overflow):
+            raise FormatError("entropy-coded section is corrupted (escape values missing)")
+        self.used += count
+        return self.overflow[self.used - count : self.used]
 
     def finish(self) -> None:
         if self.used != len(self.overflow):

@@ -109,6 +109,18 @@ def split_escapes(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> tup
     return index.astype(np.int32), overflow
 
 
+def join_escapes(index: np.ndarray, tables: np.ndarray, tset: TableSet, take_overflow) -> np.ndarray:
+    """The inverse of :func:`split_escapes`: decoded symbol indices whose escape symbols are
+    replaced by the values ``take_overflow(count)`` returns (the zig-zag overflow, in order), then
+    shifted by each table's offset. Every range decoder ends with this."""
+    escape = tset.lengths[tables] - 2
+    escaped = np.flatnonzero(index == escape)
+    if len(escaped):
+        o = take_overflow(len(escaped))
+        index[escaped] = np.where(o % 2 == 1, -(o + 1) // 2, escape[escaped] + o // 2)
+    return index + tset.offsets[tables]
+
+
 class StreamEncoder:
     """One bitstream coded in several passes (context models: pass ``k+1``'s tables depend on the
     values of passes ``<= k``). Each :meth:`push` is vectorised; the decoder pulls the same passes
@@ -159,12 +171,7 @@ class StreamDecoder:
         index = np.empty(tables.shape, dtype=np.int64)
         for t, pos in _groups(tables):
             index[pos] = decode_symbols(self._coder, self.tset.model(t), len(pos))
-        escape = self.tset.lengths[tables] - 2
-        escaped = index == escape
-        overflow = self._take_varints(int(escaped.sum()))
-        odd = overflow % 2 == 1
-        index[escaped] = np.where(odd, -(overflow + 1) // 2, escape[escaped] + overflow // 2)
-        return (index + self.tset.offsets[tables]).reshape(shape)
+        return join_escapes(index, tables, self.tset, self._take_varints).reshape(shape)
 
     def _take_varints(self, count: int) -> np.ndarray:
         if self._used + count > len(self._ends):

@@ -1,15 +1,12 @@
 """Shared fixtures. Real data from ../shared/data is optional: tests using it skip without it."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
-
-warnings.filterwarnings("ignore", category=FutureWarning)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

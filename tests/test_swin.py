@@ -122,7 +122,7 @@ def test_swin_codec_round_trip_is_bit_exact(photo, entropy, h, w):
 
 
 def test_shipped_config_builds_runs_and_rebuilds():
-    spec = yaml.safe_load(CONFIG.read_text())["model"]
+    spec = yaml.safe_load(CONFIG.read_text())["model"]["init_args"]
     assert spec["codec"] == "swin" and spec["codec_config"]["entropy"]["kind"] == "channel-context"
     torch.manual_seed(0)
     model = get_codec("swin").factory(**spec["codec_config"])
