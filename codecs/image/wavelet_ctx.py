@@ -3,12 +3,16 @@
 * Transform (nothing learned, :mod:`ncodec.codecs.image.cdf97`): orthonormal colour transform,
   CDF 9/7 lifting (up to 5 levels, any size), each subband scaled to its synthesis norm so one
   step size is MSE-balanced everywhere.
-* Quantisation: one step ``2 ** (step_log2 - quality * step_slope)`` (``quality`` is continuous,
-  so one model covers the whole rate range), dead-zone rounding ``floor(|x| / step + rounding)``
-  for detail bands, plain rounding for the lowpass band.
+* Quantisation: one step ``2 ** (step_log2 - quality * step_slope)`` (``quality`` is continuous in
+  ``quality_min .. quality_max``, -2..10 for the shipped model: about 23 to 46 dB, so one model covers
+  the whole rate range), dead-zone rounding ``floor(|x| / step + rounding)`` for detail bands, plain
+  rounding for the lowpass band; then ``rdo_passes`` greedy RDO sweeps (each under the tables the
+  previous values give) choose each detail value among {0, floor, floor + 1}.
 * Entropy model (the learned part, :mod:`ncodec.entropy.subband_context`): per coefficient a
   Laplace scale predicted by a small exact fixed-point MLP from integer features of decoded
-  neighbours (parent, siblings, other channels, checkerboard neighbours).
+  neighbours (parent, siblings, other channels, neighbours decoded by earlier polyphase passes).
+  Four polyphase passes are strided slices of a band (no boolean masks, features computed at the
+  pass's positions only).
 * Per-image calibration: the encoder picks, per (level, channel), the whole number of table
   steps by which the network's scales move to minimise the real code length (header bytes).
 * Reconstruction: a nonzero coefficient is rebuilt at ``(|q| - offset) * step`` where the offset
