@@ -43,6 +43,17 @@ class Option:
         return self.kwargs.get("dest") or self.flags[0].lstrip("-").replace("-", "_")
 
 
+@dataclass(frozen=True)
+class Example:
+    """A small input a modality makes by itself (tests, the fuzz tool): the file, the encode
+    options to use, the codecs it suits (None: all of the modality's) and a decoded-output name."""
+
+    path: Path
+    options: dict = field(default_factory=dict)
+    codecs: tuple[str, ...] | None = None
+    output_suffix: str = ""
+
+
 @dataclass
 class Encoded:
     """What a modality's ``encode`` returns: the container, the encoder's reconstruction (what
@@ -200,6 +211,11 @@ class Modality:
     def eval_cell(self, record: dict) -> str:
         """One record in the report's per-sample table."""
         return f"{record[self.rate_key]:.3f}"
+
+    def examples(self, folder: Path) -> list[Example]:
+        """Write a few small inputs of this modality into ``folder`` (no data files needed): the
+        fuzz tool's seeds. A modality without examples is not fuzzed."""
+        return []
 
     # -- helpers ----------------------------------------------------------------------------------
     def describe_noun(self) -> str:

@@ -41,66 +41,50 @@ OUTCOMES = ("ok", "bad-input", "internal", "hang", "over-memory")
 
 
 def shipped_targets() -> dict[tuple[str, str], str]:
-    """Every shipped model (a card in checkpoints/) as (modality, codec) -> decoded file suffix."""
+    """Every shipped model (a card in checkpoints/) whose modality makes examples, as
+    (modality, codec) -> the decoded file's suffix (from the modality's examples)."""
+    import tempfile
+
     from ncodec.codecs.checkpoint import list_cards
-    from ncodec.codecs.registry import get_codec
+    from ncodec.codecs.registry import get_codec, get_modality
 
     targets = {}
-    for card in list_cards():
-        entry = get_codec(card.get("codec") or card["name"])
-        suffix = {"image": ".png"}.get(entry.modality, ".bin" if entry.name == "lidar" else ".ply")
-        targets[(entry.modality, entry.name)] = suffix
+    with tempfile.TemporaryDirectory() as tmp:
+        examples = {}
+        for card in list_cards():
+            entry = get_codec(card.get("codec") or card["name"])
+            if entry.modality not in examples:
+                examples[entry.modality] = get_modality(entry.modality).examples(Path(tmp))
+            suits = [e for e in examples[entry.modality] if e.codecs is None or entry.name in e.codecs]
+            if suits:
+                targets[(entry.modality, entry.name)] = suits[0].output_suffix
     return targets
 
 
-TARGETS = shipped_targets()  # hyperprior, lwc, wavelet (image); lidar, octree (point cloud)
+TARGETS = shipped_targets()  # e.g. hyperprior, lwc, wavelet (image); lidar, octree (point cloud)
 _INTERESTING = (0, 1, 2, 3, 7, 8, 15, 16, 255, 256, 512, 4095, 65535, 65536, 1 << 24, 1 << 28,
                 (1 << 31) - 1, 1 << 31, (1 << 32) - 1)
 
 
 # -- seed files -------------------------------------------------------------------------------------
 
-def _sweep(rings: int = 8, azimuths: int = 160, seed: int = 0) -> np.ndarray:
-    """A small LiDAR-like sweep (x, y, z, reflectance) on a 1 mm grid."""
-    rng = np.random.default_rng(seed)
-    elev = np.radians(np.linspace(-24, 2, rings))[:, None]
-    az = np.linspace(-np.pi, np.pi, azimuths, endpoint=False)[None, :]
-    r = np.minimum(np.where(elev < 0, 1.7 / np.maximum(np.sin(-elev), 1e-3), 80.0),
-                   20.0 / np.maximum(np.abs(np.cos(az)), 1e-3)) + rng.normal(0, 0.01, (rings, azimuths))
-    xyz = np.stack([r * np.cos(elev) * np.cos(az), r * np.cos(elev) * np.sin(az),
-                    np.broadcast_to(r * np.sin(elev), r.shape)], axis=-1).reshape(-1, 3)
-    xyz = np.round(xyz * 1000) / 1000
-    intensity = np.round(rng.uniform(0, 0.99, len(xyz)) * 100) / 100
-    return np.column_stack([xyz, intensity]).astype("<f4")
-
-
 def make_seeds(folder: Path, targets=None) -> dict[tuple[str, str], list[Path]]:
-    """Encode the seed inputs with every shipped model; returns the ``.ncd`` files per target."""
-    from PIL import Image
-
+    """Encode each modality's examples with every shipped model they suit; returns the ``.ncd``
+    files per target."""
     from ncodec import api
-    from ncodec.media.pointcloud import Cloud, write_cloud
+    from ncodec.codecs.registry import get_modality
 
     folder = Path(folder)
-    rng = np.random.default_rng(1234)
-    yy, xx = np.mgrid[0:40, 0:56]
-    rgb = np.stack([(xx * 4) % 256, (yy * 6) % 256, (xx + yy) * 2 % 256], axis=2).astype(np.uint8)
-    rgb = np.clip(rgb.astype(int) + rng.integers(-8, 9, rgb.shape), 0, 255).astype(np.uint8)
-    Image.fromarray(rgb).save(folder / "rgb.png")
-    alpha = ((xx[:24, :32] * 8) % 256).astype(np.uint8)[..., None]
-    Image.fromarray(np.concatenate([rgb[:24, :32], alpha], axis=2)).save(folder / "rgba.png")
-    _sweep().tofile(folder / "sweep.bin")
-    u = rng.normal(size=(1500, 3))
-    write_cloud(folder / "object.ply", Cloud(u / np.linalg.norm(u, axis=1, keepdims=True) * 0.05))
-    inputs = {"image": [("rgb.png", {}), ("rgba.png", {})],
-              "pointcloud": [("sweep.bin", {"precision": 0.001}), ("object.ply", {"precision": 0.002})]}
     seeds: dict[tuple[str, str], list[Path]] = {}
+    examples: dict[str, list] = {}
     for modality, codec in targets or TARGETS:
-        for name, options in inputs[modality]:
-            if (codec == "lidar") != (name == "sweep.bin") and modality == "pointcloud":
-                continue  # LiDAR sweeps for the LiDAR codec, an object for the others
-            out = folder / f"{codec}-{Path(name).stem}.ncd"
-            api.encode_file(folder / name, out, codec=codec, **options)
+        if modality not in examples:
+            examples[modality] = get_modality(modality).examples(folder)
+        for example in examples[modality]:
+            if example.codecs is not None and codec not in example.codecs:
+                continue
+            out = folder / f"{codec}-{example.path.stem}.ncd"
+            api.encode_file(example.path, out, codec=codec, **example.options)
             seeds.setdefault((modality, codec), []).append(out)
     return seeds
 

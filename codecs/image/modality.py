@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ncodec import timing
-from ncodec.codecs.modality import Encoded, Metric, Modality, Option
+from ncodec.codecs.modality import Encoded, Example, Metric, Modality, Option
 from ncodec.codecs.registry import register_modality
 from ncodec.distortion import ms_ssim, psnr
 from ncodec.entropy import limits
@@ -254,6 +254,19 @@ class ImageModality(Modality):
 
     def write(self, tmp: Path, sample: Picture, target: Path, **options) -> None:
         image_io.write_image(tmp, sample)
+
+    def examples(self, folder: Path) -> list[Example]:
+        """A textured 56x40 RGB PNG and a 32x24 RGBA one (alpha coded losslessly)."""
+        from PIL import Image
+
+        rng = np.random.default_rng(1234)
+        yy, xx = np.mgrid[0:40, 0:56]
+        rgb = np.stack([(xx * 4) % 256, (yy * 6) % 256, (xx + yy) * 2 % 256], axis=2).astype(np.uint8)
+        rgb = np.clip(rgb.astype(int) + rng.integers(-8, 9, rgb.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(rgb).save(Path(folder) / "rgb.png")
+        alpha = ((xx[:24, :32] * 8) % 256).astype(np.uint8)[..., None]
+        Image.fromarray(np.concatenate([rgb[:24, :32], alpha], axis=2)).save(Path(folder) / "rgba.png")
+        return [Example(Path(folder) / name, {}, None, ".png") for name in ("rgb.png", "rgba.png")]
 
     def summary(self, r: dict) -> str:
         net = r["seconds"] - r["entropy_seconds"]

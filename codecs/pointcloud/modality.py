@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncodec.codecs.modality import Encoded, Metric, Modality, Option
+from ncodec.codecs.modality import Encoded, Example, Metric, Modality, Option
 from ncodec.codecs.registry import declared, get_codec, register_modality
 from ncodec.errors import FormatError, InputError
 from ncodec.media import pointcloud as cloud_io
@@ -122,6 +122,27 @@ class PointCloudModality(Modality):
 
     def write(self, tmp: Path, sample: cloud_io.Cloud, target: Path, **options) -> None:
         cloud_io.write_cloud(tmp, sample, target=target)
+
+    def examples(self, folder: Path) -> list[Example]:
+        """A small LiDAR-like sweep (8 rings x 160 azimuths, 1 mm grid, KITTI .bin) for ``lidar``
+        and a 1500-point object (PLY) for the other codecs."""
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        elev = np.radians(np.linspace(-24, 2, 8))[:, None]
+        az = np.linspace(-np.pi, np.pi, 160, endpoint=False)[None, :]
+        r = np.minimum(np.where(elev < 0, 1.7 / np.maximum(np.sin(-elev), 1e-3), 80.0),
+                       20.0 / np.maximum(np.abs(np.cos(az)), 1e-3)) + rng.normal(0, 0.01, (8, 160))
+        xyz = np.stack([r * np.cos(elev) * np.cos(az), r * np.cos(elev) * np.sin(az),
+                        np.broadcast_to(r * np.sin(elev), r.shape)], axis=-1).reshape(-1, 3)
+        xyz = np.round(xyz * 1000) / 1000
+        intensity = np.round(rng.uniform(0, 0.99, len(xyz)) * 100) / 100
+        np.column_stack([xyz, intensity]).astype("<f4").tofile(Path(folder) / "sweep.bin")
+        u = np.random.default_rng(1234).normal(size=(1500, 3))
+        cloud_io.write_cloud(Path(folder) / "object.ply", cloud_io.Cloud(u / np.linalg.norm(u, axis=1, keepdims=True) * 0.05))
+        others = tuple(n for names in self.codecs.values() for n in names if n != "lidar")
+        return [Example(Path(folder) / "sweep.bin", {"precision": 0.001}, ("lidar",), ".bin"),
+                Example(Path(folder) / "object.ply", {"precision": 0.002}, others, ".ply")]
 
     def summary(self, r: dict) -> str:
         return (f"{r['output']}: {r['bytes']} bytes, {r['bits_per_point']:.3f} bits/point "
