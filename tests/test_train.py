@@ -158,3 +158,18 @@ def test_a_run_stopping_between_periodic_saves_keeps_its_last_steps(trained, tmp
                "--trainer.max_steps", "7", "--trainer.limit_val_batches", "0", "--trainer.logger", "false", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert torch.load(tmp_path / "runs/smoke/checkpoints/last.ckpt", weights_only=False)["global_step"] == 7
+
+
+def test_a_config_written_before_subclass_mode_still_trains(tmp_path):
+    """Old configs (no class_path) are upgraded on the fly: the same command keeps working."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "configs/smoke/image.yaml").read_text())
+    config["model"], config["data"] = config["model"]["init_args"], config["data"]["init_args"]
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(config))
+    r = ncodec("train", "fit", "--config", tmp_path / "old.yaml", "--data.root", tmp_path, "--print_config", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    printed = yaml.safe_load(r.stdout)
+    assert printed["model"]["class_path"] == "ncodec.train.module.CodecModule"
+    assert printed["model"]["init_args"]["codec"] == "hyperprior"
+    assert printed["data"]["class_path"] == "ncodec.train.data.ImageFolderData"

@@ -7,13 +7,63 @@ its LightningModule and DataModule (``model.class_path``, ``data.class_path``).
 """
 from __future__ import annotations
 
+import os
 import warnings
 from argparse import ArgumentError
 
 from ncodec.errors import InputError
 
 
+# Configs written before subclass mode name no classes: their model/data sections are recognised by
+# their keys (image codecs' CodecModule takes ``codec``, the LiDAR module ``block_len``).
+_LEGACY_CLASSES = (
+    ("codec", "ncodec.train.module.CodecModule", "ncodec.train.data.ImageFolderData"),
+    ("block_len", "ncodec.train.pointcloud.LidarModule", "ncodec.train.pointcloud.LidarData"),
+)
+
+
+def _upgrade_config(path: str, folder: str) -> str:
+    """``path`` itself, or (a config without class paths) a copy in ``folder`` that names them."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(open(path))
+    except (OSError, yaml.YAMLError):
+        return path  # LightningCLI reports it
+    model = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(model, dict) or "class_path" in model:
+        return path
+    for key, module_class, data_class in _LEGACY_CLASSES:
+        if key in model:
+            config["model"] = {"class_path": module_class, "init_args": model}
+            if isinstance(config.get("data"), dict) and "class_path" not in config["data"]:
+                config["data"] = {"class_path": data_class, "init_args": config["data"]}
+            out = os.path.join(folder, f"{len(os.listdir(folder))}-{os.path.basename(path)}")
+            with open(out, "w") as f:
+                yaml.safe_dump(config, f, sort_keys=False)
+            return out
+    return path
+
+
+def _upgrade_args(args: list[str], folder: str) -> list[str]:
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--config" and i + 1 < len(out):
+            out[i + 1] = _upgrade_config(out[i + 1], folder)
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + _upgrade_config(arg.split("=", 1)[1], folder)
+    return out
+
+
 def main(args: list[str] | None = None) -> None:
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ncodec-train-") as folder:
+        _main(_upgrade_args(sys.argv[1:] if args is None else list(args), folder))
+
+
+def _main(args: list[str]) -> None:
     import lightning.pytorch as L
     from lightning.pytorch.cli import LightningCLI
 
