@@ -335,16 +335,24 @@ class WaveletContextCodec(nn.Module):
         for level, bands in enumerate(details):
             row = []
             for orient, band in enumerate(bands):
-                t = tables[level][orient]
                 ratio = np.abs(band) / step
-                a = np.floor(ratio).astype(np.int64)
-                best_k, best_j = np.zeros_like(a), ratio**2 + lam * self._cost(np.zeros_like(a), t)
+                # Below a quarter step 0 always wins: a nonzero value is rebuilt at >= 1/2 step
+                # (offsets are within +-1/2), so it has more error, and it never costs fewer bits
+                # (the tables are unimodal at 0). Only the other positions are examined.
+                idx = np.flatnonzero(ratio >= 0.25)
+                r = ratio.reshape(-1)[idx]
+                t = tables[level][orient].reshape(-1)[idx]
+                lam_i = np.broadcast_to(lam, band.shape).reshape(-1)[idx]
+                a = np.floor(r).astype(np.int64)
+                best_k, best_j = np.zeros_like(a), r**2 + lam_i * self._cost(np.zeros_like(a), t)
                 for k in (a, a + 1):
                     rec = np.where(k > 0, k - recon[t, np.minimum(k, 2) - 1], 0.0)
-                    j = (ratio - rec) ** 2 + lam * self._cost(k, t)
+                    j = (r - rec) ** 2 + lam_i * self._cost(k, t)
                     better = j < best_j
                     best_k, best_j = np.where(better, k, best_k), np.where(better, j, best_j)
-                row.append(np.sign(band).astype(np.int64) * best_k)
+                mag = np.zeros(band.size, dtype=np.int64)
+                mag[idx] = best_k
+                row.append(np.sign(band).astype(np.int64) * mag.reshape(band.shape))
             out.append(row)
         return out
 
