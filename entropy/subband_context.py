@@ -158,8 +158,16 @@ class ExactMLP:
         Each distinct feature row is evaluated once (rows are packed into one int64 key)."""
         if len(x) == 0:
             return np.zeros(0)
-        _, first, inverse = np.unique(x.astype(np.int64) @ _KEY_WEIGHTS, return_index=True, return_inverse=True)
-        return self._tail(_matmul(x[first].astype(np.float64), self.w_num) + bias)[inverse.reshape(-1)]
+        key = x.astype(np.int64) @ _KEY_WEIGHTS
+        # All-zero rows (most of them at low rates) are one evaluation of the bias alone (exactly
+        # what the product gives them); only the other rows are sorted into distinct keys.
+        out = np.full(len(x), self._tail(np.asarray(bias, np.float64)[None])[0])
+        busy = np.flatnonzero(key)
+        if len(busy):
+            _, first, inverse = np.unique(key[busy], return_index=True, return_inverse=True)
+            rows = x[busy[first]].astype(np.float64)
+            out[busy] = self._tail(_matmul(rows, self.w_num) + bias)[inverse.reshape(-1)]
+        return out
 
 
 def export_mlp(layers: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
