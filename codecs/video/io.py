@@ -1,7 +1,7 @@
 """Video files <-> (T, H, W, 3) uint8 RGB frames, with the source's pixel format kept.
 
-Inputs: ``.y4m`` (4:2:0 / 4:4:4, 8-bit; ``C420jpeg``/``C420paldv``/``C420mpeg2``/``C420``/``C444``/
-``Cmono``), raw ``.yuv`` (``--size WxH --fps F --pix-fmt yuv420p|yuv444p``), ``.mp4``/``.mkv``
+Inputs: ``.y4m`` (8-bit 4:2:0 / 4:4:4: ``C420jpeg``/``C420paldv``/``C420mpeg2``/``C420``/``C444``;
+other colour spaces are refused), raw ``.yuv`` (``--size WxH --fps F --pix-fmt yuv420p|yuv444p``), ``.mp4``/``.mkv``
 through PyAV, a folder of PNG frames (sorted by name).
 
 What is coded: RGB 8-bit 4:4:4. YCbCr sources are converted with the BT.601 limited-range matrix
