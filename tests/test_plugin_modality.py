@@ -1,6 +1,8 @@
 """Proof of the modality shape: a toy modality (1-D signals) and a trivial codec are defined here,
-registered at run time, and go through ``ncodec encode / decode / info / list`` (and the API)
-end to end, without any project file knowing them."""
+registered at run time, and go through ``ncodec encode / decode / info / list / eval`` end to end,
+without any project file knowing them. The modality defines nothing of the evaluation section:
+the defaults evaluate it with its own codecs (every file it recognises is a sample, the rate in its
+unit, the generic PSNR over the samples' arrays)."""
 from __future__ import annotations
 
 import json
@@ -19,10 +21,12 @@ from ncodec.errors import FormatError, InputError
 
 
 class PCMCodec:
-    """Uniform quantisation + deflate: a codec without weights (found by its default id)."""
+    """Uniform quantisation + deflate: a codec without weights (found by its default id);
+    ``rate_values``: the steps an evaluation sweeps (it has no card to state them)."""
 
     weightless = True
     rate_parameter = "step"
+    rate_values = (0.5, 0.1, 0.02)
 
     def __init__(self):
         self.config = {}
@@ -144,3 +148,24 @@ def test_a_file_of_an_unregistered_modality_is_a_format_error(tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", str(tmp_path / "o.ncd")]) == 2
     assert "unknown modality code 200" in capsys.readouterr().err
+
+
+def test_toy_modality_is_evaluated_with_the_defaults(signal_modality, tmp_path, capsys):
+    data = tmp_path / "signals"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        (data / f"s{i}.sig").write_bytes((np.cumsum(rng.normal(0, 1, 500))).astype("<f8").tobytes())
+    (data / "notes.txt").write_text("skipped")
+    out = tmp_path / "out"
+    assert main(["eval", "--dataset", str(data), "--codecs", "all", "--out", str(out), "--jobs", "1",
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 samples (1 other file(s) skipped)" in printed
+    res = json.loads((out / "toy-pcm.json").read_text())
+    assert res["meta"]["modality"] == "signal" and res["meta"]["rate_key"] == "bits_per_sample"
+    r = res["results"]
+    assert r["setting"] == pytest.approx([0.5, 0.1, 0.02]) and r["bits_per_sample"] == sorted(r["bits_per_sample"])
+    assert r["psnr"] == sorted(r["psnr"])  # finer steps: higher PSNR
+    assert set(res["per_sample"]) == {"s0.sig", "s1.sig"} and (out / "rd-psnr.png").is_file()
+    assert "| toy-pcm |" in (out / "report.md").read_text()
