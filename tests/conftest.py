@@ -1,6 +1,9 @@
 """Shared fixtures. Real data from ../shared/data is optional: tests using it skip without it."""
 from __future__ import annotations
 
+import contextlib
+import io
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +40,13 @@ def kodak() -> Path:
     if not folder.is_dir():
         pytest.skip("../shared/data/kodak is not present")
     return folder
+
+
+def run_inline(*args) -> subprocess.CompletedProcess:
+    """``ncodec ARGS`` in this process (fast: models stay loaded), as a CompletedProcess."""
+    from ncodec.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

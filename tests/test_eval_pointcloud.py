@@ -2,16 +2,14 @@
 with bits per point, D1/D2 PSNR and max errors, real files from ``lidar`` and the baselines."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_inline
 
 
 def synthetic_sweep(rings: int, azimuths: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,15 +24,6 @@ def synthetic_sweep(rings: int, azimuths: int, seed: int) -> tuple[np.ndarray, n
                     np.broadcast_to(r * np.sin(elev), r.shape)], axis=-1).reshape(-1, 3)
     intensity = np.round(np.clip(0.3 + 0.2 * np.sin(xyz[:, 0] / 3), 0, 0.99) * 100) / 100
     return np.round(xyz * 1000) / 1000, intensity
-
-
-def run_inline(*args):
-    from ncodec.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

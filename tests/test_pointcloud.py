@@ -2,8 +2,6 @@
 inputs through the real command line, exactness of the fixed-point predictor, real LiDAR data."""
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -18,7 +16,7 @@ import ncodec
 from ncodec.cli import main
 from ncodec.media.pointcloud import Cloud, read_cloud, write_cloud
 
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, run_inline
 
 LIDAR = SHARED_DATA / "lidar"
 
@@ -47,13 +45,6 @@ def synthetic_object(n: int = 8000, seed: int = 1) -> np.ndarray:
     u = rng.normal(size=(n, 3))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     return u * 0.05 * (1 + 0.2 * np.sin(6 * u[:, :1]))
-
-
-def run_inline(*args):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
