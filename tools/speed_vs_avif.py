@@ -1,6 +1,7 @@
 """Side-by-side encode/decode seconds of one image: an ncodec image codec (in-process through the
 file API, and the CLI's wall time) vs avifenc/avifdec (speed 6, 4:4:4, --jobs 1, as the eval
-baseline) at a chosen AVIF quantizer, median of 3 runs each, in one process.
+baseline) at a chosen AVIF quantizer, median of 3 runs each, in one process; wall seconds and CPU
+seconds (this process, or the waited-for avifenc/avifdec child).
 
     python3 tools/speed_vs_avif.py IMAGE QUALITY AVIF_QUANTIZER [--codec lwc] [--runs 3]
 """
@@ -17,12 +18,28 @@ from pathlib import Path
 import numpy as np
 
 
-def median_seconds(run, n: int) -> float:
-    times = []
+CPU = {}  # id(run) -> median CPU seconds of the last median_seconds call (this process + children)
+
+
+def _cpu() -> float:
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def median_seconds(run, n: int, key: str | None = None) -> float:
+    """Median wall seconds of ``run``; with ``key``, its median CPU seconds (this process plus
+    waited-for child processes) go to ``CPU[key]``: on a busy shared machine wall time swings,
+    CPU time much less."""
+    times, cpu = [], []
     for _ in range(n):
-        start = time.perf_counter()
+        start, c = time.perf_counter(), _cpu()
         run()
         times.append(time.perf_counter() - start)
+        cpu.append(_cpu() - c)
+    if key:
+        CPU[key] = float(np.median(cpu))
     return float(np.median(times))
 
 
@@ -46,8 +63,8 @@ def measure(src: Path, quality: float, avif_q: int, codec: str, runs: int) -> li
                 model._last = None  # lwc caches the analysis of the last image: measure a cold encode
             ncodec.encode_file(src, d / "a.ncd", codec=codec, quality=quality, force=True)
 
-        enc = median_seconds(encode, runs)
-        dec = median_seconds(lambda: ncodec.decode_file(d / "a.ncd", d / "a.png", force=True), runs)
+        enc = median_seconds(encode, runs, "enc")
+        dec = median_seconds(lambda: ncodec.decode_file(d / "a.ncd", d / "a.png", force=True), runs, "dec")
         report = ncodec.encode_file(src, d / "a.ncd", codec=codec, quality=quality, force=True)
         ncodec.decode_file(d / "a.ncd", d / "a.png", force=True)
         cli = ["ncodec", "encode", str(src), str(d / "b.ncd"), "--codec", codec, "--quality", str(quality), "--force"]
@@ -56,15 +73,17 @@ def measure(src: Path, quality: float, avif_q: int, codec: str, runs: int) -> li
                                                          "--force"], check=True, capture_output=True), runs)
         avifenc = ["avifenc", "--jobs", "1", "--speed", "6", "--yuv", "444", "--depth", "8", "--min", str(avif_q),
                    "--max", str(avif_q), str(src), str(d / "c.avif")]
-        aenc = median_seconds(lambda: subprocess.run(avifenc, check=True, capture_output=True), runs)
+        aenc = median_seconds(lambda: subprocess.run(avifenc, check=True, capture_output=True), runs, "aenc")
         adec = median_seconds(lambda: subprocess.run(["avifdec", "--jobs", "1", "--depth", "8", str(d / "c.avif"),
-                                                      str(d / "c.png")], check=True, capture_output=True), runs)
+                                                      str(d / "c.png")], check=True, capture_output=True), runs, "adec")
         reference = np.asarray(Image.open(src).convert("RGB")).astype(float)
         pixels = reference.shape[0] * reference.shape[1]
         return [f"{codec} q={quality}: {report['bpp']:.3f} bpp {psnr_rgb(reference, d / 'a.png'):.2f} dB | encode "
-                f"{enc:.3f} s decode {dec:.3f} s (in-process) | CLI encode {cli_enc:.3f} s decode {cli_dec:.3f} s",
+                f"{enc:.3f} s decode {dec:.3f} s (in-process; CPU {CPU['enc']:.3f} s / {CPU['dec']:.3f} s) | CLI encode "
+                f"{cli_enc:.3f} s decode {cli_dec:.3f} s",
                 f"avif q={avif_q}: {os.path.getsize(d / 'c.avif') * 8 / pixels:.3f} bpp "
-                f"{psnr_rgb(reference, d / 'c.png'):.2f} dB | avifenc {aenc:.3f} s avifdec {adec:.3f} s"]
+                f"{psnr_rgb(reference, d / 'c.png'):.2f} dB | avifenc {aenc:.3f} s avifdec {adec:.3f} s (CPU {CPU['aenc']:.3f} s / "
+                f"{CPU['adec']:.3f} s)"]
 
 
 def main(argv: list[str] | None = None) -> int:
