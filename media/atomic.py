@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,17 +26,21 @@ def check_output(path: Path, force: bool) -> Path:
 def atomic_output(path: Path, force: bool = False):
     """Yields a temporary path (same folder, same suffix) that becomes ``path`` on success.
 
-    The result gets the permissions a plain ``open()`` would give it (0666 minus the umask), not
+    The writer may replace the temporary file by a folder (a folder of frames). The result gets the
+    permissions a plain ``open()`` or ``mkdir()`` would give it (0666 / 0777 minus the umask), not
     mkstemp's private 0600."""
     path = check_output(path, force)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, (0o777 if os.path.isdir(tmp) else 0o666) & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 

@@ -174,3 +174,25 @@ def test_demo_is_the_readme_main_job():
     readme = (ROOT / "README.md").read_text()
     assert "bash install.sh && ncodec demo" in readme and "bash install.sh && python3 -m pytest" in readme
     assert "bash install.sh && python3 -m pytest" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_atomic_output_of_a_folder_gets_mkdir_permissions_and_is_removed_on_failure(tmp_path):
+    """Writers that produce a folder (video decoded to PNG frames) go through the same atomic path."""
+    import os
+
+    from ncodec.media.atomic import atomic_output
+
+    with atomic_output(tmp_path / "frames") as tmp:
+        tmp.unlink()
+        tmp.mkdir()
+        (tmp / "f001.png").write_bytes(b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "frames").stat().st_mode & 0o777 == 0o777 & ~mask
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "broken") as tmp:
+            tmp.unlink()
+            tmp.mkdir()
+            (tmp / "f001.png").write_bytes(b"x")
+            raise RuntimeError("writer failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]

@@ -40,9 +40,20 @@ from ncodec.entropy.container import Container, unpack
 OUTCOMES = ("ok", "bad-input", "internal", "hang", "over-memory")
 
 
+def _codec_of(checkpoint: str) -> str:
+    """The registered codec a shipped checkpoint instantiates (its card says)."""
+    from ncodec.codecs.checkpoint import list_cards
+
+    return next(c.get("codec") or c["name"] for c in list_cards() if c["name"] == checkpoint)
+
+
+def _suits(example, checkpoint: str) -> bool:
+    return example.codecs is None or _codec_of(checkpoint) in example.codecs
+
+
 def shipped_targets() -> dict[tuple[str, str], str]:
     """Every shipped model (a card in checkpoints/) whose modality makes examples, as
-    (modality, codec) -> the decoded file's suffix (from the modality's examples)."""
+    (modality, checkpoint name) -> the decoded file's suffix (from the modality's examples)."""
     import tempfile
 
     from ncodec.codecs.checkpoint import list_cards
@@ -52,12 +63,12 @@ def shipped_targets() -> dict[tuple[str, str], str]:
     with tempfile.TemporaryDirectory() as tmp:
         examples = {}
         for card in list_cards():
-            entry = get_codec(card.get("codec") or card["name"])
-            if entry.modality not in examples:
-                examples[entry.modality] = get_modality(entry.modality).examples(Path(tmp))
-            suits = [e for e in examples[entry.modality] if e.codecs is None or entry.name in e.codecs]
+            modality = get_codec(card.get("codec") or card["name"]).modality
+            if modality not in examples:
+                examples[modality] = get_modality(modality).examples(Path(tmp))
+            suits = [e for e in examples[modality] if _suits(e, card["name"])]
             if suits:
-                targets[(entry.modality, entry.name)] = suits[0].output_suffix
+                targets[(modality, card["name"])] = suits[0].output_suffix
     return targets
 
 
@@ -81,7 +92,7 @@ def make_seeds(folder: Path, targets=None) -> dict[tuple[str, str], list[Path]]:
         if modality not in examples:
             examples[modality] = get_modality(modality).examples(folder)
         for example in examples[modality]:
-            if example.codecs is not None and codec not in example.codecs:
+            if not _suits(example, codec):
                 continue
             out = folder / f"{codec}-{example.path.stem}.ncd"
             api.encode_file(example.path, out, codec=codec, **example.options)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ncodec.codecs.modality import Encoded, Metric, Modality, Option
+from ncodec.codecs.modality import Encoded, Example, Metric, Modality, Option
 from ncodec.codecs.registry import register_modality
 from ncodec.errors import FormatError, InputError
 
@@ -111,6 +111,19 @@ class VideoModality(Modality):
 
     def eval_cell(self, record: dict) -> str:
         return f"{record[self.rate_key]:.4f}"
+
+    def examples(self, folder: Path) -> list[Example]:
+        """A 4-frame 64x48 y4m (4:2:0) of a textured pattern moving by a few pixels per frame."""
+        from ncodec.codecs.video import io
+
+        rng = np.random.default_rng(7)
+        yy, xx = np.mgrid[0:48, 0:96]
+        base = np.stack([(xx * 5) % 256, (yy * 7) % 256, (xx + 2 * yy) * 3 % 256], axis=2)
+        base = np.clip(base + rng.integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
+        frames = np.stack([base[:, 3 * t: 3 * t + 64] for t in range(4)])
+        path = Path(folder) / "clip.y4m"
+        path.write_bytes(io.y4m_bytes(frames, 25.0, "yuv420p"))
+        return [Example(path, {"intra_period": 2}, None, ".y4m")]
 
     # -- inputs and outputs ---------------------------------------------------------------------
     def recognises(self, path: Path) -> bool:
