@@ -5,7 +5,7 @@ registry) and published reference curves (``eval.reference``: ``vtm-ref`` ...). 
 modality (a checkpoint's codec, a baseline's ``modality``; the published curves are Kodak images);
 ``<codec>-<variant>`` is a codec on a variant of the data its modality offers
 (``Modality.eval_variants``: point clouds ``lidar-xyz``, ``laszip-xyz``). ``all`` means every shipped
-checkpoint and every baseline of the evaluated modality.
+checkpoint (but those kept only for older files) and every baseline of the evaluated modality.
 """
 from __future__ import annotations
 
@@ -81,13 +81,21 @@ def choose_modality(spec: str, anchors: str | None, folder: Path) -> str:
     return best
 
 
+def _superseded() -> set[str]:
+    """Checkpoints kept installed only so that older files decode (their card's ``superseded_by``):
+    named explicitly they are evaluated, ``all`` leaves them out."""
+    from ncodec.codecs.checkpoint import list_cards
+
+    return {c["name"] for c in list_cards() if c.get("superseded_by")}
+
+
 def parse_codecs(spec: str, modality: str) -> list[str]:
     """Comma-separated names, ``all`` expanded (the modality's checkpoints and baselines),
     duplicates dropped, each checked."""
     names: list[str] = []
     for item in _items(spec):
-        expanded = ([n for n, m in learned_modalities().items() if m == modality] + baseline_names(modality)) \
-            if item == "all" else [item]
+        expanded = ([n for n, m in learned_modalities().items() if m == modality and n not in _superseded()]
+                    + baseline_names(modality)) if item == "all" else [item]
         for name in expanded:
             kind_of(name)
             if name not in names:

@@ -33,6 +33,8 @@ def test_every_shipped_model_has_frozen_files_and_they_are_small():
     assert sum(p.stat().st_size for p in FOLDER.iterdir()) < 100_000
     # old payload versions are kept to prove they still decode
     assert any(e.get("keep") for e in MANIFEST.values() if e["model"] == "lidar")
+    # files of a replaced default model still decode: its checkpoint stays installed under another name
+    assert {e["model_id"] for e in MANIFEST.values() if e["model"] == "lwc-v1"} == {"1d6be259cd901e69"}
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
