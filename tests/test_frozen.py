@@ -22,7 +22,7 @@ from ncodec.tools import make_frozen
 
 FOLDER = Path(__file__).resolve().parent / "frozen"
 MANIFEST = json.loads((FOLDER / "manifest.json").read_text())["files"]
-SHIPPED = ("hyperprior", "wavelet", "lwc", "lidar", "octree")
+SHIPPED = ("hyperprior", "wavelet", "lwc", "lidar", "octree", "video-lvc")
 
 
 def test_every_shipped_model_has_frozen_files_and_they_are_small():
@@ -61,6 +61,10 @@ def test_frozen_file_decodes_to_its_recorded_output(tmp_path, name):
         if entry["pixels_platform"] == make_frozen.pixels_platform():
             assert got["pixels_sha256"] == entry["pixels_sha256"]
         assert decoded["pixels"].shape[:2] == (48, 64)
+    elif modality == "video":
+        assert got["frames"] == entry["frames"]
+        if entry["pixels_platform"] == make_frozen.pixels_platform():
+            assert got["frames_sha256"] == entry["frames_sha256"]
     else:
         assert got["points"] == entry["points"]
         assert got["points_sha256"] == entry["points_sha256"]

@@ -12,6 +12,9 @@ What is hashed (:func:`digests`), so the comparison holds on any machine where t
 
 * point clouds: the decoded points (float64 ``xyz`` and intensity, little-endian bytes). The
   decoders are exact integer/IEEE code, so these hashes must match everywhere.
+* video: the decoded frames (uint8 RGB). Table selection is integer, but the reconstruction is
+  float64 rounded to 8 bits, so like image pixels the hash is compared only on the recorded
+  ``pixels_platform``; the file's own hash and its frame count are checked everywhere.
 * images: the decoded latent ``y_hat`` (float32 bytes; symbols plus fixed-point means, exact on
   every device) must match everywhere. The pixels go through the float synthesis ``g_s``, which
   may differ by one level in rare pixels across devices (README), so their hash (decoded pixel
@@ -75,6 +78,8 @@ def digests(modality: str, decoded: dict) -> dict:
     if modality == "image":
         return {"latent_sha256": sha256(_array_bytes(decoded["y_hat"].cpu().numpy().astype(np.float32))),
                 "pixels_sha256": sha256(_array_bytes(decoded["pixels"]))}
+    if modality == "video":
+        return {"frames_sha256": sha256(_array_bytes(decoded["frames"])), "frames": int(len(decoded["frames"]))}
     x = decoded["x_hat"]
     parts = [_array_bytes(np.asarray(x["xyz"], dtype=np.float64))]
     if x.get("intensity") is not None:
@@ -98,6 +103,10 @@ def decode(path: Path, workdir: Path) -> tuple[str, dict]:
         model = load(_checkpoint_for(container), "image", "cpu")
         y_hat = model.decompress(container.sections[:2], container.payload[:8], container.quality)["y_hat"]
         return "image", {"y_hat": y_hat, "pixels": out["sample"].pixels}
+    if container.modality == "video":
+        with _one_thread():
+            out = ncodec.decode_file(path, workdir / (path.stem + ".y4m"), force=True)
+        return "video", {"frames": out["sample"].frames}
     out = ncodec.decode_file(path, workdir / (path.stem + ".bin"), force=True)
     return container.modality, {"x_hat": out["x_hat"]}
 
@@ -172,7 +181,14 @@ def cloud_samples(model, folder: Path) -> list[tuple[str, Path, dict]]:
     return out
 
 
-SAMPLES = {"image": image_samples, "pointcloud": cloud_samples}
+def video_samples(model, folder: Path) -> list[tuple[str, Path, dict]]:
+    """The video modality's own example: a 4-frame 64x48 clip, intra period 2 (I P I P)."""
+    from ncodec.codecs.registry import get_modality
+
+    return [(e.path.stem, e.path, dict(e.options)) for e in get_modality("video").examples(folder)]
+
+
+SAMPLES = {"image": image_samples, "pointcloud": cloud_samples, "video": video_samples}
 
 
 def model_modality(name: str) -> str:
@@ -214,7 +230,7 @@ def make(name: str, folder: Path = FOLDER) -> list[str]:
             entry = {"model": name, "modality": got_modality, "sample": tag, "options": options,
                      "model_id": model.model_id.hex(), "bytes": (folder / file).stat().st_size,
                      "sha256": sha256((folder / file).read_bytes()), **digests(got_modality, decoded)}
-            if got_modality == "image":
+            if got_modality in ("image", "video"):
                 entry["pixels_platform"] = pixels_platform()
             manifest["files"][file] = entry
             written.append(file)
