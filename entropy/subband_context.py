@@ -181,6 +181,16 @@ def export_mlp(layers: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndar
     return out
 
 
+def import_mlp(arrays: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The inverse of :func:`export_mlp` (exact up to its rounding): a shipped fixed-point network
+    as float layers, so training can continue from it (warm start)."""
+    layers = []
+    for i in range(3):
+        w = np.asarray(arrays[f"w{i + 1}"], np.float64) / 2.0**FRAC_W * (FEATURE_SCALE if i == 0 else 1.0)
+        layers.append((w, np.asarray(arrays[f"b{i + 1}"], np.float64) / 2.0**FRAC_W))
+    return layers
+
+
 # ---------------------------------------------------------------- context features
 
 

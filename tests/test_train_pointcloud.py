@@ -68,3 +68,17 @@ def test_export_refuses_what_is_not_a_training_checkpoint(tmp_path):
     (tmp_path / "x.ckpt").write_bytes(b"not a checkpoint")
     r = ncodec("export", tmp_path / "x.ckpt", "x", "--folder", tmp_path / "out", cwd=tmp_path)
     assert r.returncode == 2 and "cannot read checkpoint" in r.stderr and not (tmp_path / "out").exists()
+
+
+def test_octree_prior_trains_to_the_shipped_model(tmp_path):
+    """``configs/pointcloud/octree.yaml`` under ``ncodec train`` + ``ncodec export`` rebuilds the
+    shipped ``octree`` checkpoint exactly (the same model id)."""
+    r = ncodec("train", "fit", "--config", ROOT / "configs/pointcloud/octree.yaml", "--trainer.logger", "false",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = ncodec("export", tmp_path / "runs/octree/checkpoints/last.ckpt", "octree", "--folder", tmp_path / "out",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((tmp_path / "out/octree.json").read_text())
+    shipped = json.loads((ROOT / "checkpoints/octree.json").read_text())
+    assert card["model_id"] == shipped["model_id"] and card["training"]["rounds"][0]["symbols"] > 0

@@ -11,7 +11,7 @@ import lightning as L
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 
 from ncodec.errors import InputError
 from ncodec.media.image import SUFFIXES
@@ -125,3 +125,28 @@ class ImageFolderData(L.LightningDataModule):
         if self.trainer is not None and self.trainer.training:
             x = self.flip(x)
         return x
+
+
+class BatchIndexed(TensorDataset):
+    """Samples held as tensors, indexed by a whole batch of positions at once (one gather per
+    tensor, not one per sample): for models trained on millions of small samples."""
+
+    def __getitem__(self, index):
+        index = torch.as_tensor(index)
+        return tuple(t[index] for t in self.tensors)
+
+
+class RandomBatches(Sampler):
+    """``batches`` batches of ``size`` positions drawn with replacement from ``n`` by a generator
+    seeded with ``seed``: the same sequence on every run and machine."""
+
+    def __init__(self, n: int, size: int, batches: int, seed: int = 0):
+        self.n, self.size, self.batches, self.seed = n, size, batches, seed
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.batches):
+            yield torch.randint(0, self.n, (self.size,), generator=gen)
+
+    def __len__(self) -> int:
+        return self.batches

@@ -1,10 +1,10 @@
 """``ncodec export CKPT NAME``: a training checkpoint of any trainable codec becomes a shipped one.
 
-The LightningModule that wrote a checkpoint reads it (``training_state``); the codec's modality
-freezes the model (image codecs: the CDF tables from the weights); large float tensors are stored
-in fp16 and the model card records config, data, steps, device, wall time. Accepts Lightning
-checkpoints (``ncodec train``, images and LiDAR) and the stop-gap loop's ``last.pt``
-(``ncodec.train.quick``). Nothing is written unless all of it succeeds.
+The LightningModule that wrote a checkpoint reads it (``training_state``) and freezes the model
+for shipping (``finalise``: CompressAI-style image codecs solve their CDF tables from the
+weights); large float tensors are stored in fp16 and the model card records config, data, steps,
+device, wall time. Accepts the Lightning checkpoints of every codec ``ncodec train`` trains.
+Nothing is written unless all of it succeeds.
 """
 from __future__ import annotations
 
@@ -51,38 +51,14 @@ def read_training_state(path: Path) -> dict:
     except Exception as e:  # noqa: BLE001 - any unreadable file is bad input here
         raise InputError(f"cannot read checkpoint {path}: {type(e).__name__}") from None
     if isinstance(state, dict) and "hyper_parameters" in state:  # Lightning (ncodec train)
-        return _module_class(state).training_state(state)
-    if isinstance(state, dict) and "model" in state and "codec" in state:  # the stop-gap loop (train.quick)
-        return {"codec": state["codec"], "config": state["config"], "weights": state["model"],
-                "steps": state["step"], "loop": "ncodec.train.quick", "device": state["device"],
-                "wall_seconds": state["elapsed"], "data": state["data"], "images": state["images"],
-                "batch": state.get("batch"), "crop": state.get("crop")}
+        module = _module_class(state)
+        return {"finalise": getattr(module, "finalise", _no_finalising), **module.training_state(state)}
     raise InputError(f"{path} is not an ncodec training checkpoint")
-
-
-def _finaliser(codec: str):
-    """What freezes a codec family's trained model for shipping (and the card fields it adds)."""
-    from ncodec.codecs.registry import get_codec
-
-    return _FINALISERS.get(get_codec(codec).modality, _no_finalising)
-
-
-def _finalise_image(model) -> dict:
-    from ncodec.entropy.quantiles import solve_all_quantiles  # compressai: only when exporting
-
-    aux_loss = solve_all_quantiles(model)  # the CDF tables' range, exact (see entropy/quantiles.py)
-    model.eval().update()
-    lo, hi = model.quality_range
-    return {"quality_range": [lo, hi], "default_quality": round((lo + hi) / 2, 3),
-            "training": {"aux_loss": None if aux_loss is None else round(aux_loss, 3)}}
 
 
 def _no_finalising(model) -> dict:
     model.eval()
     return {}
-
-
-_FINALISERS = {"image": _finalise_image}
 
 
 def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: str = "",
@@ -91,15 +67,15 @@ def export(state_path: Path, name: str, folder: Path = CHECKPOINT_DIR, notes: st
     s = read_training_state(state_path)
     model = create_model(s["codec"], pretrained=False, **s["config"])
     model.load_state_dict(s["weights"], strict=False)
-    extra = _finaliser(s["codec"])(model)
-    training = {k: s.get(k) for k in ("data", "images", "steps", "batch", "crop", "device")}
+    extra = s["finalise"](model)  # the training module knows how its models freeze for shipping
+    training = {k: s[k] for k in ("data", "images", "steps", "batch", "crop", "device") if s.get(k) is not None}
     training.update(devices=s.get("devices", 1), wall_minutes=round((s.get("wall_seconds") or 0) / 60, 1),
                     loop=s["loop"], exported_on=platform.machine())
     training.update(s.get("training", {}))
     training.update(extra.pop("training", {}))
     if s.get("init_from"):
         training["init_from"] = s["init_from"]
-    card = {"config": model.config, **extra, **s.get("card", {}), "summary": notes or s.get("summary", ""), "training": training}
+    card = {"config": model.config, **extra, **(s.get("card") or {}), "summary": notes or s.get("summary") or "", "training": training}
     if measured:
         card["measured"] = measured
     return save_checkpoint(model, card, name, folder)

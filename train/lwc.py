@@ -1,30 +1,37 @@
-"""Train the ``lwc`` context model on CPU and ship it: ``python3 -m ncodec.train.lwc``.
+"""Training the ``lwc`` context model under ``ncodec train`` (CPU minutes):
 
-1. Samples: for training photos at random qualities, the codec's own transform and quantiser, and
-   for every (subsampled) detail coefficient the integer context features the coder sees, its
-   quantised value and its unquantised magnitude in steps.
-2. Fit the small MLP (torch, one thread) to minimise the code length of the values under the
+    ncodec train fit --config configs/image/lwc.yaml
+    ncodec export runs/lwc/checkpoints/last.ckpt lwc
+
+1. Samples (:class:`LwcSamples`): for training photos at random qualities, the codec's own
+   transform and quantiser (or a previous model's RDO quantiser: the values the shipped encoder
+   codes), and for every (subsampled) detail coefficient the integer context features the coder
+   sees, its quantised value and its unquantised magnitude in steps.
+2. Fit the small MLP (:class:`LwcModule`) to minimise the code length of the values under the
    discretised Laplace mixture the tables implement (the real rate, up to the 1/3-octave table grid).
-3. Freeze to fixed point, learn the reconstruction offsets per table (conditional mean of the
-   magnitude inside the bin), measure held-out photos, and write ``checkpoints/lwc.pt`` + card.
+3. Every checkpoint is a complete codec: the network frozen to fixed point and the reconstruction
+   offsets per table (conditional mean of the magnitude inside the bin) learned from the samples.
+   Validation codes the held-out photos for real (bits from the coder, PSNR of the decoded pixels).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import DataLoader
 
-from ncodec.codecs.checkpoint import load_codec, save_checkpoint
+from ncodec.codecs.checkpoint import create_model
 from ncodec.codecs.image import cdf97
 from ncodec.codecs.image.wavelet_ctx import RECON_ONE, WaveletContextCodec, quality_code
 from ncodec.entropy import subband_context as ctx
+from ncodec.errors import InputError
+from ncodec.train.data import BatchIndexed, RandomBatches
+from ncodec.train.module import SavesLastStep, warm_start
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff"}
 
@@ -104,31 +111,6 @@ def rate_bits(values: torch.Tensor, log2_scale: torch.Tensor) -> torch.Tensor:
     return -torch.log2(p.clamp_min(2.0**-40))
 
 
-def fit(data: dict, hidden: int, steps: int, batch: int, lr: float, log) -> ContextNet:
-    torch.manual_seed(0)
-    net = ContextNet(hidden)
-    with torch.no_grad():
-        net.layers[-1].bias.fill_(-2.0)
-    x = torch.from_numpy(np.concatenate([data["x"].astype(np.float32), data["band"].astype(np.float32)], 1))
-    v = torch.from_numpy(data["value"].astype(np.float32))
-    wt = torch.from_numpy(data["weight"])
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    gen = torch.Generator().manual_seed(0)
-    running = None
-    for step in range(steps):
-        idx = torch.randint(0, len(v), (batch,), generator=gen)
-        bits = (rate_bits(v[idx], net(x[idx])) * wt[idx]).sum() / wt[idx].sum()
-        opt.zero_grad()
-        bits.backward()
-        opt.step()
-        sched.step()
-        running = bits.item() if running is None else 0.98 * running + 0.02 * bits.item()
-        if step % 500 == 0 or step == steps - 1:
-            log(f"step {step} bits/coef {running:.4f}")
-    return net
-
-
 def recon_offsets(model: WaveletContextCodec, data: dict) -> np.ndarray:
     """Per table and |q| = 1 / >= 2: mean of |q| - |x| / step (the conditional-mean offset)."""
     mlp, _, _ = model._load()
@@ -154,113 +136,194 @@ def recon_offsets(model: WaveletContextCodec, data: dict) -> np.ndarray:
     return offsets
 
 
-def measure(model: WaveletContextCodec, paths: list[Path], qualities: list[float]) -> list[dict]:
-    rows = []
-    for q in qualities:
-        bpp, psnr = [], []
-        for path in paths:
-            rgb = load_rgb(path)
-            x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
-            out = model.compress(x, q)
-            bits = 8 * sum(len(s) for s in out["strings"])
-            dec = np.round(out["x_hat"][0].permute(1, 2, 0).numpy() * 255)
-            mse = np.mean((dec - rgb) ** 2)
-            bpp.append(bits / rgb.shape[0] / rgb.shape[1])
-            psnr.append(10 * np.log10(255**2 / mse))
-        rows.append({"quality": q, "bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr))})
-    return rows
+def code_photo(model: WaveletContextCodec, rgb: np.ndarray, quality: float) -> tuple[float, float]:
+    """(bits per pixel from the coder's bytes, PSNR of the decoded pixels) of one photo."""
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out = model.compress(x, quality)
+    bits = 8 * sum(len(s) for s in out["strings"])
+    dec = np.round(out["x_hat"][0].permute(1, 2, 0).numpy() * 255)
+    mse = float(np.mean((dec - rgb) ** 2))
+    return bits / rgb.shape[0] / rgb.shape[1], 10 * np.log10(255**2 / max(mse, 1e-12))
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/train"))
-    ap.add_argument("--images", type=int, default=200)
-    ap.add_argument("--qualities-per-image", type=int, default=2)
-    ap.add_argument("--hidden", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=20000)
-    ap.add_argument("--batch", type=int, default=4096)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--rounding", type=float, default=0.4)
-    ap.add_argument("--passes", type=int, default=4)
-    ap.add_argument("--quality-min", type=float, default=0.0, help="lowest quality (largest step) of the range")
-    ap.add_argument("--rdo-lambda", type=float, default=0.0, help="requantise the samples (encoder RDO)")
-    ap.add_argument("--rdo-passes", type=int, default=2, help="RDO sweeps of the encoder (and quantiser)")
-    ap.add_argument("--keep", type=float, default=0.08)
-    ap.add_argument("--keep-zero", type=float, default=0.01)
-    ap.add_argument("--quantiser", default=None, help="a previous lwc checkpoint (.pt path) whose RDO "
-                    "quantiser makes the training values")
-    ap.add_argument("--name", default="lwc")
-    ap.add_argument("--out", default=None, help="checkpoint folder (default: the shipped one)")
-    ap.add_argument("--cache", default="/tmp/lwc_samples.npz")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    start = time.process_time()
-    log = lambda msg: print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)  # noqa: E731
+class LwcSamples(L.LightningDataModule):
+    """Context samples of ``images`` training photos (every 50th photo under ``root`` is held out
+    for validation), each at ``qualities_per_image`` random qualities of the model's range (half a
+    step beyond each end). ``quantiser``: a shipped lwc checkpoint whose RDO encoder
+    (``quantiser_rdo_lambda``, ``quantiser_rdo_passes``) makes the values, as the shipped encoder
+    codes them; none: plain dead-zone rounding. ``cache``: an .npz reused while the settings match."""
 
-    model = WaveletContextCodec(hidden=args.hidden, rounding=args.rounding, passes=args.passes,
-                                rdo_lambda=args.rdo_lambda, quality_min=args.quality_min)
-    model.config["rdo_passes"] = args.rdo_passes
-    train_paths, val_paths = photo_paths(Path(args.data))
-    rng = np.random.default_rng(0)
-    chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(args.images, len(train_paths)),
-                                                         replace=False))]
-    quantiser = None
-    if args.quantiser:
-        quantiser = load_codec(Path(args.quantiser).stem, "image", folder=Path(args.quantiser).parent)
-        quantiser.config["rdo_lambda"] = args.rdo_lambda
-        quantiser.config["rdo_passes"] = args.rdo_passes
-    lo, hi = model.quality_range
-    key = f"{args.quality_min}-{args.images}-{args.qualities_per_image}-{args.rounding}-{args.keep}-{args.keep_zero}-{args.passes}-{args.quantiser}-{args.rdo_lambda}-{args.rdo_passes}"
-    if args.cache and Path(args.cache).is_file() and str(np.load(args.cache)["key"]) == key:
-        data = dict(np.load(args.cache))
-        log(f"samples from {args.cache}")
-    else:
-        parts = []
-        for i, path in enumerate(chosen):
-            rgb = load_rgb(path)
-            for _ in range(args.qualities_per_image):
-                q = float(np.float32(rng.uniform(lo - 0.5, hi + 0.5)))
-                parts.append(samples(model, rgb, q, rng, args.keep_zero, args.keep, quantiser))
-            if i % 25 == 0:
-                log(f"image {i}/{len(chosen)}: {sum(len(p['value']) for p in parts)} samples")
-        data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        if args.cache:
-            np.savez(args.cache, key=key, **data)
-    log(f"{len(data['value'])} samples")
+    def __init__(self, root: str = "../shared/data/train", images: int = 120, qualities_per_image: int = 2,
+                 keep: float = 0.08, keep_zero: float = 0.01, quantiser: str | None = None,
+                 quantiser_rdo_lambda: float = 0.12, quantiser_rdo_passes: int = 1, batch_size: int = 4096,
+                 val_images: int | None = None, seed: int = 0, cache: str | None = None):
+        super().__init__()
+        self.save_hyperparameters()
 
-    net = fit(data, args.hidden, args.steps, args.batch, args.lr, log)
-    for k, v in net.exported().items():
-        getattr(model, k).copy_(torch.from_numpy(v))
-    model._mlp = None
-    model.recon.copy_(torch.from_numpy(recon_offsets(model, data)))
-    model._mlp = None
-    cpu_minutes = (time.process_time() - start) / 60
-    log(f"trained in {cpu_minutes:.1f} CPU-minutes")
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "data", None) is not None:
+            return
+        started = time.process_time()
+        h = self.hparams
+        model: WaveletContextCodec = self.trainer.lightning_module.codec
+        if not Path(h.root).is_dir():
+            raise InputError(f"data folder does not exist: {h.root}")
+        train_paths, self.val_paths = photo_paths(Path(h.root))
+        if not train_paths:
+            raise InputError(f"no photos under {h.root}")
+        self.val_paths = self.val_paths[: h.val_images] if h.val_images is not None else self.val_paths
+        rng = np.random.default_rng(h.seed)
+        chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(h.images, len(train_paths)),
+                                                             replace=False))]
+        self.images = len(chosen)
+        key = repr((sorted(dict(h).items()), model.config))
+        if h.cache and Path(h.cache).is_file() and str(np.load(h.cache)["key"]) == key:
+            self.data = {k: v for k, v in np.load(h.cache).items() if k != "key"}
+        else:
+            quantiser = None
+            if h.quantiser:
+                quantiser = create_model(h.quantiser, pretrained=True)
+                quantiser.config.update(rdo_lambda=h.quantiser_rdo_lambda, rdo_passes=h.quantiser_rdo_passes)
+            lo, hi = model.quality_range
+            parts = []
+            for path in chosen:
+                rgb = load_rgb(path)
+                for _ in range(h.qualities_per_image):
+                    q = float(np.float32(rng.uniform(lo - 0.5, hi + 0.5)))
+                    parts.append(samples(model, rgb, q, rng, h.keep_zero, h.keep, quantiser))
+            self.data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            if h.cache:
+                np.savez(h.cache, key=key, **self.data)
+        self.cpu_seconds = time.process_time() - started
+        x = np.concatenate([self.data["x"].astype(np.float32), self.data["band"].astype(np.float32)], 1)
+        self.train_set = BatchIndexed(torch.from_numpy(x), torch.from_numpy(self.data["value"].astype(np.float32)),
+                                      torch.from_numpy(self.data["weight"]))
 
-    qualities = list(np.linspace(lo, hi, 6))
-    rd = measure(model, val_paths, qualities)
-    for r in rd:
-        log(f"validation q={r['quality']:.2f} bpp={r['bpp']:.4f} psnr={r['psnr']:.3f}")
-    card = {
-        "config": model.config,
-        "quality_range": [lo, hi],
-        "default_quality": 6.0,
-        "summary": "CDF 9/7 wavelet (orthonormal colour, 5 levels) + learned exact fixed-point context model "
-                   "(parent, siblings, colour, 4 polyphase passes) + per-image calibration + RDO quantisation "
-                   "(2 sweeps); trained on 2 CPU cores in minutes",
-        "training": {
-            "data": f"{args.data} (every 50th photo held out for validation)",
-            "images": len(chosen), "qualities_per_image": args.qualities_per_image,
-            "samples": int(len(data["value"])), "steps": args.steps, "batch": args.batch, "lr": args.lr,
-            "device": "cpu", "threads": 1, "cpu_minutes": round(cpu_minutes, 1),
-            "loop": "python3 -m ncodec.train.lwc", "validation_images": len(val_paths),
-            "validation_rd": rd,
-        },
-    }
-    folder = Path(args.out) if args.out else None
-    mid = save_checkpoint(model, card, args.name, **({"folder": folder} if folder else {}))
-    log(f"saved {args.name} model {mid.hex()}")
+    def train_dataloader(self) -> DataLoader:
+        batches = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
+        sampler = RandomBatches(len(self.train_set), self.hparams.batch_size, batches, self.hparams.seed)
+        return DataLoader(self.train_set, sampler=sampler, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([str(p) for p in self.val_paths], batch_size=None, collate_fn=lambda item: item)
 
 
-if __name__ == "__main__":
-    main()
+class LwcModule(SavesLastStep, L.LightningModule):
+    """Fits ``lwc``'s context network (float twin :class:`ContextNet`) by the code length in bits
+    per coefficient; one-cycle learning rate over ``max_steps``. ``init_from``: continue from a
+    shipped lwc checkpoint (its fixed-point network, back in float) or a training checkpoint."""
+
+    def __init__(self, codec_config: dict | None = None, lr: float = 3e-3, pct_start: float = 0.05,
+                 init_bias: float = -2.0, val_qualities: list[float] | None = None, seed: int = 0,
+                 summary: str = "", default_quality: float = 6.0, init_from: str | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.codec = create_model("lwc", pretrained=False, **(codec_config or {}))
+        with torch.random.fork_rng():  # the same initial network whatever ran before
+            torch.manual_seed(seed)
+            self.net = ContextNet(self.codec.config["hidden"])
+        with torch.no_grad():
+            self.net.layers[-1].bias.fill_(init_bias)
+        self.warm_start = None
+        if init_from:
+            self.warm_start = warm_start(self.codec, "lwc", init_from)
+            layers = ctx.import_mlp({k: getattr(self.codec, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")})
+            linear = [m for m in self.net.layers if isinstance(m, nn.Linear)]
+            with torch.no_grad():
+                for m, (w, b) in zip(linear, layers):
+                    m.weight.copy_(torch.from_numpy(w.T))
+                    m.bias.copy_(torch.from_numpy(b))
+        self._finalised_at = None
+        self.validation_rd: list[dict] = []
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.time()
+        self._cpu_started = time.process_time()
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=total,
+                                                    pct_start=self.hparams.pct_start)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, value, weight = batch
+        bits = (rate_bits(value, self.net(x)) * weight).sum() / weight.sum()
+        self.log("train/bits_per_coefficient", bits.detach(), prog_bar=True)
+        return bits
+
+    # -- the codec: fixed point + reconstruction offsets, refreshed whenever it is used -----------
+    def finalise_codec(self) -> None:
+        if self._finalised_at == self.global_step:
+            return
+        for k, v in self.net.exported().items():
+            getattr(self.codec, k).copy_(torch.from_numpy(v))
+        self.codec._mlp = None
+        data = getattr(getattr(self.trainer, "datamodule", None), "data", None) if self._trainer else None
+        if data is not None:
+            self.codec.recon.copy_(torch.from_numpy(recon_offsets(self.codec, data)))
+            self.codec._mlp = None
+        self._finalised_at = self.global_step
+
+    def on_validation_epoch_start(self) -> None:
+        self.finalise_codec()
+        self._val: dict[float, list[tuple[float, float]]] = {}
+
+    def _val_qualities(self) -> list[float]:
+        lo, hi = self.codec.quality_range
+        return list(self.hparams.val_qualities or np.linspace(lo, hi, 6))
+
+    def validation_step(self, path: str, batch_idx: int) -> None:
+        rgb = load_rgb(Path(path))
+        for q in self._val_qualities():
+            self._val.setdefault(float(q), []).append(code_photo(self.codec, rgb, float(q)))
+
+    def on_validation_epoch_end(self) -> None:
+        self.validation_rd = []
+        for q, rows in sorted(self._val.items()):
+            bpp, psnr = (float(np.mean(v)) for v in zip(*rows))
+            self.validation_rd.append({"quality": q, "bpp": bpp, "psnr": psnr})
+            self.log_dict({f"val/q{q:g}/bpp": bpp, f"val/q{q:g}/psnr": psnr}, batch_size=1)
+            self.print(f"validation q={q:.2f} bpp={bpp:.4f} psnr={psnr:.3f}")
+        self._validated_since_save = True
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._validated_since_save = False
+        self.finalise_codec()
+        checkpoint["state_dict"].update({f"codec.{k}": v.detach().clone() for k, v in self.codec.state_dict().items()})
+        data = getattr(self.trainer, "datamodule", None)
+        h = data.hparams if data is not None else {}
+        lo, hi = self.codec.quality_range
+        checkpoint["ncodec"] = {
+            "module": f"{type(self).__module__}.{type(self).__qualname__}",
+            "device": str(self.device), "devices": self.trainer.world_size,
+            "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
+            "cpu_seconds": time.process_time() - getattr(self, "_cpu_started", time.process_time()),
+            "codec_config": dict(self.codec.config), "init_from": self.warm_start, "summary": self.hparams.summary,
+            "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+            "data": f"{h.get('root')} (every 50th photo held out for validation)" if h else None,
+            "images": getattr(data, "images", None), "batch": h.get("batch_size"),
+            "training": {"qualities_per_image": h.get("qualities_per_image"),
+                         "samples": int(len(data.data["value"])) if getattr(data, "data", None) is not None else None,
+                         "lr": self.hparams.lr, "cpu_threads": torch.get_num_threads(),
+                         "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
+                         "quantiser": {"checkpoint": h.get("quantiser"), "rdo_lambda": h.get("quantiser_rdo_lambda"),
+                                       "rdo_passes": h.get("quantiser_rdo_passes")} if h.get("quantiser") else None,
+                         "validation_images": len(getattr(data, "val_paths", [])),
+                         "validation_rd": self.validation_rd},
+        }
+
+    @staticmethod
+    def training_state(state: dict) -> dict:
+        """A checkpoint of this module, as ``ncodec export`` and warm starts read it."""
+        info = state.get("ncodec", {})
+        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
+        training = dict(info.get("training", {}))
+        fit = (info.get("cpu_seconds") or 0) / 60
+        training.update(fit_cpu_minutes=round(fit, 1), cpu_minutes=round(fit + training.get("samples_cpu_minutes", 0), 1))
+        return {"codec": "lwc", "config": dict(info.get("codec_config") or {}), "weights": weights,
+                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "init_from", "summary", "card",
+                                            "data", "images", "batch")},
+                "training": training}

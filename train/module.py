@@ -47,7 +47,23 @@ def warm_start(model: torch.nn.Module, codec: str, source: str) -> dict:
     return info
 
 
-class CodecModule(L.LightningModule):
+class SavesLastStep:
+    """ModelCheckpoint saves every N steps, so a run that stops in between (max_time, or max_steps
+    not a multiple of N) would lose its last steps, and a validation after the last save would
+    lose what it measured: a LightningModule with this mixin saves them as ``last.ckpt`` when
+    training ends (a module sets ``_validated_since_save`` when a validation result belongs in
+    the checkpoint)."""
+
+    def on_train_end(self) -> None:
+        callback = self.trainer.checkpoint_callback
+        if callback is None or not callback.dirpath or not getattr(callback, "save_last", False):
+            return
+        if (getattr(callback, "_last_global_step_saved", None) != self.trainer.global_step
+                or getattr(self, "_validated_since_save", False)):
+            self.trainer.save_checkpoint(Path(callback.dirpath) / "last.ckpt")
+
+
+class CodecModule(SavesLastStep, L.LightningModule):
     def __init__(self, codec: str = "hyperprior", codec_config: dict | None = None, metric: str = "mse",
                  lr: float = 1e-4, aux_lr: float = 1e-3, grad_clip: float = 1.0,
                  lr_drops: tuple[float, ...] = (0.8, 0.95), val_qualities: tuple[float, ...] | None = None,
@@ -100,14 +116,17 @@ class CodecModule(L.LightningModule):
                 "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
                 **{k: v for k, v in info.items() if k != "module"}}
 
-    def on_train_end(self) -> None:
-        """ModelCheckpoint saves every N steps, so a run that stops in between (max_time, or
-        max_steps not a multiple of N) would lose its last steps: save them as ``last.ckpt``."""
-        callback = self.trainer.checkpoint_callback
-        if callback is None or not callback.dirpath or not getattr(callback, "save_last", False):
-            return
-        if getattr(callback, "_last_global_step_saved", None) != self.trainer.global_step:
-            self.trainer.save_checkpoint(Path(callback.dirpath) / "last.ckpt")
+    @staticmethod
+    def finalise(model) -> dict:
+        """Freeze a trained model for shipping (``ncodec export``): the CDF tables' range, exact
+        (see entropy/quantiles.py), and the tables themselves; what the model card adds."""
+        from ncodec.entropy.quantiles import solve_all_quantiles  # compressai: only when exporting
+
+        aux_loss = solve_all_quantiles(model)
+        model.eval().update()
+        lo, hi = model.quality_range
+        return {"quality_range": [lo, hi], "default_quality": round((lo + hi) / 2, 3),
+                "training": {"aux_loss": None if aux_loss is None else round(aux_loss, 3)}}
 
     def on_fit_end(self) -> None:
         """Under DDP every rank must hold the same weights; check it rather than assume it."""

@@ -1,9 +1,13 @@
-"""Training the LiDAR point predictor (``lidar`` codec): a LightningModule, a DataModule and a
-LightningCLI entry, plus export to a shipped checkpoint.
+"""Training the point-cloud codecs under ``ncodec train`` (LightningModules and DataModules):
+the LiDAR point predictor (``lidar``, by gradient) and the octree occupancy prior (``octree``, from
+counts, :class:`~ncodec.train.statistics.StatisticsModule`).
 
-    python -m ncodec.train.pointcloud fit --config configs/pointcloud/lidar.yaml
-    python -m ncodec.train.pointcloud export runs/lidar/checkpoints/last.ckpt lidar
+    ncodec train fit --config configs/pointcloud/lidar.yaml
+    ncodec export runs/lidar/checkpoints/last.ckpt lidar
+    ncodec train fit --config configs/pointcloud/octree.yaml
+    ncodec export runs/octree/checkpoints/last.ckpt octree
 
+LiDAR:
 The data are whole sweeps (KITTI ``.bin``, nuScenes ``.pcd.bin``, any readable cloud), quantised
 and ordered exactly as the encoder does; every non-start point becomes one sample (its features
 from the K previous points, and what is needed to score the prediction). Because the
@@ -13,12 +17,8 @@ Laplace mixture the range coder uses (:func:`ncodec.entropy.laplace.bits`).
 """
 from __future__ import annotations
 
-import argparse
 import glob
-import json
 import math
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -28,19 +28,14 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
 
 
-class _Batched(TensorDataset):
-    """Indexed by a whole list of positions at once (one gather per tensor, not per sample)."""
-
-    def __getitem__(self, index):
-        index = torch.as_tensor(index)
-        return tuple(t[index] for t in self.tensors)
-
 from ncodec.codecs.pointcloud import order as ordering
-from ncodec.codecs.pointcloud.lidar import FRAC, LidarCodec, condition, features
+from ncodec.codecs.pointcloud.lidar import LidarCodec, condition, features
 from ncodec.entropy.laplace import bits
 from ncodec.codecs.checkpoint import create_model
 from ncodec.errors import InputError
-from ncodec.train.module import warm_start
+from ncodec.train.data import BatchIndexed
+from ncodec.train.module import SavesLastStep, warm_start
+from ncodec.train.statistics import StatisticsModule
 from ncodec.media.pointcloud import read_cloud
 
 _AUX = ("dq", "di", "sign", "ux", "uy", "main", "k_other", "k_z", "o_geo", "o_int", "inorm", "step")
@@ -138,7 +133,7 @@ class LidarData(L.LightningDataModule):
     @staticmethod
     def _stack(parts: list[dict]) -> TensorDataset:
         keys = ("x",) + _AUX
-        return _Batched(*[torch.cat([p[k] for p in parts]) for k in keys])
+        return BatchIndexed(*[torch.cat([p[k] for p in parts]) for k in keys])
 
     def train_dataloader(self) -> DataLoader:
         sampler = BatchSampler(RandomSampler(self.train_set), self.hparams.batch_size, drop_last=True)
@@ -154,7 +149,7 @@ def _batch(tensors) -> tuple[torch.Tensor, dict]:
     return x, dict(zip(_AUX, rest))
 
 
-class LidarModule(L.LightningModule):
+class LidarModule(SavesLastStep, L.LightningModule):
     """Trains :class:`LidarCodec`'s predictor by the code length (bits per point)."""
 
     def __init__(self, hidden: int = 32, block_len: int = 512, lr: float = 3e-3, lr_drops: tuple = (0.6, 0.85),
@@ -219,14 +214,6 @@ class LidarModule(L.LightningModule):
                              "augmentation": {k: data_hp[k] for k in ("rotations", "strides") if k in data_hp}}}
 
 
-def export(ckpt: Path, name: str, folder: Path | None = None, notes: str = "", measured: dict | None = None) -> bytes:
-    """Lightning checkpoint -> ``checkpoints/<name>.pt`` + model card (the one export path)."""
-    from ncodec.codecs.checkpoint import CHECKPOINT_DIR
-    from ncodec.train.export import export as export_any
-
-    return export_any(ckpt, name, folder or CHECKPOINT_DIR, notes, measured)
-
-
 def synthetic_object(n: int = 60000, seed: int = 0) -> np.ndarray:
     """A dense scanned-object-like surface (metres, ~0.2 m across): a bumpy sphere fused with a torus."""
     rng = np.random.default_rng(seed)
@@ -240,43 +227,58 @@ def synthetic_object(n: int = 60000, seed: int = 0) -> np.ndarray:
     return np.concatenate([sphere, torus])
 
 
-def export_octree(name: str = "octree", folder: Path | None = None) -> bytes:
-    """The ``octree`` codec's learned prior: context statistics of synthetic dense objects at
-    several voxel sizes (never the evaluation clouds)."""
-    from ncodec.codecs.checkpoint import CHECKPOINT_DIR, save_checkpoint
-    from ncodec.codecs.pointcloud.octree import OctreeCodec, fit_prior
+class OctreeCloudsData(L.LightningDataModule):
+    """Clouds for the ``octree`` prior: ``synthetic`` dense objects (their seeds, see
+    :func:`synthetic_object`) and files matched by ``files`` globs, each voxelised at every size in
+    ``voxels`` (metres). The evaluation clouds are never used."""
 
-    start = time.time()
-    clouds = [synthetic_object(seed=s) for s in range(3)]
-    voxels = [0.002, 0.001, 0.0005]
-    codec = OctreeCodec()
-    codec.prior.copy_(fit_prior([c for c in clouds for _ in voxels], voxels * len(clouds)))
-    card = {"config": codec.config, "summary": "Octree occupancy coding, adaptive context model with a learned prior",
-            "precision": "voxel size = --precision (metres); max error <= voxel/2 per coordinate",
-            "training": {"loop": "ncodec.train.pointcloud export-octree (frequency counting)", "steps": 1,
-                         "device": "cpu", "devices": 1, "wall_minutes": round((time.time() - start) / 60, 2),
-                         "data": "3 synthetic objects (bumpy sphere + torus), voxels 2/1/0.5 mm",
-                         "exported_on": platform.machine()}}
-    return save_checkpoint(codec, card, name, folder or CHECKPOINT_DIR)
+    def __init__(self, synthetic: list[int] = (0, 1, 2), files: list[str] = (), voxels: list[float] = (0.002, 0.001, 0.0005),
+                 points: int = 60000):
+        super().__init__()
+        self.save_hyperparameters()
 
+    def setup(self, stage: str | None = None) -> None:
+        h = self.hparams
+        clouds = [(f"synthetic:{seed}", synthetic_object(h.points, seed=seed)) for seed in h.synthetic]
+        if h.files:
+            clouds += [(f, read_cloud(Path(f)).xyz) for f in LidarData._files(list(h.files))]
+        if not clouds or not h.voxels:
+            raise InputError("octree training needs clouds (synthetic or files) and voxel sizes")
+        self.items = [(name, xyz, float(v)) for name, xyz in clouds for v in h.voxels]
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["export-octree"]:
-        print(export_octree().hex())
-        return
-    if argv[:1] == ["export"]:
-        ap = argparse.ArgumentParser(prog="python -m ncodec.train.pointcloud export")
-        ap.add_argument("checkpoint", type=Path)
-        ap.add_argument("name")
-        ap.add_argument("--notes", default="")
-        a = ap.parse_args(argv[1:])
-        print(export(a.checkpoint, a.name, notes=a.notes).hex())
-        return
-    from ncodec.train.cli import main as train_main  # the one ``ncodec train``
-
-    train_main(argv)
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.items, batch_size=None, shuffle=False, collate_fn=lambda item: item)
 
 
-if __name__ == "__main__":
-    main()
+class OctreeModule(StatisticsModule):
+    """Fits the ``octree`` codec's occupancy prior: per-context symbol counts of the training
+    clouds, scaled so each context weighs ``weight`` observations (one round suffices: coding
+    does not depend on the prior it fits)."""
+
+    codec_name = "octree"
+
+    def __init__(self, weight: int = 32, init_from: str | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.codec = create_model("octree", pretrained=False)
+        self.warm_start = warm_start(self.codec, "octree", init_from) if init_from else None
+
+    def accumulate(self, item) -> torch.Tensor:
+        from ncodec.codecs.pointcloud.octree import prior_counts
+
+        name, xyz, voxel = item
+        return torch.from_numpy(prior_counts(np.asarray(xyz), voxel))
+
+    def fit_round(self, counts: torch.Tensor) -> dict:
+        from ncodec.codecs.pointcloud.octree import prior_from_counts
+
+        self.codec.prior.copy_(prior_from_counts(counts.numpy().astype(np.int64), self.hparams.weight))
+        return {"symbols": int(counts.sum())}
+
+    def provenance(self) -> dict:
+        data = getattr(self.trainer, "datamodule", None)
+        h = data.hparams if data is not None else {}
+        return {"summary": "Octree occupancy coding, adaptive context model with a learned prior",
+                "card": {"precision": "voxel size = --precision (metres); max error <= voxel/2 per coordinate"},
+                "data": sorted({name for name, _, _ in getattr(data, "items", [])}),
+                "voxels": list(h.get("voxels", [])), "init_from": self.warm_start}

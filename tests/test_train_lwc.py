@@ -1,0 +1,95 @@
+"""The default image codec ``lwc`` trains, warm-starts and exports through the common commands:
+``ncodec train fit --config configs/image/lwc.yaml`` and ``ncodec export``; every checkpoint is a
+complete codec whose files decode exactly. Photos are crops of images scikit-image ships."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ncodec(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ncodec.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def photo_folder(folder: Path, count: int) -> Path:
+    """``count`` 96x128 PNG crops of scikit-image's sample photos."""
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [data.astronaut(), data.chelsea(), data.coffee()]
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        p = photos[i % 3]
+        y, x = rng.integers(0, p.shape[0] - 96), rng.integers(0, p.shape[1] - 128)
+        Image.fromarray(p[y : y + 96, x : x + 128]).save(folder / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("lwc-train")
+    photos = photo_folder(work / "photos", 26)  # every 50th from the 26th on is held out: one
+    r = ncodec("train", "fit", "--config", ROOT / "configs/image/lwc.yaml", "--data.root", photos,
+               "--data.images", "4", "--data.batch_size", "512", "--data.quantiser", "null",
+               "--model.val_qualities", "[4.0]", "--trainer.max_steps", "25", "--trainer.val_check_interval", "25",
+               "--trainer.logger", "false", cwd=work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return work
+
+
+def test_lwc_trains_and_exports_through_the_common_commands(trained):
+    last = trained / "runs/lwc/checkpoints/last.ckpt"
+    r = ncodec("export", last, "tiny-lwc", "--folder", trained / "ckpts", cwd=trained)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((trained / "ckpts/tiny-lwc.json").read_text())
+    t = card["training"]
+    assert card["codec"] == "lwc" and t["steps"] == 25 and t["images"] == 4 and t["loop"] == "ncodec train (Lightning)"
+    assert t["validation_images"] == 1 and t["validation_rd"][0]["quality"] == 4.0 and t["samples"] > 1000
+    assert card["quality_range"] == [-2.0, 10.0] and card["config"]["hidden"] == 24
+
+    from ncodec.codecs.checkpoint import load_codec
+
+    model = load_codec("tiny-lwc", "image", folder=trained / "ckpts")
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    for key, value in model.state_dict().items():  # the checkpoint is the shipped codec
+        assert torch.equal(value, state["codec." + key].to(value.dtype)), key
+    assert (model.w1 != 0).any() and (model.recon != 0).any()  # trained network and offsets
+    # its files decode to exactly what the encoder reconstructed, at the validated rate
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(trained / "photos/025.png"))
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out = model.compress(x, 4.0)
+    dec = model.decompress(out["strings"], out["payload"], 4.0)
+    assert torch.equal(dec["x_hat"], out["x_hat"])
+    bpp = 8 * sum(len(s) for s in out["strings"]) / rgb.shape[0] / rgb.shape[1]
+    assert bpp == pytest.approx(t["validation_rd"][0]["bpp"], rel=1e-9)
+
+
+def test_lwc_warm_start_continues_the_shipped_network():
+    """``init_from: lwc``: the float network starts as the shipped fixed-point one, exactly."""
+    from ncodec.codecs.checkpoint import create_model
+    from ncodec.train.lwc import LwcModule
+
+    shipped = create_model("lwc", pretrained=True)
+    module = LwcModule(codec_config=shipped.config, init_from="lwc")
+    for key, value in module.net.exported().items():
+        assert np.array_equal(value, getattr(shipped, key).numpy()), key
+    assert module.warm_start["checkpoint"] == "lwc"
+
+
+def test_lwc_training_refuses_a_missing_folder(tmp_path):
+    r = ncodec("train", "fit", "--config", ROOT / "configs/image/lwc.yaml", "--data.root", tmp_path / "none",
+               "--trainer.logger", "false", cwd=tmp_path)
+    last = r.stderr.strip().splitlines()[-1]  # Lightning's start-up lines come first
+    assert r.returncode == 2 and last.startswith("ncodec: error:") and "data folder does not exist" in last and "Traceback" not in r.stderr

@@ -1,0 +1,70 @@
+"""The video codec ``lvc`` trains and exports through the common commands:
+``ncodec train fit --config configs/video/lvc.yaml`` (rounds of coding statistics through the
+decoded reference + lookup fit) and ``ncodec export``; the exported model's files decode exactly.
+Clips are camera moves across photos scikit-image ships."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ncodec(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ncodec.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    work = tmp_path_factory.mktemp("lvc-train")
+    (work / "photos").mkdir()
+    Image.fromarray(data.astronaut()[:200, :240]).save(work / "photos/a.png")
+    Image.fromarray(data.coffee()[:200, :240]).save(work / "photos/b.png")
+    r = ncodec("train", "fit", "--config", ROOT / "configs/video/lvc.yaml", "--data.clips", "[]",
+               "--data.frames", "3", "--data.photos", "2", "--data.photo_root", work / "photos",
+               "--data.size", "[64, 96]", "--model.qualities", "[1.0, 3.0]", "--trainer.logger", "false", cwd=work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return work
+
+
+def test_lvc_trains_in_rounds_and_exports(trained):
+    last = trained / "runs/lvc/checkpoints/last.ckpt"
+    r = ncodec("export", last, "tiny-lvc", "--folder", trained / "ckpts", cwd=trained)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = json.loads((trained / "ckpts/tiny-lvc.json").read_text())
+    rounds = card["training"]["rounds"]
+    assert card["codec"] == "lvc" and card["training"]["steps"] == 2 and len(rounds) == 2
+    assert [r["quantiser"] for r in rounds] == ["dead-zone", "RDO"]
+    assert all(r["bits_after"] <= r["bits_before"] for r in rounds)  # each fit lowers its own round's bits
+    assert card["training"]["data"] == ["pan:a.png", "pan:b.png"] or sorted(card["training"]["data"]) == ["pan:a.png", "pan:b.png"]
+    assert card["config"]["intra"]["hidden"] == 24 and card["default_quality"] == 2.0
+
+    from ncodec.codecs.checkpoint import load_codec
+    from ncodec.train.video import camera_move
+
+    model = load_codec("tiny-lvc", "video", folder=trained / "ckpts")
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state["codec." + key].to(value.dtype)), key
+    clip = camera_move(np.asarray(__import__("PIL.Image").Image.open(trained / "photos/a.png").convert("RGB")),
+                       4, (48, 64), np.random.default_rng(5))
+    out = model.compress(clip, quality=2.0, intra_period=8)
+    dec = model.decompress(out["strings"], out["payload"], 2.0)
+    assert np.array_equal(np.asarray(dec["x_hat"]), out["x_hat"])
+
+
+def test_lvc_training_refuses_missing_clips(tmp_path):
+    r = ncodec("train", "fit", "--config", ROOT / "configs/video/lvc.yaml", "--data.clips", f"[{tmp_path / 'none.mp4'}]",
+               "--trainer.logger", "false", cwd=tmp_path)
+    last = r.stderr.strip().splitlines()[-1]  # Lightning's start-up lines come first
+    assert r.returncode == 2 and last.startswith("ncodec: error:") and "does not exist" in last and "Traceback" not in r.stderr
