@@ -608,3 +608,14 @@ def test_lidar_encoder_owns_its_threads():
     before = threading.active_count()
     model.compress(Cloud(xyz.astype(np.float64), intensity.astype(np.float64), ring), precision=0.001)
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("name", ["lidar-sweep.ncd", "lidar-payload1-sweep.ncd", "octree-sweep.ncd"])
+def test_info_reads_point_cloud_headers_without_torch(name):
+    """``ncodec info`` checks and describes the payload from payloads.py alone (fast: no torch)."""
+    frozen = Path(__file__).parent / "frozen" / name
+    code = ("import sys; from ncodec.api import read_info; i = read_info(sys.argv[1]); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(i['points'])")
+    r = subprocess.run([sys.executable, "-c", code, str(frozen)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) > 0

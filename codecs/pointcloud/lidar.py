@@ -57,7 +57,6 @@ import functools
 import math
 import os
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -66,6 +65,10 @@ from torch import nn
 
 from ncodec import timing
 from ncodec.codecs.pointcloud import order as ordering
+from ncodec.codecs.pointcloud import payloads
+from ncodec.codecs.pointcloud.payloads import (MAX_COORD as _MAX_COORD, MAX_SHIFT as _MAX_SHIFT,
+                                                MAX_STEP, N_CLASSES, PAYLOAD_VERSION, RAW_GEOMETRY, RAW_INTENSITY)
+from ncodec.codecs.pointcloud.payloads import describe_lidar as describe_payload, parse_lidar as parse_payload
 from ncodec.codecs.pointcloud.grid import quantise
 from ncodec.codecs.registry import register_codec
 from ncodec.entropy import laplace, limits, multistream, rangecoder
@@ -78,9 +81,6 @@ N_OUT = 8
 _EXACT = 2.0**53
 ENCODE_THREADS = min(os.cpu_count() or 1, 2)
 _CHUNK = 16384  # points per network evaluation when encoding
-_MAX_COORD = 1 << 40  # |quantised coordinate| and |intensity value| stay below this
-MAX_STEP = 1e6  # metres: the coarsest precision / voxel size a file may state
-MAX_BLOCK_LEN = 4096  # decode steps per block (the loop length) a file may state
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -268,20 +268,11 @@ class FixedPredictor:
 # ---------------------------------------------------------------------------------------------
 # the codec
 
-_PAYLOAD = struct.Struct("<IBHdIiBIdIi4BI8b")
-# points, order mode, block length, step, step divisor, log2(1/step) fixed, has intensity,
-# intensity divisor, intensity step, intensity norm, log2(norm) fixed, start tables x4, rings,
-# calibration shifts (2 classes x 4 components)
-# Payload version 2 appends (payload version u8, raw components u8) and a fourth section with the
-# components coded raw; a payload of exactly _PAYLOAD.size bytes is version 1 (every component
-# modelled, three sections) and still decodes.
-_EXTENSION = struct.Struct("<BB")
-PAYLOAD_VERSION = 2
-RAW_GEOMETRY, RAW_INTENSITY = 1, 2  # bits of the raw-components byte
+# The payload's layout and checks: :mod:`ncodec.codecs.pointcloud.payloads` (read by ``ncodec info``).
+_PAYLOAD, _EXTENSION = payloads.LIDAR_PAYLOAD, payloads.LIDAR_EXTENSION
 _RAW_COLUMN = struct.Struct("<qB")  # per raw column: minimum value, bits per value
 _MAX_RAW_WIDTH = 42
-N_CLASSES = 2
-_SHIFT_STEP, _MAX_SHIFT = 3, 24  # calibration search: steps of one octave, then single table steps
+_SHIFT_STEP = 3  # calibration search: steps of one octave, then single table steps
 _CALIBRATION_SAMPLE = 4096
 
 
@@ -660,47 +651,6 @@ def _check_finite(values: np.ndarray, what: str) -> None:
         raise FormatError(f"decoded {what} are not finite (invalid precision or step in the header)")
 
 
-def parse_payload(payload: bytes) -> dict:
-    """Every field of a LiDAR payload (version 1 or 2), checked against the codec's and
-    :mod:`ncodec.entropy.limits`' bounds. Nothing is allocated here."""
-    version, raw = 1, 0
-    if len(payload) != _PAYLOAD.size:
-        if len(payload) > _PAYLOAD.size and payload[_PAYLOAD.size] > PAYLOAD_VERSION:
-            raise FormatError(f"LiDAR payload version {payload[_PAYLOAD.size]} is newer than this ncodec "
-                              f"supports ({PAYLOAD_VERSION}); upgrade ncodec")
-        if len(payload) != _PAYLOAD.size + _EXTENSION.size:
-            raise FormatError("point-cloud description has the wrong size")
-        version, raw = _EXTENSION.unpack_from(payload, _PAYLOAD.size)
-        if version != PAYLOAD_VERSION:
-            raise FormatError(f"LiDAR payload version {version} is invalid")
-    (n, mode, block_len, step, divisor, o_geo, has_i, idiv, istep, inorm, o_int,
-     t0, t1, t2, t3, n_rings, *shifts) = _PAYLOAD.unpack_from(payload)
-    max_rings = {ordering.MODE_RING: 2 * ordering.MAX_RINGS, ordering.MODE_SCAN: ordering.MAX_RINGS,
-                 ordering.MODE_VOXEL: 1}
-    problems = [
-        (0 < n <= limits.MAX_POINTS, f"{n} points (limit {limits.MAX_POINTS})"),
-        (mode in max_rings, f"point order {mode}"),
-        (1 <= block_len <= MAX_BLOCK_LEN, f"block length {block_len} (1..{MAX_BLOCK_LEN})"),
-        (bool(np.isfinite(step)) and 0 < step <= MAX_STEP, f"precision {step}"),
-        (has_i in (0, 1), f"intensity flag {has_i}"),
-        (idiv in (0,) + tuple(10**k for k in range(7)), f"intensity divisor {idiv}"),
-        (bool(np.isfinite(istep)) and istep >= 0 and (istep > 0 or idiv > 0 or not has_i), f"intensity step {istep}"),
-        (1 <= inorm < _MAX_COORD, f"intensity norm {inorm}"),
-        (mode not in max_rings or 1 <= n_rings <= min(max_rings[mode], limits.MAX_SEGMENTS),
-         f"{n_rings} rings/segments for order {mode}"),
-        (mode != ordering.MODE_RING or n_rings % 2 == 0, "odd segment count in ring order"),
-        (all(abs(v) <= _MAX_SHIFT for v in shifts), "calibration shift"),
-        (raw & ~(RAW_GEOMETRY | RAW_INTENSITY) == 0 and (has_i or not raw & RAW_INTENSITY), f"raw components {raw}"),
-    ]
-    bad = [why for ok, why in problems if not ok]
-    if bad:
-        raise FormatError(f"point-cloud description is invalid ({bad[0]})")
-    return {"version": version, "raw": raw, "points": n, "mode": mode, "block_len": block_len, "step": step,
-            "divisor": divisor, "o_geo": o_geo, "has_i": has_i, "idiv": idiv, "istep": istep, "inorm": inorm,
-            "o_int": o_int, "start_tables": np.array([t0, t1, t2, t3], np.int64), "rings": n_rings,
-            "shifts": np.array(shifts, np.int64).reshape(N_CLASSES, 4), "sections": 3 if version == 1 else 4}
-
-
 def _descend(cost, step: int, limit: int) -> int:
     """Integer minimiser of a unimodal ``cost`` on [-limit, limit]: walk from 0 by ``step`` while
     the cost falls, then by 1."""
@@ -815,15 +765,3 @@ def unpack_raw(data: bytes, n: int, columns: int) -> np.ndarray:
     return out
 
 
-def describe_payload(payload: bytes) -> dict:
-    h = parse_payload(payload)
-    order = {0: "ring column + azimuth", 1: "scan order (rings from azimuth wraps)", 2: "voxel (Morton)"}[h["mode"]]
-    idiv, istep = h["idiv"], h["istep"]
-    inten = "none" if not h["has_i"] else (f"lossless (grid 1/{idiv})" if idiv else f"quantised, step {istep:.6g}")
-    if h["raw"] & RAW_INTENSITY:
-        inten += ", raw (the model would cost more)"
-    rings = h["rings"] // 2 if h["mode"] == ordering.MODE_RING else h["rings"]  # ring mode: far + near segment per ring
-    return {"points": h["points"], "precision": h["step"], "max_error": h["step"] / 2, "order": order, "rings": rings,
-            "block_len": h["block_len"], "intensity": inten, "payload_version": h["version"],
-            "raw_geometry": bool(h["raw"] & RAW_GEOMETRY), "raw_intensity": bool(h["raw"] & RAW_INTENSITY),
-            "scale_shifts": h["shifts"].tolist()}

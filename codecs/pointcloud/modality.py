@@ -64,9 +64,15 @@ def encode_cloud(codec, cloud: cloud_io.Cloud, precision: float | None):
 
 
 def describe(container) -> dict:
-    """The codec's description of its payload (checked); imports the codec's module, loads no model."""
+    """The codec's description of its payload (checked); loads no model. The shipped codecs'
+    payloads are read by :mod:`~ncodec.codecs.pointcloud.payloads` (no torch, so ``ncodec info`` is
+    quick); another registered point-cloud codec by its own ``describe_payload``."""
+    from ncodec.codecs.pointcloud.payloads import DESCRIBE
+
     if declared().get(container.codec, ("",))[0] != "pointcloud":
         raise FormatError(f"file uses codec {container.codec!r}, which this ncodec does not have")
+    if container.codec in DESCRIBE:
+        return DESCRIBE[container.codec](container.payload)
     return get_codec(container.codec).factory.describe_payload(container.payload)
 
 

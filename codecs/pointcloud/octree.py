@@ -21,17 +21,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from ncodec.codecs.pointcloud import payloads
 from ncodec.codecs.pointcloud.grid import morton, unmorton, voxelise
+from ncodec.codecs.pointcloud.payloads import MAX_VOXEL, describe_octree as describe_payload, parse_octree as parse_payload
 from ncodec.codecs.registry import register_codec
-from ncodec.entropy import limits, rangecoder
+from ncodec.entropy import rangecoder
 from ncodec.entropy.rangecoder import TableSet
 from ncodec.errors import FormatError, InputError
 
 N_CTX = 7 * 4
-_PAYLOAD = struct.Struct("<IId3qB")  # points in, voxels, voxel size, origin (3 x i64), depth
-_MAX_DEPTH = 21
-_MAX_ORIGIN = 2**62
-MAX_VOXEL = 1e6  # metres (the LiDAR codec's MAX_STEP)
+_PAYLOAD = payloads.OCTREE_PAYLOAD  # layout and checks: :mod:`ncodec.codecs.pointcloud.payloads`
+_MAX_DEPTH, _MAX_ORIGIN = payloads.MAX_DEPTH, payloads.MAX_ORIGIN
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -198,27 +198,3 @@ def prior_from_counts(total: np.ndarray, weight: int = 32) -> torch.Tensor:
     total = np.asarray(total, np.int64)
     scaled = total * weight * 255 // np.maximum(total.sum(axis=1, keepdims=True), 1)
     return torch.from_numpy(np.maximum(scaled, 1))
-
-
-def parse_payload(payload: bytes) -> tuple:
-    """(points in, voxels, voxel size, origin x, y, z, depth), checked against the bounds."""
-    if len(payload) != _PAYLOAD.size:
-        raise FormatError("point-cloud description has the wrong size")
-    n_in, n_vox, voxel, ox, oy, oz, depth = fields = _PAYLOAD.unpack(payload)
-    problems = [
-        (0 < n_vox <= min(n_in, limits.MAX_POINTS), f"{n_vox} voxels from {n_in} points (limit {limits.MAX_POINTS})"),
-        (n_in <= limits.MAX_POINTS, f"{n_in} input points"),
-        (bool(np.isfinite(voxel)) and 0 < voxel <= MAX_VOXEL, f"voxel size {voxel}"),
-        (max(abs(ox), abs(oy), abs(oz)) < _MAX_ORIGIN, "origin"),
-        (0 < depth <= _MAX_DEPTH, f"depth {depth}"),
-    ]
-    bad = [why for ok, why in problems if not ok]
-    if bad:
-        raise FormatError(f"point-cloud description is invalid ({bad[0]})")
-    return fields
-
-
-def describe_payload(payload: bytes) -> dict:
-    n_in, n_vox, voxel, *_, depth = parse_payload(payload)
-    return {"points": n_vox, "points_in": n_in, "precision": voxel, "max_error": voxel / 2,
-            "order": "octree (Morton)", "depth": depth, "intensity": "not coded"}
