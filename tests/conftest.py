@@ -50,3 +50,27 @@ def run_inline(*args) -> subprocess.CompletedProcess:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in args])
     return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def run_process(*args, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """A real ``ncodec ARGS`` process (its own imports, exit code and stderr), run in ``cwd``."""
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ncodec.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def train_and_export(config: Path, work: Path, name: str, *overrides: str) -> tuple[Path, dict]:
+    """``ncodec train fit --config CONFIG OVERRIDES`` in ``work`` (no logger), then ``ncodec export``
+    of its ``last.ckpt`` as ``work/ckpts/NAME``: (last.ckpt, the model card)."""
+    import json
+
+    import yaml
+
+    r = run_process("train", "fit", "--config", config, *overrides, "--trainer.logger", "false", cwd=work)
+    assert r.returncode == 0, r.stderr[-3000:]
+    callback = yaml.safe_load(Path(config).read_text())["trainer"]["callbacks"][0]["init_args"]
+    last = work / callback["dirpath"] / "last.ckpt"
+    r = run_process("export", last, name, "--folder", work / "ckpts", cwd=work)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return last, json.loads((work / "ckpts" / f"{name}.json").read_text())

@@ -3,21 +3,14 @@
 complete codec whose files decode exactly. Photos are crops of images scikit-image ships."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_process, train_and_export
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def ncodec(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ncodec.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
 
 
 def photo_folder(folder: Path, count: int) -> Path:
@@ -36,22 +29,18 @@ def photo_folder(folder: Path, count: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
+def trained(tmp_path_factory) -> tuple[Path, Path, dict]:
     work = tmp_path_factory.mktemp("lwc-train")
     photos = photo_folder(work / "photos", 26)  # every 50th from the 26th on is held out: one
-    r = ncodec("train", "fit", "--config", ROOT / "configs/image/lwc.yaml", "--data.root", photos,
-               "--data.images", "4", "--data.batch_size", "512", "--data.quantiser", "null",
-               "--model.val_qualities", "[4.0]", "--trainer.max_steps", "25", "--trainer.val_check_interval", "25",
-               "--trainer.logger", "false", cwd=work)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return work
+    last, card = train_and_export(ROOT / "configs/image/lwc.yaml", work, "tiny-lwc", "--data.root", photos,
+                                  "--data.images", "4", "--data.batch_size", "512", "--data.quantiser", "null",
+                                  "--model.val_qualities", "[4.0]", "--trainer.max_steps", "25",
+                                  "--trainer.val_check_interval", "25")
+    return work, last, card
 
 
 def test_lwc_trains_and_exports_through_the_common_commands(trained):
-    last = trained / "runs/lwc/checkpoints/last.ckpt"
-    r = ncodec("export", last, "tiny-lwc", "--folder", trained / "ckpts", cwd=trained)
-    assert r.returncode == 0, r.stderr[-2000:]
-    card = json.loads((trained / "ckpts/tiny-lwc.json").read_text())
+    trained, last, card = trained
     t = card["training"]
     assert card["codec"] == "lwc" and t["steps"] == 25 and t["images"] == 4 and t["loop"] == "ncodec train (Lightning)"
     assert t["validation_images"] == 1 and t["validation_rd"][0]["quality"] == 4.0 and t["samples"] > 1000
@@ -89,7 +78,7 @@ def test_lwc_warm_start_continues_the_shipped_network():
 
 
 def test_lwc_training_refuses_a_missing_folder(tmp_path):
-    r = ncodec("train", "fit", "--config", ROOT / "configs/image/lwc.yaml", "--data.root", tmp_path / "none",
-               "--trainer.logger", "false", cwd=tmp_path)
+    r = run_process("train", "fit", "--config", ROOT / "configs/image/lwc.yaml", "--data.root", tmp_path / "none",
+                    "--trainer.logger", "false", cwd=tmp_path)
     last = r.stderr.strip().splitlines()[-1]  # Lightning's start-up lines come first
     assert r.returncode == 2 and last.startswith("ncodec: error:") and "data folder does not exist" in last and "Traceback" not in r.stderr

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_process as ncodec, train_and_export
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,9 +27,6 @@ def _sweep(path: Path, seed: int) -> Path:
     return path
 
 
-def ncodec(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ncodec.cli", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -73,12 +69,6 @@ def test_export_refuses_what_is_not_a_training_checkpoint(tmp_path):
 def test_octree_prior_trains_to_the_shipped_model(tmp_path):
     """``configs/pointcloud/octree.yaml`` under ``ncodec train`` + ``ncodec export`` rebuilds the
     shipped ``octree`` checkpoint exactly (the same model id)."""
-    r = ncodec("train", "fit", "--config", ROOT / "configs/pointcloud/octree.yaml", "--trainer.logger", "false",
-               cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    r = ncodec("export", tmp_path / "runs/octree/checkpoints/last.ckpt", "octree", "--folder", tmp_path / "out",
-               cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    card = json.loads((tmp_path / "out/octree.json").read_text())
+    _, card = train_and_export(ROOT / "configs/pointcloud/octree.yaml", tmp_path, "octree")
     shipped = json.loads((ROOT / "checkpoints/octree.json").read_text())
     assert card["model_id"] == shipped["model_id"] and card["training"]["rounds"][0]["symbols"] > 0
