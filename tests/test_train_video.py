@@ -57,3 +57,32 @@ def test_lvc_training_refuses_missing_clips(tmp_path):
                     f"[{tmp_path / 'none.mp4'}]", "--trainer.logger", "false", cwd=tmp_path)
     last = r.stderr.strip().splitlines()[-1]  # Lightning's start-up lines come first
     assert r.returncode == 2 and last.startswith("ncodec: error:") and "does not exist" in last and "Traceback" not in r.stderr
+
+
+def test_clips_from_frame_folders_and_video_files_with_random_crops(tmp_path):
+    """VideoClipsData reads PNG-frame folders and video files (through ffmpeg), takes a random
+    crop (multiple of 8) at each start, and skips sources too short for two frames."""
+    import subprocess
+
+    from PIL import Image
+
+    from ncodec.train.video import VideoClipsData
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (6, 40, 56, 3), dtype=np.uint8)
+    (tmp_path / "seq").mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(tmp_path / "seq" / f"{i:04d}.png")
+    mp4 = tmp_path / "clip.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "56x40", "-i", "-",
+                    "-c:v", "ffv1", str(mp4)], input=frames.tobytes(), check=True)
+    data = VideoClipsData(clips=[str(tmp_path / "seq"), str(mp4)], frames=3, clip_starts=[0, 2, 5], crop=(32, 48),
+                          photos=0)
+    data.setup()
+    names = [name for name, _ in data.clips]
+    assert names == ["seq@0", "seq@2", "clip@0", "clip@2"]  # start 5 leaves one frame: skipped
+    for name, clip in data.clips:
+        assert clip.shape == (3, 32, 48, 3) and clip.dtype == np.uint8
+    folder_clip = data.clips[0][1]  # a crop of the folder's first three frames
+    hits = [(y, x) for y in range(9) for x in range(9) if np.array_equal(frames[:3, y:y + 32, x:x + 48], folder_clip)]
+    assert len(hits) == 1
