@@ -327,3 +327,168 @@ class LwcModule(SavesLastStep, L.LightningModule):
                 **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "init_from", "summary", "card",
                                             "data", "images", "batch")},
                 "training": training}
+
+
+# ---------------------------------------------------------------------------------- post-filter
+def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+
+
+class DecodedCrops(L.LightningDataModule):
+    """Pairs for the post-filter: ``images`` training photos (the held-out 50th excluded), each
+    coded by the base model at ``qualities_per_image`` random qualities of its range, and
+    ``crops_per_image`` random ``crop`` x ``crop`` windows of (decoded, original, quality).
+    Validation: the held-out photos, whole."""
+
+    def __init__(self, root: str = "../shared/data/train", images: int = 150, qualities_per_image: int = 3,
+                 crop: int = 64, crops_per_image: int = 8, batch_size: int = 16, val_images: int | None = None,
+                 seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "train_set", None) is not None:
+            return
+        started = time.process_time()
+        h = self.hparams
+        base: WaveletContextCodec = self.trainer.lightning_module.base
+        if not Path(h.root).is_dir():
+            raise InputError(f"data folder does not exist: {h.root}")
+        train_paths, val_paths = photo_paths(Path(h.root))
+        if not train_paths:
+            raise InputError(f"no photos under {h.root}")
+        self.val_paths = val_paths[: h.val_images] if h.val_images is not None else val_paths
+        rng = np.random.default_rng(h.seed)
+        chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(h.images, len(train_paths)),
+                                                             replace=False))]
+        lo, hi = base.quality_range
+        dec, org, qs = [], [], []
+        for path in chosen:
+            rgb = load_rgb(path)
+            if min(rgb.shape[:2]) < h.crop:
+                continue
+            for _ in range(h.qualities_per_image):
+                q = float(np.float32(rng.uniform(lo, hi)))
+                x_hat = base.compress(_to_tensor(rgb), q)["x_hat"][0]
+                for _ in range(h.crops_per_image):
+                    y, x = rng.integers(0, rgb.shape[0] - h.crop + 1), rng.integers(0, rgb.shape[1] - h.crop + 1)
+                    dec.append(x_hat[:, y : y + h.crop, x : x + h.crop].clone())
+                    org.append(torch.from_numpy(np.ascontiguousarray(rgb[y : y + h.crop, x : x + h.crop])).permute(2, 0, 1))
+                    qs.append(q)
+        if not dec:
+            raise InputError(f"no photos under {h.root} are {h.crop} pixels on each side")
+        self.images = len(chosen)
+        self.train_set = torch.utils.data.TensorDataset(torch.stack(dec), torch.stack(org), torch.tensor(qs))
+        self.cpu_seconds = time.process_time() - started
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.hparams.seed)
+        return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
+                          generator=gen)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([str(p) for p in self.val_paths], batch_size=None, collate_fn=lambda item: item)
+
+
+class PostFilterModule(SavesLastStep, L.LightningModule):
+    """Trains ``lwc``'s post-filter on top of a shipped lwc model (``base``, unchanged) by the MSE
+    of the filtered decoded pixels; the exported model is the base codec plus the filter
+    (``postfilter: channels`` in its config). Validation codes the held-out photos for real and
+    reports the PSNR of the 8-bit output with and without the filter."""
+
+    def __init__(self, base: str = "lwc", channels: int = 16, lr: float = 1e-3, lr_drops: tuple[float, ...] = (0.8,),
+                 val_qualities: list[float] | None = None, seed: int = 0, summary: str = "",
+                 default_quality: float = 6.0):
+        super().__init__()
+        self.save_hyperparameters()
+        from ncodec.codecs.image.postfilter import PostFilter
+
+        self.base = create_model(base, pretrained=True)
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.filter = PostFilter(channels)
+        self.validation_rd: list[dict] = []
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.time()
+        self._cpu_started = time.process_time()
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.filter.parameters(), lr=self.hparams.lr)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 10**9
+        drops = [int(f * total) for f in self.hparams.lr_drops]
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 ** sum(s >= d for d in drops))
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        decoded, original, quality = batch
+        target = original.float() / 255
+        loss = (self.filter(decoded, quality) - target).pow(2).mean()
+        self.log("train/mse", loss.detach(), prog_bar=True)
+        return loss
+
+    def _val_qualities(self) -> list[float]:
+        return list(self.hparams.val_qualities or [-2.0, 0.0, 2.0, 4.0, 6.0, 8.0, 10.0])
+
+    def on_validation_epoch_start(self) -> None:
+        self._val: dict[float, list[tuple[float, float, float]]] = {}
+
+    @torch.no_grad()
+    def validation_step(self, path: str, batch_idx: int) -> None:
+        rgb = load_rgb(Path(path))
+        for q in self._val_qualities():
+            out = self.base.compress(_to_tensor(rgb), q)
+            bpp = 8 * sum(len(s) for s in out["strings"]) / rgb.shape[0] / rgb.shape[1]
+            psnrs = []
+            for x_hat in (out["x_hat"], self.filter(out["x_hat"], q).clamp(0, 1)):
+                dec = np.round(x_hat[0].permute(1, 2, 0).numpy() * 255)
+                psnrs.append(10 * np.log10(255**2 / max(float(np.mean((dec - rgb) ** 2)), 1e-12)))
+            self._val.setdefault(float(q), []).append((bpp, *psnrs))
+
+    def on_validation_epoch_end(self) -> None:
+        self.validation_rd = []
+        for q, rows in sorted(self._val.items()):
+            bpp, before, after = (float(np.mean(v)) for v in zip(*rows))
+            self.validation_rd.append({"quality": q, "bpp": bpp, "psnr_base": before, "psnr": after})
+            self.log_dict({f"val/q{q:g}/psnr_gain": after - before}, batch_size=1)
+            self.print(f"validation q={q:.2f} bpp={bpp:.4f} psnr {before:.3f} -> {after:.3f} ({after - before:+.3f} dB)")
+        self._validated_since_save = True
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._validated_since_save = False
+        data = getattr(self.trainer, "datamodule", None)
+        h = data.hparams if data is not None else {}
+        lo, hi = self.base.quality_range
+        fit = time.process_time() - getattr(self, "_cpu_started", time.process_time())
+        checkpoint["ncodec"] = {
+            "module": f"{type(self).__module__}.{type(self).__qualname__}",
+            "device": str(self.device), "devices": self.trainer.world_size,
+            "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
+            "codec_config": dict(self.base.config, postfilter=self.hparams.channels), "summary": self.hparams.summary,
+            "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+            "data": f"{h.get('root')} (every 50th photo held out for validation)" if h else None,
+            "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("crop"),
+            "training": {"base": {"checkpoint": self.hparams.base, "model_id": self.base.model_id.hex()},
+                         "samples": len(getattr(data, "train_set", [])) if data is not None else None,
+                         "lr": self.hparams.lr, "cpu_threads": torch.get_num_threads(),
+                         "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
+                         "fit_cpu_minutes": round(fit / 60, 1),
+                         "cpu_minutes": round((getattr(data, "cpu_seconds", 0.0) + fit) / 60, 1),
+                         "validation_images": len(getattr(data, "val_paths", [])),
+                         "validation_rd": self.validation_rd},
+        }
+
+    @staticmethod
+    def training_state(state: dict) -> dict:
+        """The base codec's weights plus the filter's, as ``ncodec export`` reads them."""
+        info = state.get("ncodec", {})
+        weights = {k[len("base."):]: v for k, v in state["state_dict"].items() if k.startswith("base.")}
+        weights.update({"postfilter." + k[len("filter."):]: v for k, v in state["state_dict"].items()
+                        if k.startswith("filter.")})
+        return {"codec": "lwc", "config": dict(info.get("codec_config") or {}), "weights": weights,
+                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "summary", "card", "data",
+                                            "images", "batch", "crop")},
+                "training": dict(info.get("training", {}))}

@@ -18,6 +18,8 @@
 * Reconstruction: a nonzero coefficient is rebuilt at ``(|q| - offset) * step`` where the offset
   (learned per table and |q| = 1 / >= 2) approximates the conditional mean inside the bin.
 * The lowpass band is coded as row/column differences under one table per channel.
+* Optional learned post-filter (``postfilter`` channels, :mod:`ncodec.codecs.image.postfilter`):
+  a correction of the decoded pixels, after entropy decoding.
 
 Exact on every machine: everything that selects a table or a coded value is integer (features,
 fixed-point MLP in exact float64, calibration shifts, table construction). Only the pixel
@@ -35,6 +37,7 @@ from torch import nn
 
 from ncodec import timing
 from ncodec.codecs.image import cdf97
+from ncodec.codecs.image.postfilter import PostFilter
 from ncodec.codecs.registry import register_codec
 from ncodec.entropy import subband_context as ctx
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
@@ -62,12 +65,16 @@ class WaveletContextCodec(nn.Module):
 
     def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
                  quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
-                 rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1):
+                 rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1,
+                 postfilter: int = 0):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
                        "rdo_lambda": rdo_lambda, "passes": passes, "quality_min": quality_min,
                        "rdo_passes": rdo_passes}
+        if postfilter:  # (absent from older configs: their models and files are unchanged)
+            self.config["postfilter"] = postfilter
+        self.postfilter = PostFilter(postfilter) if postfilter else None
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -365,4 +372,8 @@ class WaveletContextCodec(nn.Module):
         with timing.stage("transform"):
             rgb = cdf97.inverse(q_ll * step, [tuple(b) for b in details])
         x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]
-        return torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))
+        x_hat = torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))
+        if self.postfilter is not None:
+            with timing.stage("postfilter"):
+                x_hat = self.postfilter(x_hat, float(quality)).clamp_(0.0, 1.0)
+        return x_hat
