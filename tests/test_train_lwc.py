@@ -82,3 +82,34 @@ def test_lwc_training_refuses_a_missing_folder(tmp_path):
                     "--trainer.logger", "false", cwd=tmp_path)
     last = r.stderr.strip().splitlines()[-1]  # Lightning's start-up lines come first
     assert r.returncode == 2 and last.startswith("ncodec: error:") and "data folder does not exist" in last and "Traceback" not in r.stderr
+
+
+def test_untrained_post_filter_is_the_identity():
+    from ncodec.codecs.image.postfilter import PostFilter
+
+    x = torch.rand(2, 3, 16, 20)
+    assert torch.equal(PostFilter(8)(x, torch.tensor([0.0, 5.0])), x)
+
+
+def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
+    """``configs/image/lwc-postfilter.yaml``: the shipped lwc plus a trained filter; the exported
+    model keeps lwc's entropy coding (same bytes) and decodes to exactly its encoder's output."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/image/lwc-postfilter.yaml", tmp_path, "tiny-pf",
+                                  "--data.root", work / "photos", "--data.images", "3", "--data.crops_per_image", "2",
+                                  "--data.batch_size", "4", "--model.channels", "4", "--model.val_qualities", "[0.0]",
+                                  "--trainer.max_steps", "6", "--trainer.val_check_interval", "6")
+    assert card["config"]["postfilter"] == 4 and card["training"]["base"]["checkpoint"] == "lwc"
+    assert card["training"]["validation_rd"][0]["quality"] == 0.0
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-pf", "image", folder=tmp_path / "ckpts"), create_model("lwc")
+    assert model.model_id != shipped.model_id
+    rgb = np.asarray(Image.open(work / "photos/025.png"))
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out, base = model.compress(x, 1.0), shipped.compress(x, 1.0)
+    assert out["strings"] == base["strings"] and not torch.equal(out["x_hat"], base["x_hat"])
+    assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])

@@ -362,6 +362,8 @@ class DecodedCrops(L.LightningDataModule):
         chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(h.images, len(train_paths)),
                                                              replace=False))]
         lo, hi = base.quality_range
+        top = self.trainer.lightning_module.hparams.get("max_quality")
+        hi = min(hi, top) if top is not None else hi
         dec, org, qs = [], [], []
         for path in chosen:
             rgb = load_rgb(path)
@@ -397,8 +399,11 @@ class PostFilterModule(SavesLastStep, L.LightningModule):
     reports the PSNR of the 8-bit output with and without the filter."""
 
     def __init__(self, base: str = "lwc", channels: int = 16, lr: float = 1e-3, lr_drops: tuple[float, ...] = (0.8,),
-                 val_qualities: list[float] | None = None, seed: int = 0, summary: str = "",
-                 default_quality: float = 6.0):
+                 loss: str = "relative", max_quality: float | None = None, val_qualities: list[float] | None = None,
+                 seed: int = 0, summary: str = "", default_quality: float = 6.0):
+        """``loss``: ``mse``, or ``relative`` (each crop's MSE over its unfiltered MSE: every
+        quality weighs the same in dB, as BD-rate does, instead of the low rates dominating).
+        ``max_quality``: the filter is trained and run only up to this quality."""
         super().__init__()
         self.save_hyperparameters()
         from ncodec.codecs.image.postfilter import PostFilter
@@ -425,7 +430,10 @@ class PostFilterModule(SavesLastStep, L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         decoded, original, quality = batch
         target = original.float() / 255
-        loss = (self.filter(decoded, quality) - target).pow(2).mean()
+        mse = (self.filter(decoded, quality) - target).pow(2).mean(dim=(1, 2, 3))
+        if self.hparams.loss == "relative":
+            mse = mse / (decoded - target).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-8)
+        loss = mse.mean()
         self.log("train/mse", loss.detach(), prog_bar=True)
         return loss
 
@@ -466,7 +474,7 @@ class PostFilterModule(SavesLastStep, L.LightningModule):
             "module": f"{type(self).__module__}.{type(self).__qualname__}",
             "device": str(self.device), "devices": self.trainer.world_size,
             "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
-            "codec_config": dict(self.base.config, postfilter=self.hparams.channels), "summary": self.hparams.summary,
+            "codec_config": self.codec_config(), "summary": self.hparams.summary,
             "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
             "data": f"{h.get('root')} (every 50th photo held out for validation)" if h else None,
             "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("crop"),
@@ -479,6 +487,12 @@ class PostFilterModule(SavesLastStep, L.LightningModule):
                          "validation_images": len(getattr(data, "val_paths", [])),
                          "validation_rd": self.validation_rd},
         }
+
+    def codec_config(self) -> dict:
+        config = dict(self.base.config, postfilter=self.hparams.channels)
+        if self.hparams.max_quality is not None:
+            config["postfilter_max_quality"] = float(self.hparams.max_quality)
+        return config
 
     @staticmethod
     def training_state(state: dict) -> dict:

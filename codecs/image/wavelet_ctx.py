@@ -66,7 +66,7 @@ class WaveletContextCodec(nn.Module):
     def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
                  quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
                  rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1,
-                 postfilter: int = 0):
+                 postfilter: int = 0, postfilter_max_quality: float | None = None):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
@@ -74,6 +74,8 @@ class WaveletContextCodec(nn.Module):
                        "rdo_passes": rdo_passes}
         if postfilter:  # (absent from older configs: their models and files are unchanged)
             self.config["postfilter"] = postfilter
+            if postfilter_max_quality is not None:  # above it the filter gains nothing: not run
+                self.config["postfilter_max_quality"] = float(postfilter_max_quality)
         self.postfilter = PostFilter(postfilter) if postfilter else None
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
@@ -373,7 +375,8 @@ class WaveletContextCodec(nn.Module):
             rgb = cdf97.inverse(q_ll * step, [tuple(b) for b in details])
         x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]
         x_hat = torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))
-        if self.postfilter is not None:
-            with timing.stage("postfilter"):
-                x_hat = self.postfilter(x_hat, float(quality)).clamp_(0.0, 1.0)
+        if self.postfilter is not None and float(quality) <= self.config.get("postfilter_max_quality", np.inf):
+            with timing.stage("postfilter"):  # on the model's device; the result back on the CPU
+                device = self.postfilter.layers[0].weight.device
+                x_hat = self.postfilter(x_hat.to(device), float(quality)).clamp_(0.0, 1.0).cpu()
         return x_hat
