@@ -42,6 +42,19 @@ def photo_paths(root: Path) -> tuple[list[Path], list[Path]]:
     return [p for i, p in enumerate(paths) if i % 50 != 25], [p for i, p in enumerate(paths) if i % 50 == 25]
 
 
+def choose_photos(root: str, images: int, val_images: int | None, seed: int):
+    """(``images`` training photos drawn with ``seed``, the held-out photos (the first
+    ``val_images``), the generator to go on drawing with) for a photo folder ``root``."""
+    if not Path(root).is_dir():
+        raise InputError(f"data folder does not exist: {root}")
+    train_paths, val_paths = photo_paths(Path(root))
+    if not train_paths:
+        raise InputError(f"no photos under {root}")
+    rng = np.random.default_rng(seed)
+    chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(images, len(train_paths)), replace=False))]
+    return chosen, val_paths[:val_images] if val_images is not None else val_paths, rng
+
+
 def load_rgb(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
@@ -146,7 +159,17 @@ def code_photo(model: WaveletContextCodec, rgb: np.ndarray, quality: float) -> t
     return bits / rgb.shape[0] / rgb.shape[1], 10 * np.log10(255**2 / max(mse, 1e-12))
 
 
-class LwcSamples(L.LightningDataModule):
+class _PhotoData(L.LightningDataModule):
+    """A photo folder's data module: validation is the held-out photos, one path per step (the
+    module codes them whole)."""
+
+    val_paths: list[Path] = []
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([str(p) for p in self.val_paths], batch_size=None, collate_fn=lambda item: item)
+
+
+class LwcSamples(_PhotoData):
     """Context samples of ``images`` training photos (every 50th photo under ``root`` is held out
     for validation), each at ``qualities_per_image`` random qualities of the model's range (half a
     step beyond each end). ``quantiser``: a shipped lwc checkpoint whose RDO encoder
@@ -166,15 +189,7 @@ class LwcSamples(L.LightningDataModule):
         started = time.process_time()
         h = self.hparams
         model: WaveletContextCodec = self.trainer.lightning_module.codec
-        if not Path(h.root).is_dir():
-            raise InputError(f"data folder does not exist: {h.root}")
-        train_paths, self.val_paths = photo_paths(Path(h.root))
-        if not train_paths:
-            raise InputError(f"no photos under {h.root}")
-        self.val_paths = self.val_paths[: h.val_images] if h.val_images is not None else self.val_paths
-        rng = np.random.default_rng(h.seed)
-        chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(h.images, len(train_paths)),
-                                                             replace=False))]
+        chosen, self.val_paths, rng = choose_photos(h.root, h.images, h.val_images, h.seed)
         self.images = len(chosen)
         key = repr((sorted(dict(h).items()), model.config))
         if h.cache and Path(h.cache).is_file() and str(np.load(h.cache)["key"]) == key:
@@ -203,9 +218,6 @@ class LwcSamples(L.LightningDataModule):
         batches = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
         sampler = RandomBatches(len(self.train_set), self.hparams.batch_size, batches, self.hparams.seed)
         return DataLoader(self.train_set, sampler=sampler, batch_size=None)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader([str(p) for p in self.val_paths], batch_size=None, collate_fn=lambda item: item)
 
 
 class LwcModule(SavesLastStep, L.LightningModule):
@@ -334,7 +346,7 @@ def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
 
 
-class DecodedCrops(L.LightningDataModule):
+class DecodedCrops(_PhotoData):
     """Pairs for the post-filter: ``images`` training photos (the held-out 50th excluded), each
     coded by the base model at ``qualities_per_image`` random qualities of its range, and
     ``crops_per_image`` random ``crop`` x ``crop`` windows of (decoded, original, quality).
@@ -352,15 +364,7 @@ class DecodedCrops(L.LightningDataModule):
         started = time.process_time()
         h = self.hparams
         base: WaveletContextCodec = self.trainer.lightning_module.base
-        if not Path(h.root).is_dir():
-            raise InputError(f"data folder does not exist: {h.root}")
-        train_paths, val_paths = photo_paths(Path(h.root))
-        if not train_paths:
-            raise InputError(f"no photos under {h.root}")
-        self.val_paths = val_paths[: h.val_images] if h.val_images is not None else val_paths
-        rng = np.random.default_rng(h.seed)
-        chosen = [train_paths[i] for i in sorted(rng.choice(len(train_paths), min(h.images, len(train_paths)),
-                                                             replace=False))]
+        chosen, self.val_paths, rng = choose_photos(h.root, h.images, h.val_images, h.seed)
         lo, hi = base.quality_range
         top = self.trainer.lightning_module.hparams.get("max_quality")
         hi = min(hi, top) if top is not None else hi
@@ -387,9 +391,6 @@ class DecodedCrops(L.LightningDataModule):
         gen = torch.Generator().manual_seed(self.hparams.seed)
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
                           generator=gen)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader([str(p) for p in self.val_paths], batch_size=None, collate_fn=lambda item: item)
 
 
 class PostFilterModule(SavesLastStep, L.LightningModule):
