@@ -3,7 +3,8 @@
 Pretrained weights cannot be downloaded here, so each architecture is created with tiny N/M and
 briefly trained in the test itself on scikit-image photos, then saved the two ways CompressAI users
 save checkpoints. Equivalence is measured against CompressAI's own ``compress()`` /
-``decompress()`` on the same weights: sizes within 1%, PSNR within 0.01 dB."""
+``decompress()`` on the same weights: sizes at most 1% above CompressAI's (escapes may cost
+less), PSNR within 0.01 dB."""
 from __future__ import annotations
 
 import json
@@ -101,7 +102,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_equivalent_to_compressai(tmp_path, trained, test_photo, arch):
-    """Same weights: coded bytes within 1% of CompressAI's strings, PSNR within 0.01 dB; decoding
+    """Same weights: coded bytes at most 1% above CompressAI's strings, PSNR within 0.01 dB; decoding
     gives the encoder's reconstruction bit for bit, and the same latents with 1 and 2 threads."""
     from ncodec.codecs.image.modality import encode_picture
     from ncodec.media.image import Picture
@@ -135,7 +136,10 @@ def test_equivalent_to_compressai(tmp_path, trained, test_photo, arch):
     ref_bytes = sum(len(s[0]) for s in enc["strings"])
     coded = sum(map(len, container.sections))
     assert ref_bytes > 300, "the briefly trained model should code a real amount of information"
-    assert abs(coded - ref_bytes) <= 0.01 * ref_bytes, (coded, ref_bytes)
+    # Never more than 1% above CompressAI's bytes. Fewer is allowed: latents outside the tables'
+    # range (escapes) cost less in ncodec's coder than in CompressAI's rANS bypass mode; this
+    # 20-step model has many (with torch 2.14: 155 of 4608 latents, 4288 bytes vs 4332).
+    assert 0.95 * ref_bytes <= coded <= 1.01 * ref_bytes, (coded, ref_bytes)
     # The rest of the file is the container's fixed header (magic, codec name, model id, quality,
     # image size, section lengths, CRC): 57 bytes here, 0.6% of a 9 KB Kodak file.
     assert file_bytes - coded <= 64
