@@ -268,3 +268,23 @@ def test_ncodec_eval_on_a_clip(tmp_path, clip):
     assert len(res["results"]["bpp"]) == 6 and all(p > 20 for p in res["results"]["psnr-rgb"])
     base = json.loads((tmp_path / "out" / "x264-ld.json").read_text())
     assert len(base["results"]["bpp"]) == 5 and "psnr-yuv" in base["results"]
+
+
+def test_post_filter_is_out_of_the_loop(codec, clip):
+    """``video-lvc-pf`` (the default) codes the same bytes as ``video-lvc`` with the same lookup:
+    its post-filter only changes the frames shown, which decode exactly; references are unfiltered."""
+    from ncodec.api import load
+    from ncodec.codecs.checkpoint import create_model
+
+    pf = load("video-lvc-pf", "video")
+    assert pf.postfilter is not None and create_model("lwc-pf").postfilter.state_dict().keys() == pf.postfilter.state_dict().keys()
+    plain = create_model("lvc", pretrained=False, **{k: v for k, v in pf.config.items() if not k.startswith("postfilter")})
+    plain.load_state_dict({k: v for k, v in pf.state_dict().items() if not k.startswith("postfilter.")})
+    a, b = pf.compress(clip, quality=2.0, intra_period=3), plain.compress(clip, quality=2.0, intra_period=3)
+    assert a["strings"] == b["strings"] and not np.array_equal(a["x_hat"], b["x_hat"])
+    dec = pf.decompress(a["strings"], a["payload"], 2.0)["x_hat"]
+    assert np.array_equal(dec, a["x_hat"])
+    assert np.array_equal(pf.decompress(a["strings"], a["payload"], 2.0, start=3)["x_hat"], a["x_hat"][3:])
+    high = pf.compress(clip[:2], quality=8.0, intra_period=3)  # above postfilter_max_quality: not run
+    plain_high = plain.compress(clip[:2], quality=8.0, intra_period=3)
+    assert np.array_equal(high["x_hat"], plain_high["x_hat"])

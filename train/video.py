@@ -167,15 +167,27 @@ class LvcModule(StatisticsModule):
 
     def __init__(self, codec_config: dict | None = None, intra: str = "lwc", qualities: list[float] = (0, 1, 2, 3, 4, 5),
                  plain_first_round: bool = True, prior_weight: float = 8.0, seed: int = 0,
-                 summary: str = "", default_quality: float = 2.0, init_from: str | None = None):
+                 summary: str = "", default_quality: float = 2.0, init_from: str | None = None,
+                 postfilter_from: str | None = None):
+        """``postfilter_from``: a shipped image checkpoint with a post-filter (``lwc-pf``) whose
+        filter the video codec applies to its output frames (out of the loop)."""
         super().__init__()
         self.save_hyperparameters()
         from ncodec.codecs.checkpoint import create_model
         from ncodec.train.module import warm_start
 
         intra_codec = create_model(intra, pretrained=True)
-        self.codec = create_model("lvc", pretrained=False, **dict(codec_config or {}, intra=intra_codec.config))
+        config = dict(codec_config or {}, intra=intra_codec.config)
+        donor = create_model(postfilter_from, pretrained=True) if postfilter_from else None
+        if donor is not None:
+            if getattr(donor, "postfilter", None) is None:
+                raise InputError(f"postfilter_from: checkpoint {postfilter_from!r} has no post-filter")
+            config.update({k: v for k, v in donor.config.items() if k.startswith("postfilter")})
+        self.codec = create_model("lvc", pretrained=False, **config)
         self.codec.intra.load_state_dict(intra_codec.state_dict())
+        if donor is not None:
+            self.codec.postfilter.load_state_dict(donor.postfilter.state_dict())
+            self._postfilter_id = donor.model_id.hex()
         self._intra_id = getattr(intra_codec, "model_id", None)
         self.warm_start = warm_start(self.codec, "lvc", init_from) if init_from else None
         self._rdo = self.codec.config["rdo_lambda"]
@@ -221,7 +233,10 @@ class LvcModule(StatisticsModule):
                 "data": [name for name, _ in getattr(data, "clips", [])],
                 "frames_per_clip": data.hparams.frames if data is not None else None,
                 "qualities": list(self.hparams.qualities),
-                "intra": f"{self.hparams.intra} model {self._intra_id.hex() if self._intra_id else '?'} (its weights are part of this checkpoint)"}
+                "intra": f"{self.hparams.intra} model {self._intra_id.hex() if self._intra_id else '?'} (its weights are part of this checkpoint)",
+                **({"postfilter": f"the post-filter of {self.hparams.postfilter_from} model {self._postfilter_id} "
+                                  "(its weights are part of this checkpoint), on the output frames"}
+                   if self.hparams.postfilter_from else {})}
 
 
 def histogram(stats: list, k: int = 32) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ncodec.codecs.image.postfilter import PostFilter
 from ncodec.codecs.image.wavelet_ctx import WaveletContextCodec
 from ncodec.codecs.registry import register_codec
 from ncodec.codecs.video import motion
@@ -77,11 +78,18 @@ class LearnedVideoCodec(nn.Module):
     def __init__(self, block: int = 16, search: int = 24, obmc: bool = True, p_offset: float = 0.5,
                  i_offset: float = 0.0, rounding: float = 0.3, mv_lambda: float = 0.5, rdo_lambda: float = 0.0,
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
-                 intra: dict | None = None):
+                 intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
                        "quality_max": quality_max, "intra_period": intra_period, "intra": dict(intra or {})}
+        # Optional learned post-filter of the output frames, out of the loop: references (and so the
+        # bitstream) are unchanged; absent from older configs, whose files decode as before.
+        if postfilter:
+            self.config["postfilter"] = postfilter
+            if postfilter_max_quality is not None:
+                self.config["postfilter_max_quality"] = float(postfilter_max_quality)
+        self.postfilter = PostFilter(postfilter) if postfilter else None
         self.intra = WaveletContextCodec(**(intra or {}))
         # untrained default: the table grows with the neighbourhood's magnitude
         lut = np.zeros((rs.N_CLASSES, rs.CELLS), dtype=np.int64)
@@ -124,6 +132,17 @@ class LearnedVideoCodec(nn.Module):
         strings = [data[2 : 2 + n], data[2 + n :]]
         x = self.intra.decompress(strings, shape_payload(height, width), quality=self.intra_quality(quality))["x_hat"]
         return to_pixels(x)
+
+    def _output(self, rec: np.ndarray, quality: float) -> np.ndarray:
+        """A decoded frame as shown: the post-filter's correction (at the intra quality) when the
+        model has one, else the reference itself."""
+        if self.postfilter is None or float(quality) > self.config.get("postfilter_max_quality", np.inf):
+            return rec
+        device = self.postfilter.layers[0].weight.device
+        x = torch.from_numpy(rec.astype(np.float32) / 255).permute(2, 0, 1)[None].to(device)
+        with torch.no_grad():
+            y = self.postfilter(x, self.intra_quality(quality)).clamp_(0.0, 1.0)
+        return np.round(y[0].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
 
     def _lut(self) -> np.ndarray:
         return self.lut.cpu().numpy()
@@ -248,7 +267,7 @@ class LearnedVideoCodec(nn.Module):
                 data, rec = self._encode_inter(frames[i], ref, quality)
                 kind = P_FRAME
             ref = motion.Reference(rec)
-            recon[i] = rec
+            recon[i] = self._output(rec, quality)
             index.append(_INDEX.pack(kind, len(data), zlib.crc32(data) & 0xFFFF))
             parts.append(data)
             seconds.append(time.perf_counter() - start)
@@ -280,7 +299,7 @@ class LearnedVideoCodec(nn.Module):
             rec = self._decode_intra(data, h, w, quality) if kind == I_FRAME else self._decode_inter(data, ref, quality)
             ref = motion.Reference(rec)
             if i >= start:
-                out.append(rec)
+                out.append(self._output(rec, quality))
         return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
 
 
