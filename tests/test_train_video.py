@@ -86,3 +86,24 @@ def test_clips_from_frame_folders_and_video_files_with_random_crops(tmp_path):
     folder_clip = data.clips[0][1]  # a crop of the folder's first three frames
     hits = [(y, x) for y in range(9) for x in range(9) if np.array_equal(frames[:3, y:y + 32, x:x + 48], folder_clip)]
     assert len(hits) == 1
+
+
+def test_shipped_lvc_plus_a_post_filter_without_refitting():
+    """``--model.init_from video-lvc --model.refit false --model.postfilter_from lwc-pf`` (how
+    video-lvc-pf was built): a round measures the shipped lookup and keeps it; the model is
+    video-lvc's weights plus lwc-pf's filter."""
+    import yaml
+
+    from ncodec.codecs.checkpoint import create_model
+    from ncodec.codecs.video import residual as rs
+    from ncodec.train.video import LvcModule
+
+    config = yaml.safe_load((ROOT / "configs/video/lvc.yaml").read_text())["model"]["init_args"]["codec_config"]
+    module = LvcModule(codec_config=config, init_from="video-lvc", postfilter_from="lwc-pf", refit=False)
+    module.begin_round(0)
+    counts = torch.zeros((rs.N_CLASSES, rs.CELLS, 32), dtype=torch.float64)
+    counts[..., 0] = 10.0
+    report = module.fit_round(counts)
+    assert report["bits_after"] == report["bits_before"] and report["quantiser"] == "RDO"
+    shipped = create_model("video-lvc-pf").state_dict()
+    assert all(torch.equal(v, shipped[k]) for k, v in module.codec.state_dict().items())

@@ -168,9 +168,10 @@ class LvcModule(StatisticsModule):
     def __init__(self, codec_config: dict | None = None, intra: str = "lwc", qualities: list[float] = (0, 1, 2, 3, 4, 5),
                  plain_first_round: bool = True, prior_weight: float = 8.0, seed: int = 0,
                  summary: str = "", default_quality: float = 2.0, init_from: str | None = None,
-                 postfilter_from: str | None = None):
+                 postfilter_from: str | None = None, refit: bool = True):
         """``postfilter_from``: a shipped image checkpoint with a post-filter (``lwc-pf``) whose
-        filter the video codec applies to its output frames (out of the loop)."""
+        filter the video codec applies to its output frames (out of the loop). ``refit: false``
+        keeps the lookup it starts from (``init_from``): rounds then only measure its bits."""
         super().__init__()
         self.save_hyperparameters()
         from ncodec.codecs.checkpoint import create_model
@@ -178,18 +179,19 @@ class LvcModule(StatisticsModule):
 
         intra_codec = create_model(intra, pretrained=True)
         config = dict(codec_config or {}, intra=intra_codec.config)
-        donor = create_model(postfilter_from, pretrained=True) if postfilter_from else None
-        if donor is not None:
-            if getattr(donor, "postfilter", None) is None:
-                raise InputError(f"postfilter_from: checkpoint {postfilter_from!r} has no post-filter")
-            config.update({k: v for k, v in donor.config.items() if k.startswith("postfilter")})
         self.codec = create_model("lvc", pretrained=False, **config)
         self.codec.intra.load_state_dict(intra_codec.state_dict())
-        if donor is not None:
-            self.codec.postfilter.load_state_dict(donor.postfilter.state_dict())
-            self._postfilter_id = donor.model_id.hex()
         self._intra_id = getattr(intra_codec, "model_id", None)
         self.warm_start = warm_start(self.codec, "lvc", init_from) if init_from else None
+        if postfilter_from:  # the same model, plus the donor's filter
+            donor = create_model(postfilter_from, pretrained=True)
+            if getattr(donor, "postfilter", None) is None:
+                raise InputError(f"postfilter_from: checkpoint {postfilter_from!r} has no post-filter")
+            state = self.codec.state_dict()
+            config.update({k: v for k, v in donor.config.items() if k.startswith("postfilter")})
+            self.codec = create_model("lvc", pretrained=False, **config)
+            self.codec.load_state_dict({**state, **{f"postfilter.{k}": v for k, v in donor.postfilter.state_dict().items()}})
+            self._postfilter_id = donor.model_id.hex()
         self._rdo = self.codec.config["rdo_lambda"]
 
     def begin_round(self, index: int) -> None:
@@ -216,7 +218,7 @@ class LvcModule(StatisticsModule):
     def fit_round(self, counts: torch.Tensor) -> dict:
         hist = counts.numpy().astype(np.int64)
         before = lut_bits(hist, self.codec.lut.cpu().numpy())
-        lut = fit_lut(hist, self.hparams.prior_weight)
+        lut = fit_lut(hist, self.hparams.prior_weight) if self.hparams.refit else self.codec.lut.cpu().numpy()
         after = lut_bits(hist, lut)
         self.codec.lut.copy_(torch.from_numpy(lut))
         quantiser = "RDO" if self.codec.config["rdo_lambda"] > 0 else "dead-zone"
