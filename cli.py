@@ -87,7 +87,10 @@ def cmd_demo(a) -> None:
         dec = decode_file(ncd, out, a.device)
         same = torch.equal(enc["x_hat"].cpu(), dec["x_hat"].cpu())
         decoded = np.asarray(Image.open(out))
-        print(f"sample: scikit-image astronaut (512x512), codec {enc['codec']} quality {enc['quality']:g}")
+        from ncodec.codecs.registry import get_modality
+
+        name = a.codec or get_modality("image").default_codec
+        print(f"sample: scikit-image astronaut (512x512), checkpoint {name} (codec {enc['codec']}) quality {enc['quality']:g}")
         print(f"file: {enc['bytes']} bytes = {enc['bpp']:.4f} bpp (whole file incl. header)")
         from ncodec.eval.metrics import psnr
 
