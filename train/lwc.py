@@ -31,7 +31,7 @@ from ncodec.codecs.image.wavelet_ctx import RECON_ONE, WaveletContextCodec, qual
 from ncodec.entropy import subband_context as ctx
 from ncodec.errors import InputError
 from ncodec.train.data import BatchIndexed, RandomBatches
-from ncodec.train.module import SavesLastStep, warm_start
+from ncodec.train.module import RecordsRun, SavesLastStep, warm_start
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff"}
 
@@ -220,7 +220,7 @@ class LwcSamples(_PhotoData):
         return DataLoader(self.train_set, sampler=sampler, batch_size=None)
 
 
-class LwcModule(SavesLastStep, L.LightningModule):
+class LwcModule(SavesLastStep, RecordsRun, L.LightningModule):
     """Fits ``lwc``'s context network (float twin :class:`ContextNet`) by the code length in bits
     per coefficient; one-cycle learning rate over ``max_steps``. ``init_from``: continue from a
     shipped lwc checkpoint (its fixed-point network, back in float) or a training checkpoint."""
@@ -247,10 +247,6 @@ class LwcModule(SavesLastStep, L.LightningModule):
                     m.bias.copy_(torch.from_numpy(b))
         self._finalised_at = None
         self.validation_rd: list[dict] = []
-
-    def on_fit_start(self) -> None:
-        self._fit_started = time.time()
-        self._cpu_started = time.process_time()
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
@@ -308,11 +304,7 @@ class LwcModule(SavesLastStep, L.LightningModule):
         h = data.hparams if data is not None else {}
         lo, hi = self.codec.quality_range
         checkpoint["ncodec"] = {
-            "module": f"{type(self).__module__}.{type(self).__qualname__}",
-            "device": str(self.device), "devices": self.trainer.world_size,
-            "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
-            "cpu_seconds": time.process_time() - getattr(self, "_cpu_started", time.process_time()),
-            "codec_config": dict(self.codec.config), "init_from": self.warm_start, "summary": self.hparams.summary,
+            **self.run_record(), "codec_config": dict(self.codec.config), "init_from": self.warm_start, "summary": self.hparams.summary,
             "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
             "data": f"{h.get('root')} (every 50th photo held out for validation)" if h else None,
             "images": getattr(data, "images", None), "batch": h.get("batch_size"),
@@ -393,7 +385,7 @@ class DecodedCrops(_PhotoData):
                           generator=gen)
 
 
-class PostFilterModule(SavesLastStep, L.LightningModule):
+class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
     """Trains ``lwc``'s post-filter on top of a shipped lwc model (``base``, unchanged) by the MSE
     of the filtered decoded pixels; the exported model is the base codec plus the filter
     (``postfilter: channels`` in its config). Validation codes the held-out photos for real and
@@ -416,10 +408,6 @@ class PostFilterModule(SavesLastStep, L.LightningModule):
             torch.manual_seed(seed)
             self.filter = PostFilter(channels)
         self.validation_rd: list[dict] = []
-
-    def on_fit_start(self) -> None:
-        self._fit_started = time.time()
-        self._cpu_started = time.process_time()
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.filter.parameters(), lr=self.hparams.lr)
@@ -470,12 +458,10 @@ class PostFilterModule(SavesLastStep, L.LightningModule):
         data = getattr(self.trainer, "datamodule", None)
         h = data.hparams if data is not None else {}
         lo, hi = self.base.quality_range
-        fit = time.process_time() - getattr(self, "_cpu_started", time.process_time())
+        run = self.run_record()
+        fit = run.pop("cpu_seconds")
         checkpoint["ncodec"] = {
-            "module": f"{type(self).__module__}.{type(self).__qualname__}",
-            "device": str(self.device), "devices": self.trainer.world_size,
-            "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
-            "codec_config": self.codec_config(), "summary": self.hparams.summary,
+            **run, "codec_config": self.codec_config(), "summary": self.hparams.summary,
             "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
             "data": f"{h.get('root')} (every 50th photo held out for validation)" if h else None,
             "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("crop"),

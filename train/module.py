@@ -47,6 +47,21 @@ def warm_start(model: torch.nn.Module, codec: str, source: str) -> dict:
     return info
 
 
+class RecordsRun:
+    """Times a fit (wall and this process's CPU seconds) and names the module that wrote a
+    checkpoint: the common part of the ``ncodec`` block a module puts in its checkpoints."""
+
+    def on_fit_start(self) -> None:
+        self._fit_started = time.time()
+        self._cpu_started = time.process_time()
+
+    def run_record(self) -> dict:
+        return {"module": f"{type(self).__module__}.{type(self).__qualname__}", "device": str(self.device),
+                "devices": self.trainer.world_size,
+                "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
+                "cpu_seconds": time.process_time() - getattr(self, "_cpu_started", time.process_time())}
+
+
 class SavesLastStep:
     """ModelCheckpoint saves every N steps, so a run that stops in between (max_time, or max_steps
     not a multiple of N) would lose its last steps, and a validation after the last save would

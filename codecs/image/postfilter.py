@@ -17,8 +17,11 @@ QUALITY_CENTRE, QUALITY_SCALE = 4.0, 6.0  # the quality plane: (quality - 4) / 6
 
 
 class PostFilter(nn.Module):
-    def __init__(self, channels: int = 16):
+    """``max_quality``: above it the filter is not run (it gains nothing there)."""
+
+    def __init__(self, channels: int = 16, max_quality: float | None = None):
         super().__init__()
+        self.max_quality = float("inf") if max_quality is None else float(max_quality)
         self.layers = nn.Sequential(nn.Conv2d(4, channels, 3, padding=1), nn.ReLU(),
                                     nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
                                     nn.Conv2d(channels, 3, 3, padding=1))
@@ -30,3 +33,12 @@ class PostFilter(nn.Module):
         q = torch.as_tensor(quality, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
         plane = ((q - QUALITY_CENTRE) / QUALITY_SCALE).expand(x.shape[0], 1, x.shape[2], x.shape[3])
         return x + self.layers(torch.cat([x, plane], dim=1))
+
+    @torch.no_grad()
+    def correct(self, x: torch.Tensor, quality: float) -> torch.Tensor:
+        """Decoded pixels as shown: filtered on the filter's device and clamped to [0, 1], returned
+        on ``x``'s device; ``x`` itself above ``max_quality``."""
+        if float(quality) > self.max_quality:
+            return x
+        device = self.layers[0].weight.device
+        return self(x.to(device), float(quality)).clamp_(0.0, 1.0).to(x.device)

@@ -76,7 +76,7 @@ class WaveletContextCodec(nn.Module):
             self.config["postfilter"] = postfilter
             if postfilter_max_quality is not None:  # above it the filter gains nothing: not run
                 self.config["postfilter_max_quality"] = float(postfilter_max_quality)
-        self.postfilter = PostFilter(postfilter) if postfilter else None
+        self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -375,8 +375,7 @@ class WaveletContextCodec(nn.Module):
             rgb = cdf97.inverse(q_ll * step, [tuple(b) for b in details])
         x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]
         x_hat = torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))
-        if self.postfilter is not None and float(quality) <= self.config.get("postfilter_max_quality", np.inf):
-            with timing.stage("postfilter"):  # on the model's device; the result back on the CPU
-                device = self.postfilter.layers[0].weight.device
-                x_hat = self.postfilter(x_hat.to(device), float(quality)).clamp_(0.0, 1.0).cpu()
+        if self.postfilter is not None:
+            with timing.stage("postfilter"):
+                x_hat = self.postfilter.correct(x_hat, quality)
         return x_hat

@@ -89,7 +89,7 @@ class LearnedVideoCodec(nn.Module):
             self.config["postfilter"] = postfilter
             if postfilter_max_quality is not None:
                 self.config["postfilter_max_quality"] = float(postfilter_max_quality)
-        self.postfilter = PostFilter(postfilter) if postfilter else None
+        self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
         self.intra = WaveletContextCodec(**(intra or {}))
         # untrained default: the table grows with the neighbourhood's magnitude
         lut = np.zeros((rs.N_CLASSES, rs.CELLS), dtype=np.int64)
@@ -135,14 +135,12 @@ class LearnedVideoCodec(nn.Module):
 
     def _output(self, rec: np.ndarray, quality: float) -> np.ndarray:
         """A decoded frame as shown: the post-filter's correction (at the intra quality) when the
-        model has one, else the reference itself."""
-        if self.postfilter is None or float(quality) > self.config.get("postfilter_max_quality", np.inf):
+        model has one and runs at this quality, else the reference itself."""
+        if self.postfilter is None or float(quality) > self.postfilter.max_quality:
             return rec
-        device = self.postfilter.layers[0].weight.device
-        x = torch.from_numpy(rec.astype(np.float32) / 255).permute(2, 0, 1)[None].to(device)
-        with torch.no_grad():
-            y = self.postfilter(x, self.intra_quality(quality)).clamp_(0.0, 1.0)
-        return np.round(y[0].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+        x = torch.from_numpy(rec.astype(np.float32) / 255).permute(2, 0, 1)[None]
+        y = self.postfilter.correct(x, self.intra_quality(quality))
+        return np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
     def _lut(self) -> np.ndarray:
         return self.lut.cpu().numpy()
