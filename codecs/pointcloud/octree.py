@@ -9,7 +9,7 @@ The octree is coded level by level in Morton order; each node's 8-bit occupancy 
 range-coded under a frequency table chosen by its context: the number of occupied face
 neighbours at the same level (0..6, known to the decoder before the level is coded) and how many
 children the parent has (4 buckets). The tables *adapt*: they are the shipped prior counts (the
-learned part, fitted on training clouds, see :func:`fit_prior`) plus the counts of everything
+learned part, fitted on training clouds, see :func:`prior_from_counts`) plus the counts of everything
 already coded, refreshed every ``chunk`` nodes. All counts are integers, so encoder and decoder
 build identical tables.
 """
