@@ -113,3 +113,35 @@ def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
     out, base = model.compress(x, 1.0), shipped.compress(x, 1.0)
     assert out["strings"] == base["strings"] and not torch.equal(out["x_hat"], base["x_hat"])
     assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
+
+
+def test_sign_contexts_fit_export_and_decode_exactly(trained, tmp_path):
+    """``configs/image/lwc-signs.yaml``: the shipped lwc-pf plus fitted sign skews; the exported
+    model is lwc-pf's network and filter, codes fewer bits on its training photos and decodes to
+    exactly its encoder's output."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/image/lwc-signs.yaml", tmp_path, "tiny-signs",
+                                  "--data.root", work / "photos", "--data.images", "6", "--trainer.max_epochs", "1")
+    rounds = card["training"]["rounds"]
+    assert card["config"]["sign_context"] == 1 and card["config"]["postfilter"] == 24
+    assert card["training"]["base"]["checkpoint"] == "lwc-pf" and len(rounds) == 1
+    assert rounds[0]["signs"] > 1000 and rounds[0]["skewed_contexts"] > 0 and rounds[0]["bits_per_sign"] < 1.0
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-signs", "image", folder=tmp_path / "ckpts"), create_model("lwc-pf")
+    assert (model.sign_skew != 0).any()
+    for key, value in shipped.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    sizes = {"signs": 0, "shipped": 0}
+    for path in sorted((work / "photos").glob("*.png")):
+        rgb = np.asarray(Image.open(path))
+        x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+        out, base = model.compress(x, 6.0), shipped.compress(x, 6.0)
+        sizes["signs"] += sum(map(len, out["strings"]))
+        sizes["shipped"] += sum(map(len, base["strings"]))
+    assert sizes["signs"] < sizes["shipped"]  # the signs it was fitted on cost less
+    dec = model.decompress(out["strings"], out["payload"], 6.0)
+    assert torch.equal(dec["x_hat"], out["x_hat"]) and torch.equal(dec["y_hat"], out["y_hat"])

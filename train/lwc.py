@@ -1,4 +1,5 @@
-"""Training the ``lwc`` context model under ``ncodec train`` (CPU minutes):
+"""Training the ``lwc`` context model (and its post-filter and sign contexts) under ``ncodec train``
+(CPU minutes):
 
     ncodec train fit --config configs/image/lwc.yaml
     ncodec export runs/lwc/checkpoints/last.ckpt lwc
@@ -28,10 +29,12 @@ from torch.utils.data import DataLoader
 from ncodec.codecs.checkpoint import create_model
 from ncodec.codecs.image import cdf97
 from ncodec.codecs.image.wavelet_ctx import RECON_ONE, WaveletContextCodec, quality_code
+from ncodec.entropy import sign_context as sc
 from ncodec.entropy import subband_context as ctx
 from ncodec.errors import InputError
 from ncodec.train.data import BatchIndexed, RandomBatches
 from ncodec.train.module import RecordsRun, SavesLastStep, warm_start
+from ncodec.train.statistics import StatisticsModule
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff"}
 
@@ -493,3 +496,75 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
                 **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "summary", "card", "data",
                                             "images", "batch", "crop")},
                 "training": dict(info.get("training", {}))}
+
+
+# ---------------------------------------------------------------------------------- sign contexts
+class Photos(_PhotoData):
+    """``images`` training photos (every 50th photo under ``root`` held out), one path per step:
+    a statistics round codes each of them."""
+
+    def __init__(self, root: str = "../shared/data/train", images: int = 150, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        chosen, self.val_paths, _ = choose_photos(self.hparams.root, self.hparams.images, None, self.hparams.seed)
+        self.paths = [str(p) for p in chosen]
+        self.images = len(chosen)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.paths, batch_size=None, shuffle=False, collate_fn=lambda item: item)
+
+
+class SignContextModule(StatisticsModule):
+    """Fits the sign contexts of ``lwc`` (:mod:`ncodec.entropy.sign_context`) on top of a shipped
+    lwc model (``base``: network, offsets and post-filter unchanged): each round codes every
+    training photo at ``qualities_per_image`` random qualities as the encoder does (its RDO
+    included), counts the signs of the nonzero values per context and fits the skew table. The
+    first round codes with symmetric tables; later ones with the previous round's skews."""
+
+    codec_name = "lwc"
+
+    def __init__(self, base: str = "lwc-pf", qualities_per_image: int = 2, prior: float = 4.0, seed: int = 0,
+                 summary: str = "", default_quality: float = 6.0):
+        super().__init__()
+        self.save_hyperparameters()
+        source = create_model(base, pretrained=True)
+        if not isinstance(source, WaveletContextCodec):
+            raise InputError(f"base {base!r} is not an lwc checkpoint")
+        self.codec = create_model("lwc", pretrained=False, **{**source.config, "sign_context": 1})
+        missing = self.codec.load_state_dict(source.state_dict(), strict=False).missing_keys
+        if missing != ["sign_skew"]:
+            raise InputError(f"base {base!r} already has sign contexts or lacks weights: {missing}")
+        self.base_info = {"checkpoint": base, "model_id": source.model_id.hex()}
+        self._rng = np.random.default_rng(seed)
+
+    def accumulate(self, path: str) -> torch.Tensor:
+        rgb = load_rgb(Path(path)).astype(np.float64)
+        lo, hi = self.codec.quality_range
+        counts = np.zeros((sc.N_CLASSES, 2), dtype=np.int64)
+        for _ in range(self.hparams.qualities_per_image):
+            self.codec._last = None
+            records = self.codec.analyse(rgb, float(np.float32(self._rng.uniform(lo, hi))))[3]
+            for _, _, values, _, classes in records:
+                counts += sc.count(classes, values)
+        return torch.from_numpy(counts)
+
+    def fit_round(self, counts: torch.Tensor) -> dict:
+        counts = counts.numpy()
+        skew = sc.fit_skew(counts, self.hparams.prior)
+        self.codec.sign_skew.copy_(torch.from_numpy(skew))
+        self.codec._mlp = None  # the coder rebuilds its tables
+        p = 0.5 + skew * sc.SKEW_STEP / 64
+        bits = -(counts[:, 1] * np.log2(p) + counts[:, 0] * np.log2(1 - p)).sum()
+        return {"signs": int(counts.sum()), "skewed_contexts": int((skew != 0).sum()),
+                "bits_per_sign": float(bits / max(counts.sum(), 1))}
+
+    def provenance(self) -> dict:
+        data = getattr(self.trainer, "datamodule", None)
+        lo, hi = self.codec.quality_range
+        return {"summary": self.hparams.summary,
+                "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+                "data": f"{data.hparams.root} (every 50th photo held out)" if data is not None else None,
+                "images": getattr(data, "images", None), "base": self.base_info,
+                "qualities_per_image": self.hparams.qualities_per_image}

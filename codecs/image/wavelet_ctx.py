@@ -15,6 +15,9 @@
   pass's positions only).
 * Per-image calibration: the encoder picks, per (level, channel), the whole number of table
   steps by which the network's scales move to minimise the real code length (header bytes).
+* Sign contexts (``sign_context``, :mod:`ncodec.entropy.sign_context`): each table is skewed
+  towards the sign that decoded neighbours along the band's edge direction (and, for chroma, the
+  luma coefficient) predict, from a learned integer table.
 * Reconstruction: a nonzero coefficient is rebuilt at ``(|q| - offset) * step`` where the offset
   (learned per table and |q| = 1 / >= 2) approximates the conditional mean inside the bin.
 * The lowpass band is coded as row/column differences under one table per channel.
@@ -39,6 +42,7 @@ from ncodec import timing
 from ncodec.codecs.image import cdf97
 from ncodec.codecs.image.postfilter import PostFilter
 from ncodec.codecs.registry import register_codec
+from ncodec.entropy import sign_context as sc
 from ncodec.entropy import subband_context as ctx
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
 from ncodec.errors import FormatError
@@ -66,7 +70,7 @@ class WaveletContextCodec(nn.Module):
     def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
                  quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
                  rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1,
-                 postfilter: int = 0, postfilter_max_quality: float | None = None):
+                 postfilter: int = 0, postfilter_max_quality: float | None = None, sign_context: int = 0):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
@@ -77,6 +81,10 @@ class WaveletContextCodec(nn.Module):
             if postfilter_max_quality is not None:  # above it the filter gains nothing: not run
                 self.config["postfilter_max_quality"] = float(postfilter_max_quality)
         self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
+        if sign_context:  # (absent from older configs, as above)
+            self.config["sign_context"] = 1
+            self.register_buffer("sign_skew", torch.zeros(sc.N_CLASSES, dtype=torch.int64))
+        self.signs = bool(sign_context)
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -106,21 +114,31 @@ class WaveletContextCodec(nn.Module):
         if self._mlp is None or self._mlp[0] is not self.w1:
             arrays = [getattr(self, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
             tset = ctx.tables(self.theta.numpy())
+            if self.signs:
+                tset = sc.skewed_tables(tset)
+                self._slots = sc.slot_of(self.sign_skew.numpy())
             self._mlp = (self.w1, ctx.ExactMLP(*arrays), tset, self.recon.numpy().astype(np.float64) / RECON_ONE)
             self._bits = ctx.bit_costs(tset, COST_SPAN)
         return self._mlp[1:]
+
+    def _table(self, base: np.ndarray, shift: int, classes: np.ndarray | None) -> np.ndarray:
+        """The coding table of each value: its calibrated scale, skewed by its sign class."""
+        t = self._shifted(base, shift)
+        return t if classes is None else t + ctx.N_TABLES * self._slots[classes]
 
     def _cost(self, values: np.ndarray, tables: np.ndarray) -> np.ndarray:
         """Model bits of each value (|v| > COST_SPAN counted as COST_SPAN: an estimate)."""
         return self._bits[tables, np.clip(values, -COST_SPAN, COST_SPAN) + COST_SPAN]
 
     def _code_details(self, mags, quality: float, coder) -> list:
-        """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables)``
-        returns the coded values of that pass (encoder: looks them up; decoder: decodes them).
-        Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, tables)."""
+        """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables,
+        classes)`` returns the coded values of that pass (encoder: looks them up; decoder: decodes
+        them). Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, base
+        tables, sign classes or None)."""
         mlp, _, _ = self._load()
         code = quality_code(quality)
         records = []
+        signs = [[np.zeros(b.shape, dtype=np.int8) for b in bands] for bands in mags] if self.signs else None
         for level, channel, orient in ctx.band_order(len(mags)):
             band = mags[level][orient][channel]
             if band.size == 0:
@@ -133,9 +151,15 @@ class WaveletContextCodec(nn.Module):
                     continue
                 bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
                 base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1)
-                values = coder(level, channel, orient, pass_, mask, base)
+                classes = None
+                if signs is not None:
+                    own = signs[level][orient]
+                    classes = sc.classes(own[channel], own[0] if channel else None, mask, orient, pass_)
+                values = coder(level, channel, orient, pass_, mask, base, classes)
                 ctx.put(band, mask, np.clip(np.abs(values), 0, MAG_CLIP))
-                records.append(((level, channel, orient), mask, values, base))
+                if signs is not None:
+                    ctx.put(signs[level][orient][channel], mask, np.sign(values).astype(np.int8))
+                records.append(((level, channel, orient), mask, values, base, classes))
         return records
 
     # ------------------------------------------------------------------ quantisation
@@ -183,7 +207,7 @@ class WaveletContextCodec(nn.Module):
         ll_res = self._ll_residual(q_ll)
         bits = [self._cost(ll_res[c].reshape(-1), np.full(ll_res[c].size, self._best_table(ll_res[c].reshape(-1), tset)))
                 for c in range(3)]
-        bits += [self._cost(v, self._shifted(t, shifts[(l, c)])) for (l, c, _), _, v, t in records]
+        bits += [self._cost(v, self._table(t, shifts[(l, c)], k)) for (l, c, _), _, v, t, k in records]
         x_hat = self._reconstruct(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], float(quality),
                                   rgb.shape[:2])
         return {"x_hat": x_hat, "likelihoods": {"y": torch.from_numpy(np.exp2(-np.concatenate(bits)))[None]}}
@@ -209,13 +233,13 @@ class WaveletContextCodec(nn.Module):
         # rate-distortion optimised requantisation under those tables, then the final tables.
         with timing.stage("context"):
             records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
-                                         lambda l, c, o, p, mask, t: ctx.take(q[l][o][c], mask))
+                                         lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
         shifts = self._calibrate(records, levels, tset)
         for _ in range(int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0):
             q = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality)
             with timing.stage("context"):
                 records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
-                                             lambda l, c, o, p, mask, t: ctx.take(q[l][o][c], mask))
+                                             lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
             shifts = self._calibrate(records, levels, tset)
         return levels, q_ll, q, records, shifts
 
@@ -234,8 +258,8 @@ class WaveletContextCodec(nn.Module):
             enc = StreamEncoder(tset)
             for c in range(3):
                 enc.push(ll_res[c].reshape(-1), np.full(ll_res[c].size, ll_tables[c]))
-            for (level, channel, orient), mask, values, base in records:
-                enc.push(values, self._shifted(base, shifts[(level, channel)]))
+            for (level, channel, orient), mask, values, base, classes in records:
+                enc.push(values, self._table(base, shifts[(level, channel)], classes))
             stream = enc.finish()
         header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in (shifts[k] for k in _classes(levels)))
         out = {"strings": [header, stream], "shape": (h, w), "payload": shape_payload(h, w), "y_hat": self._symbols(q_ll, records)}
@@ -252,7 +276,7 @@ class WaveletContextCodec(nn.Module):
         if len(header) != 3 + len(classes):
             raise FormatError("lwc header has the wrong size")
         ll_tables = list(header[:3])
-        if max(ll_tables) >= len(tset):
+        if max(ll_tables) >= ctx.N_TABLES:
             raise FormatError("lwc header names an unknown table")
         shifts = {k: b - 128 for k, b in zip(classes, header[3:])}
         ll_shape, shapes = self._shapes(h, w, levels)
@@ -260,8 +284,8 @@ class WaveletContextCodec(nn.Module):
         ll_res = np.stack([dec.pull(np.full(ll_shape, ll_tables[c])) for c in range(3)])
         mags = self._empty_details(shapes)
 
-        def coder(level, channel, orient, pass_, mask, base):
-            return dec.pull(self._shifted(base, shifts[(level, channel)]))
+        def coder(level, channel, orient, pass_, mask, base, classes):
+            return dec.pull(self._table(base, shifts[(level, channel)], classes))
 
         records = self._code_details(mags, quality, coder)
         dec.finish()
@@ -283,7 +307,7 @@ class WaveletContextCodec(nn.Module):
     def _symbols(q_ll: np.ndarray, records) -> torch.Tensor:
         """Every decoded integer (lowpass, then detail passes in order): the exact part of a
         decode, as float32 (what frozen-bitstream tests hash)."""
-        parts = [q_ll.reshape(-1)] + [values for _, _, values, _ in records]
+        parts = [q_ll.reshape(-1)] + [r[2] for r in records]
         return torch.from_numpy(np.concatenate(parts).astype(np.float32))
 
     @staticmethod
@@ -292,7 +316,7 @@ class WaveletContextCodec(nn.Module):
 
     @staticmethod
     def _best_table(values: np.ndarray, tset) -> int:
-        costs = [tset.code_length(values, np.full(values.shape, t)) for t in range(len(tset))]
+        costs = [tset.code_length(values, np.full(values.shape, t)) for t in range(ctx.N_TABLES)]  # symmetric ones
         return int(np.argmin(costs))
 
     def _calibrate(self, records, levels: int, tset) -> dict:
@@ -302,7 +326,7 @@ class WaveletContextCodec(nn.Module):
         self._load()
         span = 2 * COST_SPAN + 1
         groups: dict = {}
-        for (l, c, _), _, v, t in records:
+        for (l, c, _), _, v, t, _ in records:
             groups.setdefault((l, c), []).append(t * span + (np.clip(v, -COST_SPAN, COST_SPAN) + COST_SPAN))
         rows = np.arange(ctx.N_TABLES)
         shifts = {}
@@ -311,7 +335,7 @@ class WaveletContextCodec(nn.Module):
                 shifts[key] = 0
                 continue
             hist = np.bincount(np.concatenate(groups[key]), minlength=ctx.N_TABLES * span)
-            m = hist.reshape(ctx.N_TABLES, span).astype(np.float64) @ self._bits.T
+            m = hist.reshape(ctx.N_TABLES, span).astype(np.float64) @ self._bits[: ctx.N_TABLES].T  # (unskewed)
 
             def cost(shift: int) -> float:
                 return float(m[rows, self._shifted(rows, shift)].sum())
@@ -338,8 +362,8 @@ class WaveletContextCodec(nn.Module):
         step = self.steps(quality)
         lam = self.config["rdo_lambda"] * (step[0] / step) ** 2  # the same pixel-domain lambda
         tables = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
-        for (level, channel, orient), mask, _, base in records:
-            ctx.put(tables[level][orient][channel], mask, self._shifted(base, shifts[(level, channel)]))
+        for (level, channel, orient), mask, _, base, classes in records:
+            ctx.put(tables[level][orient][channel], mask, self._table(base, shifts[(level, channel)], classes))
         out = []
         for level, bands in enumerate(details):
             row = []
@@ -355,7 +379,7 @@ class WaveletContextCodec(nn.Module):
                 a = np.floor(r).astype(np.int64)
                 best_k, best_j = np.zeros_like(a), r**2 + lam_i * self._cost(np.zeros_like(a), t)
                 for k in (a, a + 1):
-                    rec = np.where(k > 0, k - recon[t, np.minimum(k, 2) - 1], 0.0)
+                    rec = np.where(k > 0, k - recon[t % ctx.N_TABLES, np.minimum(k, 2) - 1], 0.0)
                     j = (r - rec) ** 2 + lam_i * self._cost(k, t)
                     better = j < best_j
                     best_k, best_j = np.where(better, k, best_k), np.where(better, j, best_j)
@@ -368,7 +392,7 @@ class WaveletContextCodec(nn.Module):
     def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
         step = self.steps(quality)
         details = [[np.zeros(s) for s in level] for level in shapes]
-        for (level, channel, orient), mask, values, base in records:
+        for (level, channel, orient), mask, values, base, _ in records:
             tables = self._shifted(base, shifts[(level, channel)])
             ctx.put(details[level][orient][channel], mask, self._dequantise(values, tables, float(step[channel, 0, 0])))
         with timing.stage("transform"):

@@ -24,7 +24,7 @@ def main(argv=None) -> None:
         for c in range(3):
             v = ll_res[c].reshape(-1)
             parts["LL"] += model._cost(v, np.full(v.size, model._best_table(v, tset))).sum()
-        for (l, c, o), _, v, t in records:
+        for (l, c, o), _, v, t, *_ in records:
             parts[f"L{l + 1}{'YUV'[c]}"] += model._cost(v, model._shifted(t, shifts[(l, c)])).sum()
         px = rgb.shape[0] * rgb.shape[1]
         tot = sum(parts.values())
