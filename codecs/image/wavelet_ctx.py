@@ -84,7 +84,7 @@ class WaveletContextCodec(nn.Module):
         if sign_context:  # (absent from older configs, as above)
             self.config["sign_context"] = 1
             self.register_buffer("sign_skew", torch.zeros(sc.N_CLASSES, dtype=torch.int64))
-        self.signs = bool(sign_context)
+        self._sign_context = bool(sign_context)
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -114,7 +114,7 @@ class WaveletContextCodec(nn.Module):
         if self._mlp is None or self._mlp[0] is not self.w1:
             arrays = [getattr(self, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
             tset = ctx.tables(self.theta.numpy())
-            if self.signs:
+            if self._sign_context:
                 tset = sc.skewed_tables(tset)
                 self._slots = sc.slot_of(self.sign_skew.numpy())
             self._mlp = (self.w1, ctx.ExactMLP(*arrays), tset, self.recon.numpy().astype(np.float64) / RECON_ONE)
@@ -138,7 +138,7 @@ class WaveletContextCodec(nn.Module):
         mlp, _, _ = self._load()
         code = quality_code(quality)
         records = []
-        signs = [[np.zeros(b.shape, dtype=np.int8) for b in bands] for bands in mags] if self.signs else None
+        signs = [[np.zeros(b.shape, dtype=np.int8) for b in bands] for bands in mags] if self._sign_context else None
         for level, channel, orient in ctx.band_order(len(mags)):
             band = mags[level][orient][channel]
             if band.size == 0:
