@@ -107,3 +107,20 @@ def test_shipped_lvc_plus_a_post_filter_without_refitting():
     assert report["bits_after"] == report["bits_before"] and report["quantiser"] == "RDO"
     shipped = create_model("video-lvc-pf").state_dict()
     assert all(torch.equal(v, shipped[k]) for k, v in module.codec.state_dict().items())
+
+
+def test_a_quality_cascade_is_added_after_the_warm_start():
+    """``--model.codec_config.p_cascade [...]`` with ``init_from``: the shipped weights, plus the
+    cascade's buffer from the config (the warm start does not ask the checkpoint for it)."""
+    import yaml
+
+    from ncodec.codecs.checkpoint import create_model
+    from ncodec.train.video import LvcModule
+
+    config = yaml.safe_load((ROOT / "configs/video/lvc.yaml").read_text())["model"]["init_args"]["codec_config"]
+    module = LvcModule(codec_config=dict(config, p_cascade=[0.0, 1.5, 1.0, 1.5]), init_from="video-lvc",
+                       postfilter_from="lwc-pf", refit=False)
+    state, shipped = module.codec.state_dict(), create_model("video-lvc-pf").state_dict()
+    assert set(state) - set(shipped) == {"cascade16"} and state["cascade16"].tolist() == [0, 24, 16, 24]
+    assert all(torch.equal(state[k], v) for k, v in shipped.items())
+    assert module.codec.config["p_cascade"] == [0.0, 1.5, 1.0, 1.5]

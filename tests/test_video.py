@@ -290,3 +290,22 @@ def test_post_filter_is_out_of_the_loop(codec, clip):
     assert np.array_equal(pf.decompress(a["strings"], a["payload"], 2.0, start=3)["x_hat"], a["x_hat"][3:])
     high = pf.compress(clip[:2], quality=8.0, intra_period=3)  # above postfilter_max_quality: not run
     assert np.array_equal(high["x_hat"], codec.compress(clip[:2], quality=8.0, intra_period=3)["x_hat"])
+
+
+def test_quality_cascade_codes_p_frames_by_position_and_decodes_exactly(codec, clip):
+    """``p_cascade``: the P frame k frames after its I frame is coded at quality - cascade[k % n];
+    the decoder derives the same qualities from the frame index, random access included, and the
+    cascade is part of the model id (a file never decodes under a model with another cascade)."""
+    from ncodec.codecs.checkpoint import create_model
+
+    cascade = create_model("lvc", pretrained=False, **{**codec.config, "p_cascade": [0.0, 1.5, 1.0]})
+    cascade.load_state_dict(codec.state_dict(), strict=False)
+    assert [cascade.frame_quality(2.0, k) for k in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 0.5]
+    from ncodec.codecs.checkpoint import model_id
+
+    assert model_id(cascade.state_dict()) != model_id(codec.state_dict())
+    a, b = cascade.compress(clip, quality=2.0, intra_period=3), codec.compress(clip, quality=2.0, intra_period=3)
+    assert a["frame_bytes"][0] == b["frame_bytes"][0] and a["frame_bytes"][3] == b["frame_bytes"][3]  # I frames
+    assert a["frame_bytes"][1] < b["frame_bytes"][1]  # the first P frame is coded 1.5 lower
+    assert np.array_equal(cascade.decompress(a["strings"], a["payload"], 2.0)["x_hat"], a["x_hat"])
+    assert np.array_equal(cascade.decompress(a["strings"], a["payload"], 2.0, start=4)["x_hat"], a["x_hat"][4:])

@@ -173,6 +173,7 @@ class LvcModule(StatisticsModule):
 
         intra_codec = create_model(intra, pretrained=True)
         config = dict(codec_config or {}, intra=intra_codec.config)
+        cascade = config.pop("p_cascade", None)  # a coding choice, added after any warm start
         self.codec = create_model("lvc", pretrained=False, **config)
         self.codec.intra.load_state_dict(intra_codec.state_dict())
         self._intra_id = getattr(intra_codec, "model_id", None)
@@ -186,6 +187,10 @@ class LvcModule(StatisticsModule):
             self.codec = create_model("lvc", pretrained=False, **config)
             self.codec.load_state_dict({**state, **{f"postfilter.{k}": v for k, v in donor.postfilter.state_dict().items()}})
             self._postfilter_id = donor.model_id.hex()
+        if cascade:  # its buffer comes from the config, not from the checkpoint warmed from
+            state = self.codec.state_dict()
+            self.codec = create_model("lvc", pretrained=False, **dict(self.codec.config, p_cascade=cascade))
+            self.codec.load_state_dict(state, strict=False)
         self._rdo = self.codec.config["rdo_lambda"]
 
     def begin_round(self, index: int) -> None:

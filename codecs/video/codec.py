@@ -78,7 +78,8 @@ class LearnedVideoCodec(nn.Module):
     def __init__(self, block: int = 16, search: int = 24, obmc: bool = True, p_offset: float = 0.5,
                  i_offset: float = 0.0, rounding: float = 0.3, mv_lambda: float = 0.5, rdo_lambda: float = 0.0,
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
-                 intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None):
+                 intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
+                 p_cascade: tuple[float, ...] = ()):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -90,6 +91,12 @@ class LearnedVideoCodec(nn.Module):
             if postfilter_max_quality is not None:
                 self.config["postfilter_max_quality"] = float(postfilter_max_quality)
         self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
+        # Optional quality cascade of the P frames (absent from older configs): a buffer, so the
+        # model id (which finds the checkpoint a file needs) covers it.
+        if p_cascade:
+            self.config["p_cascade"] = [float(v) for v in p_cascade]
+        self.register_buffer("cascade16", torch.tensor([round(16 * float(v)) for v in p_cascade], dtype=torch.int64)
+                             if p_cascade else None)  # None: not in the state dict (older models unchanged)
         self.intra = WaveletContextCodec(**(intra or {}))
         # untrained default: the table grows with the neighbourhood's magnitude
         lut = np.zeros((rs.N_CLASSES, rs.CELLS), dtype=np.int64)
@@ -107,6 +114,16 @@ class LearnedVideoCodec(nn.Module):
     def intra_quality(self, quality: float) -> float:
         lo, hi = self.intra.quality_range
         return float(np.float32(np.clip(quality + self.config["i_offset"], lo, hi)))
+
+    def frame_quality(self, quality: float, since_intra: int) -> float:
+        """Quality of the P frame ``since_intra`` frames after its I frame: lowered by the cascade's
+        offset at ``since_intra % len(cascade)`` (in 1/16), so every len-th frame is coded better
+        and the frames between lean on it (the low-delay QP cascade of HM/VTM's common test
+        conditions, here over a single reference). Without a cascade: ``quality``."""
+        if self.cascade16 is None:
+            return quality
+        offsets = self.cascade16.cpu().numpy()
+        return float(quality) - int(offsets[since_intra % len(offsets)]) / 16.0
 
     def step16(self, quality: float) -> int:
         """P-frame quantiser step in 1/16 (an integer: exact on every machine)."""
@@ -260,9 +277,9 @@ class LearnedVideoCodec(nn.Module):
             start = time.perf_counter()
             if i % period == 0:
                 data, rec = self._encode_intra(frames[i], quality)
-                kind = I_FRAME
+                kind, last_intra = I_FRAME, i
             else:
-                data, rec = self._encode_inter(frames[i], ref, quality)
+                data, rec = self._encode_inter(frames[i], ref, self.frame_quality(quality, i - last_intra))
                 kind = P_FRAME
             ref = motion.Reference(rec)
             recon[i] = self._output(rec, quality)
@@ -294,7 +311,10 @@ class LearnedVideoCodec(nn.Module):
             data = strings[1][offsets[i] : offsets[i + 1]]
             if zlib.crc32(data) & 0xFFFF != check:
                 raise FormatError(f"frame {i} ({'IP'[kind]}) is damaged (check value mismatch)")
-            rec = self._decode_intra(data, h, w, quality) if kind == I_FRAME else self._decode_inter(data, ref, quality)
+            if kind == I_FRAME:
+                rec, last_intra = self._decode_intra(data, h, w, quality), i
+            else:
+                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra))
             ref = motion.Reference(rec)
             if i >= start:
                 out.append(self._output(rec, quality))
