@@ -272,7 +272,7 @@ def test_ncodec_eval_on_a_clip(tmp_path, clip):
 
 
 def test_post_filter_is_out_of_the_loop(codec, clip):
-    """``video-lvc-pf`` (the default) is ``video-lvc`` plus ``lwc-pf``'s post-filter: the same
+    """``video-lvc-pf`` is ``video-lvc`` plus ``lwc-pf``'s post-filter: the same
     weights, so the same bytes and references; the filter only changes the frames shown, which
     decode exactly (random access too); above its quality limit it is not run."""
     from ncodec.api import load

@@ -58,7 +58,7 @@ class VideoModality(Modality):
 
     name, code, noun = "video", 2, "a video"
     suffixes = SUFFIXES
-    default_codec = "video-lvc-pf"  # the shipped checkpoint of the lvc codec (with the post-filter)
+    default_codec = "video-lvc-pfc"  # the shipped checkpoint of the lvc codec (post-filter, quality cascade)
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
     codecs = {"ncodec.codecs.video.codec": ("lvc",)}
     options = (
