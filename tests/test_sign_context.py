@@ -66,3 +66,10 @@ def test_any_skew_table_round_trips_exactly():
         out = model.compress(img, quality)
         dec = model.decompress(out["strings"], out["payload"], quality)
         assert torch.equal(dec["x_hat"], out["x_hat"]) and torch.equal(dec["y_hat"], out["y_hat"])
+
+
+def test_sign_contexts_need_polyphase_passes():
+    from ncodec.codecs.checkpoint import create_model
+
+    with pytest.raises(ValueError, match="polyphase passes"):
+        create_model("lwc", pretrained=False, passes=2, sign_context=1)

@@ -178,19 +178,24 @@ class LvcModule(StatisticsModule):
         self.codec.intra.load_state_dict(intra_codec.state_dict())
         self._intra_id = getattr(intra_codec, "model_id", None)
         self.warm_start = warm_start(self.codec, "lvc", init_from) if init_from else None
-        if postfilter_from:  # the same model, plus the donor's filter
+        # Parts that do not come from the checkpoint warmed from: a donor's post-filter and the
+        # quality cascade (its buffer is made from the config). One rebuild adds both.
+        extra_config, extra_state = {}, {}
+        if postfilter_from:
             donor = create_model(postfilter_from, pretrained=True)
             if getattr(donor, "postfilter", None) is None:
                 raise InputError(f"postfilter_from: checkpoint {postfilter_from!r} has no post-filter")
-            state = self.codec.state_dict()
-            config.update({k: v for k, v in donor.config.items() if k.startswith("postfilter")})
-            self.codec = create_model("lvc", pretrained=False, **config)
-            self.codec.load_state_dict({**state, **{f"postfilter.{k}": v for k, v in donor.postfilter.state_dict().items()}})
+            extra_config.update({k: v for k, v in donor.config.items() if k.startswith("postfilter")})
+            extra_state.update({f"postfilter.{k}": v for k, v in donor.postfilter.state_dict().items()})
             self._postfilter_id = donor.model_id.hex()
-        if cascade:  # its buffer comes from the config, not from the checkpoint warmed from
-            state = self.codec.state_dict()
-            self.codec = create_model("lvc", pretrained=False, **dict(self.codec.config, p_cascade=cascade))
-            self.codec.load_state_dict(state, strict=False)
+        if cascade:
+            extra_config["p_cascade"] = cascade
+        if extra_config:
+            state = {**self.codec.state_dict(), **extra_state}
+            self.codec = create_model("lvc", pretrained=False, **dict(self.codec.config, **extra_config))
+            missing = self.codec.load_state_dict(state, strict=False).missing_keys
+            if missing != (["cascade16"] if cascade else []):
+                raise RuntimeError(f"rebuilt lvc model lacks weights: {missing}")
         self._rdo = self.codec.config["rdo_lambda"]
 
     def begin_round(self, index: int) -> None:

@@ -82,6 +82,8 @@ class WaveletContextCodec(nn.Module):
                 self.config["postfilter_max_quality"] = float(postfilter_max_quality)
         self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
         if sign_context:  # (absent from older configs, as above)
+            if passes != sc.N_PASSES:
+                raise ValueError(f"sign contexts need {sc.N_PASSES} polyphase passes, got passes={passes}")
             self.config["sign_context"] = 1
             self.register_buffer("sign_skew", torch.zeros(sc.N_CLASSES, dtype=torch.int64))
         self._sign_context = bool(sign_context)
