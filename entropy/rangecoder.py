@@ -142,23 +142,29 @@ class StreamEncoder:
         for t, pos in _groups(tables):
             self._coder.encode(index[pos], self.tset.model(t))
 
-    def finish(self) -> bytes:
+    def finish(self, compact: bool = False) -> bytes:
+        """The stream: word count (u32, or a varint when ``compact``: 1 byte instead of 4 for
+        streams under 128 words, what small video frames need), the words, the escapes."""
         words = self._coder.get_compressed().astype(_WORD).tobytes()
         overflow = np.concatenate(self._overflow) if self._overflow else np.zeros(0, np.int64)
-        return struct.pack("<I", len(words) // 4) + words + _varints(overflow)
+        count = write_varint(len(words) // 4) if compact else struct.pack("<I", len(words) // 4)
+        return count + words + _varints(overflow)
 
 
 class StreamDecoder:
     """Inverse of :class:`StreamEncoder`: :meth:`pull` each pass with the encoder's tables."""
 
-    def __init__(self, data: bytes, tset: TableSet):
-        if len(data) < 4:
-            raise FormatError("entropy-coded section is truncated")
-        (n_words,) = struct.unpack_from("<I", data)
-        end = 4 + 4 * n_words
+    def __init__(self, data: bytes, tset: TableSet, compact: bool = False):
+        if compact:
+            n_words, start = read_varint(data, 0)
+        else:
+            if len(data) < 4:
+                raise FormatError("entropy-coded section is truncated")
+            (n_words,), start = struct.unpack_from("<I", data), 4
+        end = start + 4 * n_words
         if end > len(data):
             raise FormatError("entropy-coded section is truncated")
-        words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=4).astype(np.uint32)
+        words = np.frombuffer(data, dtype=_WORD, count=n_words, offset=start).astype(np.uint32)
         self.tset, self._coder = tset, range_decoder(words)
         self._tail = np.frombuffer(data[end:], dtype=np.uint8)
         self._ends = np.flatnonzero(self._tail < 128)  # each varint ends at a byte < 128
@@ -215,6 +221,28 @@ def _varints(values: np.ndarray) -> bytes:
     more = np.arange(10)[None, :] < (nbytes[:, None] - 1)
     out = (groups | (more.astype(np.uint64) << np.uint64(7)))[keep]
     return out.astype(np.uint8).tobytes()
+
+
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    """One LEB128 varint at ``pos`` (at most 5 bytes, below 2**32) -> (value, position after it)."""
+    value = 0
+    for k in range(5):
+        if pos + k >= len(data):
+            raise FormatError("entropy-coded section is truncated")
+        byte = data[pos + k]
+        value |= (byte & 0x7F) << (7 * k)
+        if byte < 128:
+            if value >= 1 << 32:
+                break
+            return value, pos + k + 1
+    raise FormatError("entropy-coded section is corrupted (length too long)")
+
+
+def write_varint(value: int) -> bytes:
+    """LEB128 bytes of one non-negative integer below 2**32 (inverse of :func:`read_varint`)."""
+    if not 0 <= value < 1 << 32:
+        raise ValueError("varint out of range")
+    return _varints(np.array([value]))
 
 
 def _unvarints(data: bytes, count: int) -> np.ndarray:

@@ -8,16 +8,23 @@ Structure: frame 0 and every ``intra_period``-th frame are intra (I) frames code
 * motion: one quarter-pel vector per ``block`` x ``block`` block, found by the encoder (integer
   full search, half/quarter-pel refinement, SAD + rate), coded as the residual from the median of
   the decoded neighbours' vectors under a per-frame Laplace table;
-* prediction: overlapped block motion compensation, exact integer arithmetic
+* prediction: overlapped block motion compensation with bilinear or 8-tap sub-pel
+  interpolation (``interp_taps``), exact integer arithmetic
   (:mod:`ncodec.codecs.video.motion`);
 * residual: CDF 9/7 wavelet of the RGB residual in the orthonormal colour space, dead-zone
   quantised, each coefficient coded under a table picked by a learned lookup from spatial, parent,
   cross-channel and temporal-prior (prediction's coefficient) contexts
   (:mod:`ncodec.codecs.video.residual`).
 
-Bitstream (the codec's strings): [0] frame index (per frame: type u8, byte length u32, the low 16
+Bitstream (the codec's strings): [0] frame index (per frame its type, byte length and the low 16
 bits of the CRC32 of its bytes: a damaged frame is refused even inside a valid container), [1] the
 frames' bitstreams back to back. Decoding can start at any I frame (random access).
+Payload versions (the payload's size tells; README "Format versions"): 1 (14 bytes): index entries
+of 7 bytes (type u8, length u32, check u16), frame streams with a u32 word count, calibration shifts
+and vector-table indices under wide tables. 2 (15 bytes, the version byte appended): entries of a
+varint (length * 2 + type) and the check, varint word counts, shifts and table indices under
+narrow tables around their usual values: about 70 bits less per P frame, which matters at the low
+rates where a P frame is a few hundred bits.
 Every value the range decoder sees is selected by integer arithmetic; pixel reconstruction is
 float64 rounded to 8 bits.
 """
@@ -36,30 +43,23 @@ from ncodec.codecs.registry import register_codec
 from ncodec.codecs.video import motion
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
+from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, pack_index, pack_payload, parse_index,
+                                        unpack_payload)
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
 from ncodec.errors import FormatError
 
-I_FRAME, P_FRAME = 0, 1
-_INDEX = struct.Struct("<BIH")  # frame type, bytes, CRC32 of the bytes (low 16 bits)
-_PAYLOAD = struct.Struct("<IIIH")  # height, width, frames, intra period
 _LWC_HEADER = struct.Struct("<H")
-SHIFT_TABLE = tb.ZERO  # scale 1: calibration shifts
-TABLE_TABLE = tb.ZERO + 20  # scale 32: a frame's vector table indices
+SHIFT_TABLE = tb.ZERO  # scale 1: calibration shifts (version 1)
+TABLE_TABLE = tb.ZERO + 20  # scale 32: a frame's vector table indices (version 1)
+SHIFT_TABLE_V2 = tb.ZERO - 4  # scale 1/2: shifts are mostly 0
+SIDE_TABLE_V2 = tb.ZERO + 8  # scale 4: vector-table indices, as offsets from the centres below
+FLAG_CENTRE, COMPONENT_CENTRE = tb.BINARY + 15, tb.ZERO + 8
 MAX_FRAMES = 1 << 20
 MAX_VECTOR = 4 * (motion.PAD - 8)  # quarter pels: vectors never leave the padded reference
 
 
-def pack_payload(height: int, width: int, frames: int, intra_period: int) -> bytes:
-    return _PAYLOAD.pack(height, width, frames, intra_period)
-
-
-def unpack_payload(payload: bytes) -> tuple[int, int, int, int]:
-    if len(payload) < _PAYLOAD.size:
-        raise FormatError("video codec payload is too short")
-    return _PAYLOAD.unpack(payload[: _PAYLOAD.size])
-
-
-PAYLOAD_SIZE = _PAYLOAD.size
+def shift_table(version: int) -> int:
+    return SHIFT_TABLE if version == 1 else SHIFT_TABLE_V2
 
 
 def to_pixels(x: torch.Tensor) -> np.ndarray:
@@ -79,7 +79,7 @@ class LearnedVideoCodec(nn.Module):
                  i_offset: float = 0.0, rounding: float = 0.3, mv_lambda: float = 0.5, rdo_lambda: float = 0.0,
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
-                 p_cascade: tuple[float, ...] = ()):
+                 p_cascade: tuple[float, ...] = (), interp_taps: list | None = None):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -97,6 +97,12 @@ class LearnedVideoCodec(nn.Module):
             self.config["p_cascade"] = [float(v) for v in p_cascade]
         self.register_buffer("cascade16", torch.tensor([round(16 * float(v)) for v in p_cascade], dtype=torch.int64)
                              if p_cascade else None)  # None: not in the state dict (older models unchanged)
+        # Optional sub-pel interpolation filter (absent from older configs: bilinear): (4, 8) taps
+        # in 64ths, a buffer so the model id covers it.
+        if interp_taps is not None:
+            self.config["interp_taps"] = motion.check_taps(interp_taps).tolist()
+        self.register_buffer("interp_taps", torch.from_numpy(motion.check_taps(interp_taps))
+                             if interp_taps is not None else None)
         self.intra = WaveletContextCodec(**(intra or {}))
         # untrained default: the table grows with the neighbourhood's magnitude
         lut = np.zeros((rs.N_CLASSES, rs.CELLS), dtype=np.int64)
@@ -159,6 +165,11 @@ class LearnedVideoCodec(nn.Module):
         y = self.postfilter.correct(x, self.intra_quality(quality))
         return np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
+    def reference(self, frame: np.ndarray) -> motion.Reference:
+        """A decoded frame as a motion-compensation reference under this model's filter."""
+        taps = None if self.interp_taps is None else self.interp_taps.cpu().numpy()
+        return motion.Reference(frame, taps)
+
     def _lut(self) -> np.ndarray:
         return self.lut.cpu().numpy()
 
@@ -166,7 +177,8 @@ class LearnedVideoCodec(nn.Module):
         block = self.config["block"]
         return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
 
-    def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float) -> tuple[bytes, np.ndarray]:
+    def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float,
+                      version: int = PAYLOAD_VERSION) -> tuple[bytes, np.ndarray]:
         cfg = self.config
         h, w = frame.shape[:2]
         s16 = self.step16(quality)
@@ -186,19 +198,19 @@ class LearnedVideoCodec(nn.Module):
             return band[channel][mask]
 
         records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
-        shifts = rs.calibrate(records)
+        shifts = rs.calibrate(records, shift_table(version))
         if cfg.get("rdo_lambda", 0) > 0:  # requantise under the tables, then re-derive contexts
             q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step)
             records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
-            shifts = rs.calibrate(records)
+            shifts = rs.calibrate(records, shift_table(version))
         if self.stats is not None:
             self.stats.append([(r[6], r[5], r[3]) for r in records])
         enc = StreamEncoder(tb.table_set())
-        enc.push(shifts, np.full(rs.N_GROUPS, SHIFT_TABLE))
-        mv_bits = encode_vectors(enc, motion.mv_residual(mv))
+        enc.push(shifts, np.full(rs.N_GROUPS, shift_table(version)))
+        mv_bits = encode_vectors(enc, motion.mv_residual(mv), version)
         for group, _, _, values, base, *_ in records:
             enc.push(values, rs.shifted(base, shifts[group]))
-        data = enc.finish()
+        data = enc.finish(compact=version >= 2)
         self.last_bits = {"mv": mv_bits,
                           "residual": float(sum(tb.cost(v, rs.shifted(b, shifts[g])).sum() for g, _, _, v, b, *_ in records)),
                           "nonzero": int(sum(np.count_nonzero(r[3]) for r in records))}
@@ -227,16 +239,16 @@ class LearnedVideoCodec(nn.Module):
             target[channel][mask] = np.sign(c).astype(np.int64) * best_k
         return q_ll, q_d
 
-    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float) -> np.ndarray:
+    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float, version: int) -> np.ndarray:
         cfg = self.config
         h, w = ref.height, ref.width
         s16 = self.step16(quality)
         step = s16 / 16.0
-        dec = StreamDecoder(data, tb.table_set())
-        shifts = dec.pull(np.full(rs.N_GROUPS, SHIFT_TABLE))
+        dec = StreamDecoder(data, tb.table_set(), compact=version >= 2)
+        shifts = dec.pull(np.full(rs.N_GROUPS, shift_table(version)))
         if np.abs(shifts).max() > rs.SHIFT_RANGE:
             raise FormatError("inter frame is corrupted (calibration out of range)")
-        mv = motion.mv_from_residual(decode_vectors(dec, *motion.grid(h, w, cfg["block"])))
+        mv = motion.mv_from_residual(decode_vectors(dec, *motion.grid(h, w, cfg["block"]), version))
         if np.abs(mv).max(initial=0) > MAX_VECTOR:
             raise FormatError("inter frame is corrupted (motion vector out of range)")
         pred = self._predict(ref, mv)
@@ -281,22 +293,22 @@ class LearnedVideoCodec(nn.Module):
             else:
                 data, rec = self._encode_inter(frames[i], ref, self.frame_quality(quality, i - last_intra))
                 kind = P_FRAME
-            ref = motion.Reference(rec)
+            ref = self.reference(rec)
             recon[i] = self._output(rec, quality)
-            index.append(_INDEX.pack(kind, len(data), zlib.crc32(data) & 0xFFFF))
+            index.append((kind, data))
             parts.append(data)
             seconds.append(time.perf_counter() - start)
             if progress:
                 progress(i, kind, len(data))
-        return {"strings": [b"".join(index), b"".join(parts)], "payload": pack_payload(h, w, t, period),
+        return {"strings": [pack_index(index), b"".join(parts)], "payload": pack_payload(h, w, t, period),
                 "x_hat": recon, "frame_bytes": [len(p) for p in parts],
-                "frame_types": ["I" if _INDEX.unpack(e)[0] == I_FRAME else "P" for e in index], "seconds": seconds}
+                "frame_types": ["IP"[kind] for kind, _ in index], "seconds": seconds}
 
     @torch.no_grad()
     def decompress(self, strings, payload: bytes, quality: float, start: int = 0, stop: int | None = None) -> dict:
         """Frames ``start .. stop - 1`` (decoding begins at the last I frame at or before ``start``)."""
-        h, w, t, period = unpack_payload(payload)
-        entries = parse_index(strings[0], t)
+        h, w, t, period, version = unpack_payload(payload)
+        entries = parse_index(strings[0], t, version)
         stop = t if stop is None else stop
         offsets = np.concatenate([[0], np.cumsum([n for _, n, _ in entries])]).astype(np.int64)
         if offsets[-1] != len(strings[1]):
@@ -314,8 +326,8 @@ class LearnedVideoCodec(nn.Module):
             if kind == I_FRAME:
                 rec, last_intra = self._decode_intra(data, h, w, quality), i
             else:
-                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra))
-            ref = motion.Reference(rec)
+                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra), version)
+            ref = self.reference(rec)
             if i >= start:
                 out.append(self._output(rec, quality))
         return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
@@ -328,7 +340,7 @@ def _flag_contexts(above: np.ndarray) -> np.ndarray:
     return above + right
 
 
-def encode_vectors(enc, mvr: np.ndarray) -> float:
+def encode_vectors(enc, mvr: np.ndarray, version: int = PAYLOAD_VERSION) -> float:
     """Vector residuals (gh, gw, 2): per block a flag (any nonzero component) under one of 3
     per-frame binary tables chosen by the flags above, then the flagged blocks' components under
     one per-frame Laplace table each. Returns the model bits (for reports)."""
@@ -338,7 +350,10 @@ def encode_vectors(enc, mvr: np.ndarray) -> float:
     flag_tables = [tb.best_binary(flags[ctx == c]) for c in range(3)]
     nz = mvr[flags.astype(bool)]
     comp_tables = [tb.best_table(nz[:, k]) if len(nz) else tb.ZERO for k in range(2)]
-    enc.push(np.array(flag_tables + comp_tables), np.full(5, TABLE_TABLE))
+    if version == 1:
+        enc.push(np.array(flag_tables + comp_tables), np.full(5, TABLE_TABLE))
+    else:
+        enc.push(np.array(flag_tables + comp_tables) - _CENTRES, np.full(5, SIDE_TABLE_V2))
     ft = np.array(flag_tables)[ctx]
     for i in range(gh):  # row by row, as the decoder needs the row above for the contexts
         enc.push(flags[i], ft[i])
@@ -347,8 +362,8 @@ def encode_vectors(enc, mvr: np.ndarray) -> float:
     return float(tb.cost(flags, ft).sum() + tb.cost(nz.reshape(-1), ct).sum())
 
 
-def decode_vectors(dec, gh: int, gw: int) -> np.ndarray:
-    t = dec.pull(np.full(5, TABLE_TABLE))
+def decode_vectors(dec, gh: int, gw: int, version: int) -> np.ndarray:
+    t = dec.pull(np.full(5, TABLE_TABLE)) if version == 1 else dec.pull(np.full(5, SIDE_TABLE_V2)) + _CENTRES
     if t[:3].min() < tb.BINARY or t[:3].max() >= tb.BINARY + tb.N_BINARY or t[3:].min() < 0 or t[3:].max() >= tb.N_TABLES:
         raise FormatError("inter frame is corrupted (vector table out of range)")
     flag_tables, comp_tables = t[:3], t[3:]
@@ -365,15 +380,7 @@ def decode_vectors(dec, gh: int, gw: int) -> np.ndarray:
     return mvr
 
 
-def parse_index(index: bytes, frames: int) -> list[tuple[int, int]]:
-    if len(index) != frames * _INDEX.size:
-        raise FormatError("video frame index has the wrong size")
-    entries = [_INDEX.unpack_from(index, k * _INDEX.size) for k in range(frames)]
-    if frames and entries[0][0] != I_FRAME:
-        raise FormatError("video does not start with an intra frame")
-    if any(kind not in (I_FRAME, P_FRAME) for kind, _, _ in entries):
-        raise FormatError("video frame index is corrupted (unknown frame type)")
-    return entries
+_CENTRES = np.array([FLAG_CENTRE] * 3 + [COMPONENT_CENTRE] * 2)
 
 
 def _levels(h: int, w: int) -> int:

@@ -22,10 +22,8 @@ from ncodec.codecs.modality import Encoded, Example, Metric, Modality, Option
 from ncodec.codecs.registry import register_modality
 from ncodec.errors import FormatError, InputError
 
-_CODEC_PAYLOAD = struct.Struct("<IIIH")  # the codec's: height, width, frames, intra period
 _OWN = struct.Struct("<IIB")  # the modality's: fps numerator, denominator, source pixel format
 _PIX = ("rgb24", "yuv420p", "yuv444p")
-_INDEX_ENTRY = 7  # frame index entry: type u8 + bytes u32 + check u16
 MAX_FRAMES = 1 << 16
 MAX_SIDE = 1 << 14
 MAX_PIXELS_PER_FRAME = 1 << 25
@@ -191,24 +189,21 @@ class VideoModality(Modality):
                                           "source_pix_fmt": sample.pix_fmt})
 
     def describe(self, container) -> dict:
+        from ncodec.codecs.video.layout import parse_index, unpack_payload
+
         p = container.payload
-        if len(p) != _CODEC_PAYLOAD.size + _OWN.size:
+        if len(p) < _OWN.size:
             raise FormatError("video description has the wrong size")
-        h, w, t, period = _CODEC_PAYLOAD.unpack(p[: _CODEC_PAYLOAD.size])
-        num, den, pix = _OWN.unpack(p[_CODEC_PAYLOAD.size:])
+        h, w, t, period, version = unpack_payload(p[: -_OWN.size])  # the codec's part, then the modality's
+        num, den, pix = _OWN.unpack(p[-_OWN.size:])
         if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE and h * w <= MAX_PIXELS_PER_FRAME):
             raise FormatError(f"video description is invalid (frame size {w}x{h})")
         if not (0 < t <= MAX_FRAMES) or period < 1 or num == 0 or den == 0 or pix >= len(_PIX):
             raise FormatError("video description is invalid (frames, intra period, fps or pixel format)")
         if len(container.sections) != 2:
             raise FormatError(f"expected 2 sections, found {len(container.sections)}")
-        index = container.sections[0]
-        if len(index) != t * _INDEX_ENTRY:
-            raise FormatError("video frame index has the wrong size")
-        types = [index[k * _INDEX_ENTRY] for k in range(t)]
-        sizes = [struct.unpack_from("<I", index, k * _INDEX_ENTRY + 1)[0] for k in range(t)]
-        if types[0] != 0 or any(k not in (0, 1) for k in types):
-            raise FormatError("video frame index is corrupted")
+        entries = parse_index(container.sections[0], t, version)
+        types, sizes = [kind for kind, _, _ in entries], [n for _, n, _ in entries]
         return {"frames": t, "width": w, "height": h, "fps": num / den, "intra_period": period,
                 "pixels": t * h * w, "coded": "RGB 4:4:4 8-bit", "source_pix_fmt": _PIX[pix],
                 "frame_types": "".join("IP"[k] for k in types), "frame_bits": [8 * s for s in sizes]}
@@ -222,7 +217,7 @@ class VideoModality(Modality):
         if not lo <= container.quality <= hi:
             raise FormatError(f"quality {container.quality} outside the model's range {lo}..{hi}")
         try:
-            x_hat = codec.decompress(container.sections, container.payload[: _CODEC_PAYLOAD.size],
+            x_hat = codec.decompress(container.sections, container.payload[: -_OWN.size],
                                      quality=container.quality, start=start, stop=stop)["x_hat"]
         except FormatError:
             raise

@@ -1,9 +1,12 @@
 """Block motion: encoder-side estimation (integer full search, then half- and quarter-pel
 refinement) and the exact integer motion-compensated prediction both sides compute.
 
-Motion vectors are in quarter pels. The reference is edge-extended; sub-pel samples are the
-integer bilinear interpolation ``(sum of w_i * p_i + 8) >> 4`` with weights in sixteenths, so
-the prediction is integer and identical on every machine. With ``obmc`` the prediction of each
+Motion vectors are in quarter pels. The reference is edge-extended; sub-pel samples are either
+the integer bilinear interpolation ``(sum of w_i * p_i + 8) >> 4`` with weights in sixteenths
+(the original models), or a separable integer filter with taps in 64ths per quarter-pel phase
+(``taps``; ``(sum_y c_y sum_x c_x p + 2048) >> 12`` clipped to 0..255, e.g. HEVC's 8-tap luma
+filter, which keeps the detail bilinear interpolation blurs). Either way the prediction is
+integer and identical on every machine. With ``obmc`` the prediction of each
 pixel blends the predictions of its own block's vector and the neighbouring blocks' vectors with
 integer raised-cosine windows (overlapped block motion compensation; smoother residuals for the
 wavelet)."""
@@ -42,18 +45,55 @@ def _phase(p: np.ndarray, fy: int, fx: int) -> np.ndarray:
     return (w[0] * a + w[1] * b + w[2] * c + w[3] * d + 8) >> 4
 
 
-class Reference:
-    """A decoded frame prepared for motion compensation (16 sub-pel phases, built lazily)."""
+# HEVC's luma interpolation filter (taps in 64ths for phases 0, 1/4, 1/2, 3/4)
+HEVC_TAPS = np.array([[0, 0, 0, 64, 0, 0, 0, 0], [-1, 4, -10, 58, 17, -5, 1, 0],
+                      [-1, 4, -11, 40, 40, -11, 4, -1], [0, 1, -5, 17, 58, -10, 4, -1]], dtype=np.int64)
 
-    def __init__(self, frame: np.ndarray):
+
+def check_taps(taps: np.ndarray) -> np.ndarray:
+    """(4, 8) integer taps in 64ths; phase 0 must be the identity (integer vectors copy pixels)."""
+    taps = np.asarray(taps, dtype=np.int64)
+    if taps.shape != (4, 8) or np.any(taps.sum(axis=1) != 64) or np.any(taps[0] != HEVC_TAPS[0]):
+        raise ValueError("interpolation taps must be (4, 8) integers in 64ths, each phase summing to 64, phase 0 the identity")
+    return taps
+
+
+def _filtered(p: np.ndarray, taps: np.ndarray) -> dict:
+    """All 16 phases of the padded reference ``p`` under the separable filter ``taps``: rows first
+    (exact int64 sums), then columns, one rounding at the end; edges replicate."""
+    h, w = p.shape[:2]
+    e = np.pad(p.astype(np.int64), [(3, 4), (3, 4)] + [(0, 0)] * (p.ndim - 2), mode="edge")
+    rows = {0: e[:, 3 : 3 + w] * 64}
+    for fx in (1, 2, 3):
+        rows[fx] = sum(int(c) * e[:, k : k + w] for k, c in enumerate(taps[fx]) if c)
+    out = {}
+    for fx, r in rows.items():
+        for fy in range(4):
+            if fy == 0 and fx == 0:
+                out[(0, 0)] = p
+                continue
+            acc = r[3 : 3 + h] * 64 if fy == 0 else sum(int(c) * r[k : k + h] for k, c in enumerate(taps[fy]) if c)
+            out[(fy, fx)] = np.clip((acc + 2048) >> 12, 0, 255).astype(np.int32)
+    return out
+
+
+class Reference:
+    """A decoded frame prepared for motion compensation (16 sub-pel phases, built lazily; all at
+    once under an interpolation filter ``taps``)."""
+
+    def __init__(self, frame: np.ndarray, taps: np.ndarray | None = None):
         self.frame = frame
         self.height, self.width = frame.shape[:2]
         self.padded = _padded(frame)
+        self.taps = None if taps is None else check_taps(taps)
         self._phases: dict = {}
 
     def phase(self, fy: int, fx: int) -> np.ndarray:
         if (fy, fx) not in self._phases:
-            self._phases[(fy, fx)] = _phase(self.padded, fy, fx)
+            if self.taps is not None:
+                self._phases = _filtered(self.padded, self.taps)
+            else:
+                self._phases[(fy, fx)] = _phase(self.padded, fy, fx)
         return self._phases[(fy, fx)]
 
     def block_prediction(self, mv: np.ndarray, block: int) -> np.ndarray:
@@ -206,7 +246,7 @@ def estimate(cur: np.ndarray, ref: Reference, block: int, search: int, lam: floa
         mv = _full_search(yc, yref, block, search, 2 * lam, centre=2 * coarse, radius=2) * 4
     else:
         mv = _full_search(yc, yref, block, search, 2 * lam) * 4
-    luma_ref = Reference(yref)
+    luma_ref = Reference(yref, ref.taps)
     for step in ((2, 1) if subpel else ()):
         pred_mv = median_predictor(mv)
         base = mv.copy()

@@ -183,8 +183,11 @@ def shifted(base: np.ndarray, shift: int) -> np.ndarray:
     return np.clip(base + shift, 0, tb.N_TABLES - 1)
 
 
-def calibrate(records) -> np.ndarray:
-    """Per calibration group, the table shift with the fewest bits (hill climbing from 0)."""
+def calibrate(records, shift_table: int | None = None) -> np.ndarray:
+    """Per calibration group, the table shift with the fewest bits (hill climbing from 0),
+    counting what the shift itself costs under ``shift_table`` when given (an encoder choice:
+    an all-zero group would otherwise walk to the range's end, whose code costs more than the
+    zeros it saves)."""
     shifts = np.zeros(N_GROUPS, dtype=np.int64)
     by_group: dict[int, list] = {}
     for group, _, _, values, base, *_ in records:
@@ -195,7 +198,8 @@ def calibrate(records) -> np.ndarray:
         mags = np.minimum(np.abs(values), tb.COST_SPAN)
 
         def cost(s):
-            return float(tb.bit_costs()[shifted(base, s), mags + tb.COST_SPAN].sum())
+            side = 0.0 if shift_table is None else float(tb.bit_costs()[shift_table, s + tb.COST_SPAN])
+            return float(tb.bit_costs()[shifted(base, s), mags + tb.COST_SPAN].sum()) + side
 
         best, best_c = 0, cost(0)
         for direction in (1, -1):
