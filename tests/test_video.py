@@ -18,6 +18,7 @@ from ncodec.codecs.video import motion
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video.layout import parse_index
 from ncodec.entropy.container import unpack
+from ncodec.errors import FormatError
 
 CKPT = "video-lvc"
 
@@ -99,6 +100,70 @@ def test_motion_finds_a_shift():
     cur = np.roll(base, (3, -2), axis=(0, 1))
     mv = motion.estimate(cur, motion.Reference(base), 16, 8, 0.1)
     assert np.all(mv[1:-1, 1:-1] == [-12, 8])  # quarter pels: cur(y, x) = ref(y - 3, x + 2)
+
+
+def test_interpolation_filter_is_the_stated_integer_formula():
+    """8-tap sub-pel samples: (sum_y c_y sum_x c_x p + 2048) >> 12 clipped to 0..255, edges
+    replicated, checked against Python integers at random positions of every phase; and a vector
+    with a sub-pel part predicts a shifted ramp better than bilinear interpolation."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    ref = motion.Reference(frame, motion.HEVC_TAPS)
+    p = ref.padded.astype(int)
+    taps = motion.HEVC_TAPS.tolist()
+    for fy in range(4):
+        for fx in range(4):
+            got = ref.phase(fy, fx)
+            assert got.dtype == np.int32 and got.shape == p.shape
+            for y, x, c in zip(rng.integers(0, p.shape[0], 6), rng.integers(0, p.shape[1], 6), rng.integers(0, 3, 6)):
+                def at(yy, xx):
+                    return p[min(max(yy, 0), p.shape[0] - 1), min(max(xx, 0), p.shape[1] - 1), c]
+                v = sum(taps[fy][i] * sum(taps[fx][j] * at(y + i - 3, x + j - 3) for j in range(8)) for i in range(8))
+                want = p[y, x, c] if fy == fx == 0 else min(max((v + 2048) >> 12, 0), 255)
+                assert got[y, x, c] == want
+    with pytest.raises(ValueError, match="taps"):
+        motion.Reference(frame, np.ones((4, 8), dtype=np.int64))
+    yy, xx = np.mgrid[0:64, 0:64]
+    smooth = (128 + 90 * np.sin(xx / 3.0) * np.cos(yy / 4.0)).astype(np.uint8)[..., None].repeat(3, -1)
+    mv = np.full((4, 4, 2), 2)  # half a pixel down and right
+    truth = (128 + 90 * np.sin((xx + 0.5) / 3.0) * np.cos((yy + 0.5) / 4.0))[..., None]
+    errs = [np.abs(motion.Reference(smooth, t).block_prediction(mv, 16) - truth)[8:-8, 8:-8].mean()
+            for t in (None, motion.HEVC_TAPS)]
+    assert errs[1] < 0.7 * errs[0]
+
+
+def test_payload_versions():
+    """Version 2 appends its version byte; a 14-byte payload is version 1 (frozen files decode);
+    a newer version is refused with the upgrade message; the compact index inverts."""
+    from ncodec.codecs.video import layout
+
+    assert layout.unpack_payload(layout.pack_payload(240, 416, 64, 32)) == (240, 416, 64, 32, 2)
+    assert layout.unpack_payload(layout.pack_payload(240, 416, 64, 32, version=1)) == (240, 416, 64, 32, 1)
+    with pytest.raises(FormatError, match="payload version 3 is newer than this ncodec supports"):
+        layout.unpack_payload(layout.pack_payload(240, 416, 64, 32)[:-1] + bytes([3]))
+    frames = [(0, b"i" * 300), (1, b"p" * 5), (1, b""), (0, b"x" * 70000)]
+    for version in (1, 2):
+        index = layout.pack_index(frames, version)
+        got = layout.parse_index(index, 4, version)
+        assert [(k, n) for k, n, _ in got] == [(k, len(d)) for k, d in frames]
+        with pytest.raises(FormatError, match="wrong size"):
+            layout.parse_index(index[:-1], 4, version)
+    assert len(layout.pack_index(frames, 2)) < len(layout.pack_index(frames, 1)) - 4 * 2
+
+
+def test_calibration_pays_for_its_shifts():
+    """An all-zero group no longer walks to the end of the shift range: the shift's own code
+    length counts (an encoder choice; the decoder reads whatever shift the file holds)."""
+    from ncodec.codecs.video import codec as lvc
+    from ncodec.codecs.video import tables as tb
+
+    zeros = np.zeros(400, dtype=np.int64)
+    busy = np.random.default_rng(3).laplace(0, 6, 400).round().astype(np.int64)
+    records = [(0, None, None, zeros, np.full(400, tb.ZERO - 12)), (1, None, None, busy, np.full(400, tb.ZERO))]
+    free = rs.calibrate(records)
+    paid = rs.calibrate(records, lvc.SHIFT_TABLE_V2)
+    assert free[0] <= -10 and -4 <= paid[0] <= 0
+    assert paid[1] == free[1] > 0
 
 
 def test_yuv_conversions():

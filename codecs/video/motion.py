@@ -59,10 +59,11 @@ def check_taps(taps: np.ndarray) -> np.ndarray:
 
 
 def _filtered(p: np.ndarray, taps: np.ndarray) -> dict:
-    """All 16 phases of the padded reference ``p`` under the separable filter ``taps``: rows first
-    (exact int64 sums), then columns, one rounding at the end; edges replicate."""
+    """All 16 phases of the padded reference ``p`` under the separable filter ``taps``: rows first,
+    then columns, one rounding at the end; edges replicate. int32 is exact: every partial sum is
+    at most (sum |tap|)**2 * 255 = 3.2e6 in magnitude for 8-bit samples."""
     h, w = p.shape[:2]
-    e = np.pad(p.astype(np.int64), [(3, 4), (3, 4)] + [(0, 0)] * (p.ndim - 2), mode="edge")
+    e = np.pad(p.astype(np.int32), [(3, 4), (3, 4)] + [(0, 0)] * (p.ndim - 2), mode="edge")
     rows = {0: e[:, 3 : 3 + w] * 64}
     for fx in (1, 2, 3):
         rows[fx] = sum(int(c) * e[:, k : k + w] for k, c in enumerate(taps[fx]) if c)
