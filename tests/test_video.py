@@ -133,14 +133,24 @@ def test_interpolation_filter_is_the_stated_integer_formula():
 
 
 def test_payload_versions():
-    """Version 2 appends its version byte; a 14-byte payload is version 1 (frozen files decode);
-    a newer version is refused with the upgrade message; the compact index inverts."""
+    """Version 2 appends its version byte and the motion block sizes; a 14-byte payload is version
+    1 (frozen files decode); a newer version is refused with the upgrade message; the compact
+    index inverts."""
     from ncodec.codecs.video import layout
 
-    assert layout.unpack_payload(layout.pack_payload(240, 416, 64, 32)) == (240, 416, 64, 32, 2)
-    assert layout.unpack_payload(layout.pack_payload(240, 416, 64, 32, version=1)) == (240, 416, 64, 32, 1)
+    v2 = layout.Header(240, 416, 64, 32, 2, 16, 64)
+    assert layout.unpack_payload(layout.pack_payload(v2)) == v2
+    v1 = layout.Header(240, 416, 64, 32, 1)
+    assert len(layout.pack_payload(v1)) == 14 and layout.unpack_payload(layout.pack_payload(v1)) == v1
+    newer = bytearray(layout.pack_payload(v2))
+    newer[14] = 3
     with pytest.raises(FormatError, match="payload version 3 is newer than this ncodec supports"):
-        layout.unpack_payload(layout.pack_payload(240, 416, 64, 32)[:-1] + bytes([3]))
+        layout.unpack_payload(bytes(newer))
+    for bad in (layout.pack_payload(v2)[:-1], layout.pack_payload(v2)[:14] + bytes([2, 6, 4])):
+        with pytest.raises(FormatError, match="invalid"):
+            layout.unpack_payload(bad)
+    with pytest.raises(ValueError, match="power of two"):
+        layout.pack_payload(layout.Header(240, 416, 64, 32, 2, 24, 48))
     frames = [(0, b"i" * 300), (1, b"p" * 5), (1, b""), (0, b"x" * 70000)]
     for version in (1, 2):
         index = layout.pack_index(frames, version)
@@ -149,6 +159,48 @@ def test_payload_versions():
         with pytest.raises(FormatError, match="wrong size"):
             layout.parse_index(index[:-1], 4, version)
     assert len(layout.pack_index(frames, 2)) < len(layout.pack_index(frames, 1)) - 4 * 2
+
+
+def test_quadtree_motion_field_round_trips():
+    """Random quadtrees (64 -> 16 on a grid whose edge nodes are partial) with one vector per
+    leaf: the coded field decodes to the same fine field; flags of nodes whose parent is not split
+    are not coded (the decoder ignores what the encoder did not send)."""
+    from ncodec.codecs.video import partition, vectors
+    from ncodec.codecs.video import tables as tb
+    from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
+
+    rng = np.random.default_rng(7)
+    gh, gw, depth = 7, 11, 2
+    for _ in range(4):
+        splits = [rng.random(partition.nodes(gh, gw, depth, k)[:2]) < 0.5 for k in range(depth)]
+        eff = vectors.effective_splits(splits, gh, gw, depth)
+        anchor = partition.anchors_from_splits(eff, gh, gw, depth)
+        leaf_mv = rng.integers(-20, 20, (gh * gw, 2)) * (rng.random((gh * gw, 1)) < 0.6)
+        mv = leaf_mv[anchor.reshape(-1)].reshape(gh, gw, 2)
+        enc = StreamEncoder(tb.table_set())
+        vectors.encode_field(enc, mv, 2, splits, depth)
+        dec = StreamDecoder(enc.finish(compact=True), tb.table_set(), compact=True)
+        assert np.array_equal(vectors.decode_field(dec, gh, gw, 2, depth), mv)
+        dec.finish()
+        leaves = len(np.unique(anchor))
+        assert (gh // 4) * (gw // 4) < leaves <= gh * gw
+
+
+def test_quadtree_merges_uniform_motion_and_splits_at_a_boundary():
+    from ncodec.codecs.video import partition
+
+    yy, xx = np.mgrid[0:128, 0:128]
+    base = (128 + 60 * np.sin(xx / 5.0) + 50 * np.cos(yy / 7.0)).astype(np.uint8)[..., None].repeat(3, -1)
+    ref = motion.Reference(base, motion.HEVC_TAPS)
+    cur = np.roll(base, (2, 3), axis=(0, 1))
+    splits, mv = partition.choose(cur, ref, 16, 64, 8, 4.0)
+    assert not any(s.any() for s in splits)  # uniform motion: 64 x 64 leaves
+    assert np.all(mv[2:-2, 2:-2] == [-8, -12])
+    moving = cur.copy()
+    moving[:, 32:96] = np.roll(base, (-3, 1), axis=(0, 1))[:, 32:96]  # a band inside the 64 blocks
+    splits, mv = partition.choose(moving, ref, 16, 64, 8, 4.0)
+    assert splits[0][:1].all() and not splits[1][0].any()  # split at 64; the first row of 32s is uniform
+    assert np.all(mv[1:4, :2] == [-8, -12]) and np.all(mv[1:4, 2:6] == [12, -4])
 
 
 def test_calibration_pays_for_its_shifts():

@@ -173,13 +173,15 @@ class LvcModule(StatisticsModule):
 
         intra_codec = create_model(intra, pretrained=True)
         config = dict(codec_config or {}, intra=intra_codec.config)
-        cascade = config.pop("p_cascade", None)  # a coding choice, added after any warm start
+        # coding choices with buffers of their own, added after any warm start
+        cascade, taps = config.pop("p_cascade", None), config.pop("interp_taps", None)
         self.codec = create_model("lvc", pretrained=False, **config)
         self.codec.intra.load_state_dict(intra_codec.state_dict())
         self._intra_id = getattr(intra_codec, "model_id", None)
         self.warm_start = warm_start(self.codec, "lvc", init_from) if init_from else None
-        # Parts that do not come from the checkpoint warmed from: a donor's post-filter and the
-        # quality cascade (its buffer is made from the config). One rebuild adds both.
+        # Parts that do not come from the checkpoint warmed from: a donor's post-filter, the
+        # quality cascade and the interpolation filter (their buffers are made from the config).
+        # One rebuild adds them all.
         extra_config, extra_state = {}, {}
         if postfilter_from:
             donor = create_model(postfilter_from, pretrained=True)
@@ -190,11 +192,13 @@ class LvcModule(StatisticsModule):
             self._postfilter_id = donor.model_id.hex()
         if cascade:
             extra_config["p_cascade"] = cascade
+        if taps is not None:
+            extra_config["interp_taps"] = taps
         if extra_config:
             state = {**self.codec.state_dict(), **extra_state}
             self.codec = create_model("lvc", pretrained=False, **dict(self.codec.config, **extra_config))
             missing = self.codec.load_state_dict(state, strict=False).missing_keys
-            if missing != (["cascade16"] if cascade else []):
+            if missing != (["cascade16"] if cascade else []) + (["interp_taps"] if taps is not None else []):
                 raise RuntimeError(f"rebuilt lvc model lacks weights: {missing}")
         self._rdo = self.codec.config["rdo_lambda"]
 

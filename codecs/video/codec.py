@@ -5,9 +5,11 @@ Structure: frame 0 and every ``intra_period``-th frame are intra (I) frames code
 ``lwc`` (its weights are part of this model); the others are P frames predicted from the previous
 *decoded* frame (the encoder reconstructs exactly what the decoder will, so there is no drift):
 
-* motion: one quarter-pel vector per ``block`` x ``block`` block, found by the encoder (integer
-  full search, half/quarter-pel refinement, SAD + rate), coded as the residual from the median of
-  the decoded neighbours' vectors under a per-frame Laplace table;
+* motion: one quarter-pel vector per leaf of a quadtree of blocks from ``max_block`` down to
+  ``block`` (:mod:`ncodec.codecs.video.partition`; older files: one block size), found by the
+  encoder (integer full search, half/quarter-pel refinement, SAD + rate, splits by SAD + rate),
+  coded as the residual from the median of the decoded neighbours' vectors
+  (:mod:`ncodec.codecs.video.vectors`);
 * prediction: overlapped block motion compensation with bilinear or 8-tap sub-pel
   interpolation (``interp_taps``), exact integer arithmetic
   (:mod:`ncodec.codecs.video.motion`);
@@ -19,12 +21,12 @@ Structure: frame 0 and every ``intra_period``-th frame are intra (I) frames code
 Bitstream (the codec's strings): [0] frame index (per frame its type, byte length and the low 16
 bits of the CRC32 of its bytes: a damaged frame is refused even inside a valid container), [1] the
 frames' bitstreams back to back. Decoding can start at any I frame (random access).
-Payload versions (the payload's size tells; README "Format versions"): 1 (14 bytes): index entries
-of 7 bytes (type u8, length u32, check u16), frame streams with a u32 word count, calibration shifts
-and vector-table indices under wide tables. 2 (15 bytes, the version byte appended): entries of a
-varint (length * 2 + type) and the check, varint word counts, shifts and table indices under
-narrow tables around their usual values: about 70 bits less per P frame, which matters at the low
-rates where a P frame is a few hundred bits.
+Payload versions (README "Format versions"; layout: :mod:`ncodec.codecs.video.layout`): 1: one
+block size (the model's), 7-byte index entries, frame streams with a u32 word count, calibration
+shifts and vector-table indices under wide tables. 2: a quadtree of motion blocks whose sizes the
+file records (:mod:`ncodec.codecs.video.partition`), compact index entries, varint word counts,
+shifts and table indices under narrow tables around their usual values (about 70 bits less per P
+frame, which matters at low rates where a P frame is a few hundred bits).
 Every value the range decoder sees is selected by integer arithmetic; pixel reconstruction is
 float64 rounded to 8 bits.
 """
@@ -43,19 +45,17 @@ from ncodec.codecs.registry import register_codec
 from ncodec.codecs.video import motion
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
-from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, pack_index, pack_payload, parse_index,
-                                        unpack_payload)
+from ncodec.codecs.video import partition, vectors
+from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, Header, pack_index, pack_payload,
+                                        parse_index, unpack_payload)
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
 from ncodec.errors import FormatError
 
 _LWC_HEADER = struct.Struct("<H")
 SHIFT_TABLE = tb.ZERO  # scale 1: calibration shifts (version 1)
-TABLE_TABLE = tb.ZERO + 20  # scale 32: a frame's vector table indices (version 1)
 SHIFT_TABLE_V2 = tb.ZERO - 4  # scale 1/2: shifts are mostly 0
-SIDE_TABLE_V2 = tb.ZERO + 8  # scale 4: vector-table indices, as offsets from the centres below
-FLAG_CENTRE, COMPONENT_CENTRE = tb.BINARY + 15, tb.ZERO + 8
 MAX_FRAMES = 1 << 20
-MAX_VECTOR = 4 * (motion.PAD - 8)  # quarter pels: vectors never leave the padded reference
+MAX_VECTOR = motion.MAX_VECTOR
 
 
 def shift_table(version: int) -> int:
@@ -79,11 +79,17 @@ class LearnedVideoCodec(nn.Module):
                  i_offset: float = 0.0, rounding: float = 0.3, mv_lambda: float = 0.5, rdo_lambda: float = 0.0,
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
-                 p_cascade: tuple[float, ...] = (), interp_taps: list | None = None):
+                 p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
+                 max_block: int | None = None):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
                        "quality_max": quality_max, "intra_period": intra_period, "intra": dict(intra or {})}
+        # Largest motion block of the quadtree (version-2 files; an encoder choice the file records,
+        # absent from older configs: one block size).
+        if max_block:
+            partition.levels(block, max_block)
+            self.config["max_block"] = int(max_block)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
         if postfilter:
@@ -98,7 +104,7 @@ class LearnedVideoCodec(nn.Module):
         self.register_buffer("cascade16", torch.tensor([round(16 * float(v)) for v in p_cascade], dtype=torch.int64)
                              if p_cascade else None)  # None: not in the state dict (older models unchanged)
         # Optional sub-pel interpolation filter (absent from older configs: bilinear): (4, 8) taps
-        # in 64ths, a buffer so the model id covers it.
+        # in 64ths or a name ("hevc"), stored as taps; a buffer so the model id covers it.
         if interp_taps is not None:
             self.config["interp_taps"] = motion.check_taps(interp_taps).tolist()
         self.register_buffer("interp_taps", torch.from_numpy(motion.check_taps(interp_taps))
@@ -173,19 +179,23 @@ class LearnedVideoCodec(nn.Module):
     def _lut(self) -> np.ndarray:
         return self.lut.cpu().numpy()
 
-    def _predict(self, ref: motion.Reference, mv: np.ndarray) -> np.ndarray:
-        block = self.config["block"]
+    def _predict(self, ref: motion.Reference, mv: np.ndarray, block: int) -> np.ndarray:
         return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
 
     def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float,
-                      version: int = PAYLOAD_VERSION) -> tuple[bytes, np.ndarray]:
+                      header: Header) -> tuple[bytes, np.ndarray]:
         cfg = self.config
         h, w = frame.shape[:2]
+        version, block = header.version, header.block or cfg["block"]
+        depth = partition.levels(block, header.max_block or block)
         s16 = self.step16(quality)
         step = s16 / 16.0
-        mv = motion.estimate(frame, ref, cfg["block"], cfg["search"], cfg["mv_lambda"] * step)
-        mv = np.clip(mv, -MAX_VECTOR, MAX_VECTOR)
-        pred = self._predict(ref, mv)
+        lam = cfg["mv_lambda"] * step
+        if version == 1:
+            splits, mv = [], np.clip(motion.estimate(frame, ref, block, cfg["search"], lam), -MAX_VECTOR, MAX_VECTOR)
+        else:
+            splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam)
+        pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         coeffs = rs.forward(frame.astype(np.int32) - pred, levels)
         q_ll, q_d = rs.quantise(coeffs, step, cfg["rounding"])
@@ -207,7 +217,7 @@ class LearnedVideoCodec(nn.Module):
             self.stats.append([(r[6], r[5], r[3]) for r in records])
         enc = StreamEncoder(tb.table_set())
         enc.push(shifts, np.full(rs.N_GROUPS, shift_table(version)))
-        mv_bits = encode_vectors(enc, motion.mv_residual(mv), version)
+        mv_bits = vectors.encode_field(enc, mv, version, splits, depth)
         for group, _, _, values, base, *_ in records:
             enc.push(values, rs.shifted(base, shifts[group]))
         data = enc.finish(compact=version >= 2)
@@ -239,19 +249,21 @@ class LearnedVideoCodec(nn.Module):
             target[channel][mask] = np.sign(c).astype(np.int64) * best_k
         return q_ll, q_d
 
-    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float, version: int) -> np.ndarray:
+    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float, header: Header) -> np.ndarray:
         cfg = self.config
         h, w = ref.height, ref.width
+        version, block = header.version, header.block or cfg["block"]
+        depth = partition.levels(block, header.max_block or block)
         s16 = self.step16(quality)
         step = s16 / 16.0
         dec = StreamDecoder(data, tb.table_set(), compact=version >= 2)
         shifts = dec.pull(np.full(rs.N_GROUPS, shift_table(version)))
         if np.abs(shifts).max() > rs.SHIFT_RANGE:
             raise FormatError("inter frame is corrupted (calibration out of range)")
-        mv = motion.mv_from_residual(decode_vectors(dec, *motion.grid(h, w, cfg["block"]), version))
+        mv = vectors.decode_field(dec, *motion.grid(h, w, block), version, depth)
         if np.abs(mv).max(initial=0) > MAX_VECTOR:
             raise FormatError("inter frame is corrupted (motion vector out of range)")
-        pred = self._predict(ref, mv)
+        pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         ll_shape, shapes = rs.shapes_for(h, w, levels)
         prior = rs.temporal_prior(pred, levels, s16)
@@ -283,6 +295,8 @@ class LearnedVideoCodec(nn.Module):
             raise ValueError("lvc codes (T, H, W, 3) uint8 RGB frames")
         t, h, w = frames.shape[:3]
         period = int(intra_period or self.config["intra_period"])
+        block = self.config["block"]
+        header = Header(h, w, t, period, PAYLOAD_VERSION, block, self.config.get("max_block") or block)
         index, parts, recon, seconds = [], [], np.empty_like(frames), []
         ref = None
         for i in range(t):
@@ -291,7 +305,7 @@ class LearnedVideoCodec(nn.Module):
                 data, rec = self._encode_intra(frames[i], quality)
                 kind, last_intra = I_FRAME, i
             else:
-                data, rec = self._encode_inter(frames[i], ref, self.frame_quality(quality, i - last_intra))
+                data, rec = self._encode_inter(frames[i], ref, self.frame_quality(quality, i - last_intra), header)
                 kind = P_FRAME
             ref = self.reference(rec)
             recon[i] = self._output(rec, quality)
@@ -300,15 +314,16 @@ class LearnedVideoCodec(nn.Module):
             seconds.append(time.perf_counter() - start)
             if progress:
                 progress(i, kind, len(data))
-        return {"strings": [pack_index(index), b"".join(parts)], "payload": pack_payload(h, w, t, period),
+        return {"strings": [pack_index(index), b"".join(parts)], "payload": pack_payload(header),
                 "x_hat": recon, "frame_bytes": [len(p) for p in parts],
                 "frame_types": ["IP"[kind] for kind, _ in index], "seconds": seconds}
 
     @torch.no_grad()
     def decompress(self, strings, payload: bytes, quality: float, start: int = 0, stop: int | None = None) -> dict:
         """Frames ``start .. stop - 1`` (decoding begins at the last I frame at or before ``start``)."""
-        h, w, t, period, version = unpack_payload(payload)
-        entries = parse_index(strings[0], t, version)
+        header = unpack_payload(payload)
+        h, w, t = header.height, header.width, header.frames
+        entries = parse_index(strings[0], t, header.version)
         stop = t if stop is None else stop
         offsets = np.concatenate([[0], np.cumsum([n for _, n, _ in entries])]).astype(np.int64)
         if offsets[-1] != len(strings[1]):
@@ -326,61 +341,13 @@ class LearnedVideoCodec(nn.Module):
             if kind == I_FRAME:
                 rec, last_intra = self._decode_intra(data, h, w, quality), i
             else:
-                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra), version)
+                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra), header)
             ref = self.reference(rec)
             if i >= start:
                 out.append(self._output(rec, quality))
         return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
 
 
-def _flag_contexts(above: np.ndarray) -> np.ndarray:
-    """Context (0..2) of each block's nonzero-vector-residual flag: the flags of the blocks above
-    and above-right (decoded: the row before)."""
-    right = np.concatenate([above[1:], above[-1:]])
-    return above + right
-
-
-def encode_vectors(enc, mvr: np.ndarray, version: int = PAYLOAD_VERSION) -> float:
-    """Vector residuals (gh, gw, 2): per block a flag (any nonzero component) under one of 3
-    per-frame binary tables chosen by the flags above, then the flagged blocks' components under
-    one per-frame Laplace table each. Returns the model bits (for reports)."""
-    gh, gw = mvr.shape[:2]
-    flags = np.any(mvr != 0, axis=-1).astype(np.int64)
-    ctx = np.stack([_flag_contexts(flags[i - 1]) if i else np.zeros(gw, np.int64) for i in range(gh)])
-    flag_tables = [tb.best_binary(flags[ctx == c]) for c in range(3)]
-    nz = mvr[flags.astype(bool)]
-    comp_tables = [tb.best_table(nz[:, k]) if len(nz) else tb.ZERO for k in range(2)]
-    if version == 1:
-        enc.push(np.array(flag_tables + comp_tables), np.full(5, TABLE_TABLE))
-    else:
-        enc.push(np.array(flag_tables + comp_tables) - _CENTRES, np.full(5, SIDE_TABLE_V2))
-    ft = np.array(flag_tables)[ctx]
-    for i in range(gh):  # row by row, as the decoder needs the row above for the contexts
-        enc.push(flags[i], ft[i])
-    ct = np.tile(np.array(comp_tables), len(nz))
-    enc.push(nz.reshape(-1), ct)
-    return float(tb.cost(flags, ft).sum() + tb.cost(nz.reshape(-1), ct).sum())
-
-
-def decode_vectors(dec, gh: int, gw: int, version: int) -> np.ndarray:
-    t = dec.pull(np.full(5, TABLE_TABLE)) if version == 1 else dec.pull(np.full(5, SIDE_TABLE_V2)) + _CENTRES
-    if t[:3].min() < tb.BINARY or t[:3].max() >= tb.BINARY + tb.N_BINARY or t[3:].min() < 0 or t[3:].max() >= tb.N_TABLES:
-        raise FormatError("inter frame is corrupted (vector table out of range)")
-    flag_tables, comp_tables = t[:3], t[3:]
-    ctx = np.zeros(gw, np.int64)
-    flags = np.zeros((gh, gw), dtype=np.int64)
-    for i in range(gh):
-        ctx = _flag_contexts(flags[i - 1]) if i else np.zeros(gw, np.int64)
-        flags[i] = dec.pull(flag_tables[ctx])
-    if flags.min() < 0 or flags.max() > 1:
-        raise FormatError("inter frame is corrupted (vector flags)")
-    nz = dec.pull(np.tile(comp_tables, int(flags.sum()))).reshape(-1, 2)
-    mvr = np.zeros((gh, gw, 2), dtype=np.int64)
-    mvr[flags.astype(bool)] = nz
-    return mvr
-
-
-_CENTRES = np.array([FLAG_CENTRE] * 3 + [COMPONENT_CENTRE] * 2)
 
 
 def _levels(h: int, w: int) -> int:

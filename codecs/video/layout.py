@@ -3,13 +3,14 @@ codec payload (frame size, count, intra period, payload version) and the frame i
 its type, byte length and the low 16 bits of the CRC32 of its bytes).
 
 Payload version 1 (14 bytes): index entries of 7 bytes (type u8, length u32, check u16).
-Version 2 (15 bytes: the version byte appended): entries of a varint (length * 2 + type) and the
-check. (The frame streams' own changes between versions: :mod:`ncodec.codecs.video.codec`.)
+Version 2 (17 bytes: version u8, then log2 of the motion block and of the largest quadtree block,
+the encoder's choice): entries of a varint (length * 2 + type) and the check. (The frame streams' own changes between versions: :mod:`ncodec.codecs.video.codec`.)
 """
 from __future__ import annotations
 
 import struct
 import zlib
+from typing import NamedTuple
 
 from ncodec.entropy.rangecoder import read_varint, write_varint
 from ncodec.errors import FormatError
@@ -18,27 +19,52 @@ I_FRAME, P_FRAME = 0, 1
 PAYLOAD_VERSION = 2
 _INDEX = struct.Struct("<BIH")  # version 1: frame type, bytes, CRC32 of the bytes (low 16 bits)
 _CHECK = struct.Struct("<H")
-_PAYLOAD = struct.Struct("<IIIH")  # height, width, frames, intra period (+ version u8 from version 2)
+_PAYLOAD = struct.Struct("<IIIH")  # height, width, frames, intra period (+ version 2's three bytes)
+MIN_BLOCK_LOG2, MAX_BLOCK_LOG2 = 2, 7  # motion blocks of 4..128 pixels
 
 
-def pack_payload(height: int, width: int, frames: int, intra_period: int, version: int = PAYLOAD_VERSION) -> bytes:
-    head = _PAYLOAD.pack(height, width, frames, intra_period)
-    return head if version == 1 else head + bytes([version])
+class Header(NamedTuple):
+    """The codec's payload: frame size and count, intra period, payload version and (version 2)
+    the motion block sizes the encoder chose (version 1: the model's ``block``, no quadtree)."""
+    height: int
+    width: int
+    frames: int
+    intra_period: int
+    version: int = PAYLOAD_VERSION
+    block: int | None = None
+    max_block: int | None = None
 
 
-def unpack_payload(payload: bytes) -> tuple[int, int, int, int, int]:
-    """(height, width, frames, intra period, payload version) of the codec's payload."""
+def pack_payload(header: Header) -> bytes:
+    head = _PAYLOAD.pack(header.height, header.width, header.frames, header.intra_period)
+    if header.version == 1:
+        return head
+    return head + bytes([header.version, _log2(header.block), _log2(header.max_block)])
+
+
+def unpack_payload(payload: bytes) -> Header:
     if len(payload) == _PAYLOAD.size:
-        return (*_PAYLOAD.unpack(payload), 1)
-    if len(payload) != _PAYLOAD.size + 1:
+        return Header(*_PAYLOAD.unpack(payload), version=1)
+    if len(payload) <= _PAYLOAD.size:
         raise FormatError("video codec payload has the wrong size")
-    version = payload[-1]
+    version = payload[_PAYLOAD.size]
     if version > PAYLOAD_VERSION:
         raise FormatError(f"video payload version {version} is newer than this ncodec supports ({PAYLOAD_VERSION}); "
                           "upgrade ncodec")
-    if version < 2:
-        raise FormatError(f"video payload version {version} is invalid")
-    return (*_PAYLOAD.unpack(payload[: _PAYLOAD.size]), version)
+    if version < 2 or len(payload) != _PAYLOAD.size + 3:
+        raise FormatError(f"video payload (version {version}) is invalid")
+    block_log2, max_log2 = payload[_PAYLOAD.size + 1], payload[_PAYLOAD.size + 2]
+    if not MIN_BLOCK_LOG2 <= block_log2 <= max_log2 <= MAX_BLOCK_LOG2:
+        raise FormatError("video payload is invalid (motion block sizes)")
+    return Header(*_PAYLOAD.unpack(payload[: _PAYLOAD.size]), version=version, block=1 << block_log2,
+                  max_block=1 << max_log2)
+
+
+def _log2(size: int) -> int:
+    k = int(size).bit_length() - 1
+    if size != 1 << k or not MIN_BLOCK_LOG2 <= k <= MAX_BLOCK_LOG2:
+        raise ValueError(f"motion block size must be a power of two in {1 << MIN_BLOCK_LOG2}..{1 << MAX_BLOCK_LOG2}, got {size}")
+    return k
 
 
 def pack_index(frames: list[tuple[int, bytes]], version: int = PAYLOAD_VERSION) -> bytes:

@@ -194,7 +194,8 @@ class VideoModality(Modality):
         p = container.payload
         if len(p) < _OWN.size:
             raise FormatError("video description has the wrong size")
-        h, w, t, period, version = unpack_payload(p[: -_OWN.size])  # the codec's part, then the modality's
+        header = unpack_payload(p[: -_OWN.size])  # the codec's part, then the modality's
+        h, w, t, period = header.height, header.width, header.frames, header.intra_period
         num, den, pix = _OWN.unpack(p[-_OWN.size:])
         if not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE and h * w <= MAX_PIXELS_PER_FRAME):
             raise FormatError(f"video description is invalid (frame size {w}x{h})")
@@ -202,7 +203,7 @@ class VideoModality(Modality):
             raise FormatError("video description is invalid (frames, intra period, fps or pixel format)")
         if len(container.sections) != 2:
             raise FormatError(f"expected 2 sections, found {len(container.sections)}")
-        entries = parse_index(container.sections[0], t, version)
+        entries = parse_index(container.sections[0], t, header.version)
         types, sizes = [kind for kind, _, _ in entries], [n for _, n, _ in entries]
         return {"frames": t, "width": w, "height": h, "fps": num / den, "intra_period": period,
                 "pixels": t * h * w, "coded": "RGB 4:4:4 8-bit", "source_pix_fmt": _PIX[pix],

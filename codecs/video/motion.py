@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 PAD = 64  # edge extension of the reference (pixels); vectors reach at most this far outside
+MAX_VECTOR = 4 * (PAD - 8)  # quarter pels: vectors never leave the padded reference
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -50,8 +51,16 @@ HEVC_TAPS = np.array([[0, 0, 0, 64, 0, 0, 0, 0], [-1, 4, -10, 58, 17, -5, 1, 0],
                       [-1, 4, -11, 40, 40, -11, 4, -1], [0, 1, -5, 17, 58, -10, 4, -1]], dtype=np.int64)
 
 
-def check_taps(taps: np.ndarray) -> np.ndarray:
-    """(4, 8) integer taps in 64ths; phase 0 must be the identity (integer vectors copy pixels)."""
+NAMED_TAPS = {"hevc": HEVC_TAPS}
+
+
+def check_taps(taps) -> np.ndarray:
+    """(4, 8) integer taps in 64ths (or a name of :data:`NAMED_TAPS`); phase 0 must be the
+    identity (integer vectors copy pixels)."""
+    if isinstance(taps, str):
+        if taps not in NAMED_TAPS:
+            raise ValueError(f"unknown interpolation filter {taps!r} (known: {', '.join(NAMED_TAPS)})")
+        taps = NAMED_TAPS[taps]
     taps = np.asarray(taps, dtype=np.int64)
     if taps.shape != (4, 8) or np.any(taps.sum(axis=1) != 64) or np.any(taps[0] != HEVC_TAPS[0]):
         raise ValueError("interpolation taps must be (4, 8) integers in 64ths, each phase summing to 64, phase 0 the identity")
@@ -148,7 +157,7 @@ def _window(dist: np.ndarray, block: int) -> np.ndarray:
     return 8 - (4 * t + (edge - inner) // 2) // (edge - inner)
 
 
-def _block_sums(a: np.ndarray, block: int, gh: int, gw: int) -> np.ndarray:
+def block_sums(a: np.ndarray, block: int, gh: int, gw: int) -> np.ndarray:
     h, w = a.shape
     p = np.pad(a, ((0, gh * block - h), (0, gw * block - w)))
     return p.reshape(gh, block, gw, block).sum(axis=(1, 3))
@@ -256,8 +265,8 @@ def estimate(cur: np.ndarray, ref: Reference, block: int, search: int, lam: floa
             for dx in (-step, 0, step):
                 cand = base + np.array([dy, dx])
                 pred = luma_ref.block_prediction(cand, block)
-                sad = _block_sums(np.abs(yc - pred), block, gh, gw)
-                sad = sad + lam * _mv_bits(cand - pred_mv)
+                sad = block_sums(np.abs(yc - pred), block, gh, gw)
+                sad = sad + lam * mv_bits(cand - pred_mv)
                 better = sad < best
                 best = np.where(better, sad, best)
                 mv[better] = cand[better]
@@ -270,7 +279,7 @@ def _down2(a: np.ndarray) -> np.ndarray:
     return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2] + 2) >> 2
 
 
-def _mv_bits(d: np.ndarray) -> np.ndarray:
+def mv_bits(d: np.ndarray) -> np.ndarray:
     """Rate proxy of vector residuals: a zero residual is nearly free (flag), others cost a flag
     plus about 2 log2(1 + |d|) + 1 per component."""
     a = np.abs(d)
