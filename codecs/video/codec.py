@@ -194,7 +194,8 @@ class LearnedVideoCodec(nn.Module):
         if version == 1:
             splits, mv = [], np.clip(motion.estimate(frame, ref, block, cfg["search"], lam), -MAX_VECTOR, MAX_VECTOR)
         else:
-            splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam)
+            splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam,
+                                          cfg.get("split_bits", 1.0))
         pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         coeffs = rs.forward(frame.astype(np.int32) - pred, levels)

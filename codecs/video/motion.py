@@ -98,6 +98,12 @@ class Reference:
         self.taps = None if taps is None else check_taps(taps)
         self._phases: dict = {}
 
+    def luma(self) -> "Reference":
+        """The reference's integer luma as a reference (for motion search; built once)."""
+        if not hasattr(self, "_luma"):
+            self._luma = Reference(luma(self.frame), self.taps)
+        return self._luma
+
     def phase(self, fy: int, fx: int) -> np.ndarray:
         if (fy, fx) not in self._phases:
             if self.taps is not None:
@@ -237,26 +243,64 @@ def _full_search(yc: np.ndarray, yref: np.ndarray, block: int, search: int, lam:
     return mv
 
 
+def coarse_searches(cur: np.ndarray, ref: Reference, blocks: list[int], search: int, lam: float) -> dict:
+    """The half-resolution full searches of :func:`estimate` for several block sizes at once
+    (one absolute-difference map per offset, block sums per size): {block: integer field}.
+    Identical to separate searches (same padding values, same offset order and ties)."""
+    yc, yref = _down2(luma(cur)), _down2(luma(ref.frame))
+    h, w = yc.shape
+    sizes = sorted(b // 2 for b in blocks)
+    big = sizes[-1]
+    gh, gw = grid(h, w, big)
+    ph, pw = gh * big, gw * big
+    c = np.pad(yc, ((0, ph - h), (0, pw - w)), mode="edge").astype(np.int32)
+    r = (search + 1) // 2
+    pad = r + 2
+    yp = np.pad(yref.astype(np.int32), ((pad, pad + ph - h), (pad, pad + pw - w)), mode="edge")
+    shapes = {s: grid(h, w, s) for s in sizes}
+    best = {s: np.full(shapes[s], np.inf) for s in sizes}
+    mv = {s: np.zeros(shapes[s] + (2,), dtype=np.int64) for s in sizes}
+    small = sizes[0]
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            d = np.abs(c - yp[pad + dy : pad + dy + ph, pad + dx : pad + dx + pw])
+            sums = d.reshape(ph // small, small, pw // small, small).sum(axis=(1, 3))
+            size = small
+            while True:
+                if size in best:
+                    gh_s, gw_s = shapes[size]
+                    sad = sums[:gh_s, :gw_s] + lam * (abs(dy) + abs(dx))
+                    better = sad < best[size]
+                    best[size] = np.where(better, sad, best[size])
+                    mv[size][better] = (dy, dx)
+                if size == big:
+                    break
+                sums = sums.reshape(sums.shape[0] // 2, 2, sums.shape[1] // 2, 2).sum(axis=(1, 3))
+                size *= 2
+    return {2 * s: mv[s] for s in sizes}
+
+
 def estimate(cur: np.ndarray, ref: Reference, block: int, search: int, lam: float,
-             subpel: bool = True) -> np.ndarray:
+             subpel: bool = True, coarse: np.ndarray | None = None) -> np.ndarray:
     """(gh, gw, 2) quarter-pel vectors minimising SAD(luma) + lam * (vector bits proxy).
-    Integer search on a half-resolution pyramid level (full search within ``search``), refined
-    +-2 pixels at full resolution, then half- and quarter-pel refinement against the median
-    predictor (what the vector costs to code)."""
+    Integer search on a half-resolution pyramid level (full search within ``search``, or the
+    given ``coarse`` field of :func:`coarse_searches`), refined +-2 pixels at full resolution,
+    then half- and quarter-pel refinement against the median predictor (what the vector costs
+    to code)."""
     h, w = cur.shape[:2]
     gh, gw = grid(h, w, block)
     yc = luma(cur)
     yref = luma(ref.frame)
     if block >= 8 and min(h, w) >= 32:
-        half = lambda a: _down2(a)  # noqa: E731
-        coarse = _full_search(half(yc), half(yref), block // 2, (search + 1) // 2, lam)
+        if coarse is None:
+            coarse = _full_search(_down2(yc), _down2(yref), block // 2, (search + 1) // 2, lam)
         coarse = coarse[:gh, :gw]
         if coarse.shape[:2] != (gh, gw):
             coarse = np.pad(coarse, ((0, gh - coarse.shape[0]), (0, gw - coarse.shape[1]), (0, 0)), mode="edge")
         mv = _full_search(yc, yref, block, search, 2 * lam, centre=2 * coarse, radius=2) * 4
     else:
         mv = _full_search(yc, yref, block, search, 2 * lam) * 4
-    luma_ref = Reference(yref, ref.taps)
+    luma_ref = ref.luma()
     for step in ((2, 1) if subpel else ()):
         pred_mv = median_predictor(mv)
         base = mv.copy()

@@ -106,12 +106,14 @@ def choose(cur: np.ndarray, ref: motion.Reference, block: int, max_block: int, s
     depth = levels(block, max_block)
     gh, gw = motion.grid(h, w, block)
     yc = motion.luma(cur)
-    yref = motion.Reference(motion.luma(ref.frame), ref.taps)
+    yref = ref.luma()
+    sizes = [block << k for k in range(depth + 1)]
+    coarse = motion.coarse_searches(cur, ref, sizes, search, lam) if block >= 8 and min(h, w) >= 32 else {}
     best_cost, best_mv = None, None  # at the current level, on that level's grid
     splits: list[np.ndarray] = [None] * depth
     for level in range(depth, -1, -1):  # finest first
         size = block << (depth - level)
-        mv = motion.estimate(cur, ref, size, search, lam)
+        mv = motion.estimate(cur, ref, size, search, lam, coarse=coarse.get(size))
         mv = np.clip(mv, -motion.MAX_VECTOR, motion.MAX_VECTOR)
         rows, cols = mv.shape[:2]
         pred = yref.block_prediction(mv, size)
