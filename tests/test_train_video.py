@@ -115,6 +115,7 @@ def test_a_quality_cascade_is_added_after_the_warm_start():
     import yaml
 
     from ncodec.codecs.checkpoint import create_model
+    from ncodec.codecs.video import motion
     from ncodec.train.video import LvcModule
 
     config = yaml.safe_load((ROOT / "configs/video/lvc.yaml").read_text())["model"]["init_args"]["codec_config"]
@@ -124,3 +125,9 @@ def test_a_quality_cascade_is_added_after_the_warm_start():
     assert set(state) - set(shipped) == {"cascade16"} and state["cascade16"].tolist() == [0, 24, 16, 24]
     assert all(torch.equal(state[k], v) for k, v in shipped.items())
     assert module.codec.config["p_cascade"] == [0.0, 1.5, 1.0, 1.5]
+    # the interpolation filter too (configs/video/lvc-qt.yaml); block sizes are plain config
+    qt = LvcModule(codec_config=dict(config, p_cascade=[0.0, 1.5, 1.0, 1.5], interp_taps="hevc", max_block=64),
+                   init_from="video-lvc", postfilter_from="lwc-pf", refit=False)
+    state = qt.codec.state_dict()
+    assert set(state) - set(shipped) == {"cascade16", "interp_taps"} and qt.codec.config["max_block"] == 64
+    assert state["interp_taps"].tolist() == qt.codec.config["interp_taps"] == motion.HEVC_TAPS.tolist()

@@ -80,7 +80,7 @@ class LearnedVideoCodec(nn.Module):
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
-                 max_block: int | None = None):
+                 max_block: int | None = None, split_bits: float | None = None):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -90,6 +90,8 @@ class LearnedVideoCodec(nn.Module):
         if max_block:
             partition.levels(block, max_block)
             self.config["max_block"] = int(max_block)
+        if split_bits is not None:  # the encoder's bias towards larger blocks (bits per split flag)
+            self.config["split_bits"] = float(split_bits)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
         if postfilter:

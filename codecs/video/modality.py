@@ -56,7 +56,7 @@ class VideoModality(Modality):
 
     name, code, noun = "video", 2, "a video"
     suffixes = SUFFIXES
-    default_codec = "video-lvc-pfc"  # the shipped checkpoint of the lvc codec (post-filter, quality cascade)
+    default_codec = "video-lvc-qt"  # the shipped checkpoint of the lvc codec (quadtree motion, 8-tap filter, post-filter, cascade)
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
     codecs = {"ncodec.codecs.video.codec": ("lvc",)}
     options = (
