@@ -80,7 +80,7 @@ class LearnedVideoCodec(nn.Module):
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
-                 max_block: int | None = None, split_bits: float | None = None, refs: int | None = None):
+                 max_block: int | None = None, split_bits: float | None = None):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -92,10 +92,6 @@ class LearnedVideoCodec(nn.Module):
             self.config["max_block"] = int(max_block)
         if split_bits is not None:  # the encoder's bias towards larger blocks (bits per split flag)
             self.config["split_bits"] = float(split_bits)
-        if refs is not None:  # references per P frame (2: also the last cascade anchor), recorded in the file
-            if refs not in (1, 2) or (refs == 2 and not obmc):
-                raise ValueError("refs must be 1 or 2 (2 needs obmc)")
-            self.config["refs"] = int(refs)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
         if postfilter:
@@ -182,21 +178,13 @@ class LearnedVideoCodec(nn.Module):
         taps = None if self.interp_taps is None else self.interp_taps.cpu().numpy()
         return motion.Reference(frame, taps)
 
-    def _references(self, header: Header) -> "ReferenceList":
-        period = len(self.cascade16) if self.cascade16 is not None else 1
-        return ReferenceList(header.refs, period)
-
     def _lut(self) -> np.ndarray:
         return self.lut.cpu().numpy()
 
-    def _predict(self, refs: list, mv: np.ndarray, block: int, which: np.ndarray | None) -> np.ndarray:
-        if self.config["obmc"]:
-            return motion.obmc_prediction(refs, mv, block, which)
-        if len(refs) > 1:
-            raise ValueError("two references need overlapped motion compensation (obmc)")
-        return refs[0].block_prediction(mv, block)
+    def _predict(self, ref: motion.Reference, mv: np.ndarray, block: int) -> np.ndarray:
+        return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
 
-    def _encode_inter(self, frame: np.ndarray, refs: list, quality: float,
+    def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float,
                       header: Header) -> tuple[bytes, np.ndarray]:
         cfg = self.config
         h, w = frame.shape[:2]
@@ -206,13 +194,11 @@ class LearnedVideoCodec(nn.Module):
         step = s16 / 16.0
         lam = cfg["mv_lambda"] * step
         if version == 1:
-            splits, which = [], None
-            mv = np.clip(motion.estimate(frame, refs[0], block, cfg["search"], lam), -MAX_VECTOR, MAX_VECTOR)
+            splits, mv = [], np.clip(motion.estimate(frame, ref, block, cfg["search"], lam), -MAX_VECTOR, MAX_VECTOR)
         else:
-            splits, mv, which = partition.choose(frame, refs, block, header.max_block, cfg["search"], lam,
-                                                 cfg.get("split_bits", 1.0))
-            which = which if len(refs) > 1 else None
-        pred = self._predict(refs, mv, block, which)
+            splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam,
+                                          cfg.get("split_bits", 1.0))
+        pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         coeffs = rs.forward(frame.astype(np.int32) - pred, levels)
         q_ll, q_d = rs.quantise(coeffs, step, cfg["rounding"])
@@ -234,7 +220,7 @@ class LearnedVideoCodec(nn.Module):
             self.stats.append([(r[6], r[5], r[3]) for r in records])
         enc = StreamEncoder(tb.table_set())
         enc.push(shifts, np.full(rs.N_GROUPS, shift_table(version)))
-        mv_bits = vectors.encode_field(enc, mv, version, splits, depth, which)
+        mv_bits = vectors.encode_field(enc, mv, version, splits, depth)
         for group, _, _, values, base, *_ in records:
             enc.push(values, rs.shifted(base, shifts[group]))
         data = enc.finish(compact=version >= 2)
@@ -266,9 +252,9 @@ class LearnedVideoCodec(nn.Module):
             target[channel][mask] = np.sign(c).astype(np.int64) * best_k
         return q_ll, q_d
 
-    def _decode_inter(self, data: bytes, refs: list, quality: float, header: Header) -> np.ndarray:
+    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float, header: Header) -> np.ndarray:
         cfg = self.config
-        h, w = refs[0].height, refs[0].width
+        h, w = ref.height, ref.width
         version, block = header.version, header.block or cfg["block"]
         depth = partition.levels(block, header.max_block or block)
         s16 = self.step16(quality)
@@ -277,10 +263,10 @@ class LearnedVideoCodec(nn.Module):
         shifts = dec.pull(np.full(rs.N_GROUPS, shift_table(version)))
         if np.abs(shifts).max() > rs.SHIFT_RANGE:
             raise FormatError("inter frame is corrupted (calibration out of range)")
-        mv, which = vectors.decode_field(dec, *motion.grid(h, w, block), version, depth, len(refs) > 1)
+        mv = vectors.decode_field(dec, *motion.grid(h, w, block), version, depth)
         if np.abs(mv).max(initial=0) > MAX_VECTOR:
             raise FormatError("inter frame is corrupted (motion vector out of range)")
-        pred = self._predict(refs, mv, block, which)
+        pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         ll_shape, shapes = rs.shapes_for(h, w, levels)
         prior = rs.temporal_prior(pred, levels, s16)
@@ -313,20 +299,18 @@ class LearnedVideoCodec(nn.Module):
         t, h, w = frames.shape[:3]
         period = int(intra_period or self.config["intra_period"])
         block = self.config["block"]
-        header = Header(h, w, t, period, PAYLOAD_VERSION, block, self.config.get("max_block") or block,
-                        int(self.config.get("refs", 1)))
+        header = Header(h, w, t, period, PAYLOAD_VERSION, block, self.config.get("max_block") or block)
         index, parts, recon, seconds = [], [], np.empty_like(frames), []
-        refs = self._references(header)
+        ref = None
         for i in range(t):
             start = time.perf_counter()
             if i % period == 0:
                 data, rec = self._encode_intra(frames[i], quality)
                 kind, last_intra = I_FRAME, i
             else:
-                data, rec = self._encode_inter(frames[i], refs.for_frame(i), self.frame_quality(quality, i - last_intra),
-                                               header)
+                data, rec = self._encode_inter(frames[i], ref, self.frame_quality(quality, i - last_intra), header)
                 kind = P_FRAME
-            refs.add(i, i - last_intra, self.reference(rec))
+            ref = self.reference(rec)
             recon[i] = self._output(rec, quality)
             index.append((kind, data))
             parts.append(data)
@@ -351,7 +335,7 @@ class LearnedVideoCodec(nn.Module):
             raise FormatError(f"frames {start}:{stop} are not in this video (0..{t - 1})")
         first = max(i for i in range(start + 1) if entries[i][0] == I_FRAME)
         out = []
-        refs = self._references(header)
+        ref = None
         for i in range(first, stop):
             kind, _, check = entries[i]
             data = strings[1][offsets[i] : offsets[i + 1]]
@@ -360,37 +344,13 @@ class LearnedVideoCodec(nn.Module):
             if kind == I_FRAME:
                 rec, last_intra = self._decode_intra(data, h, w, quality), i
             else:
-                rec = self._decode_inter(data, refs.for_frame(i), self.frame_quality(quality, i - last_intra), header)
-            refs.add(i, i - last_intra, self.reference(rec))
+                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra), header)
+            ref = self.reference(rec)
             if i >= start:
                 out.append(self._output(rec, quality))
         return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
 
 
-
-
-class ReferenceList:
-    """The references of each P frame, derived from frame positions alone (encoder and decoder
-    alike): the previous decoded frame, and with ``count`` 2 also the *anchor*, the latest frame of
-    this intra period at a cascade position 0 (``since_intra % period == 0``: the I frame and
-    every better-coded frame of the cascade) when it is not the previous frame."""
-
-    def __init__(self, count: int, period: int):
-        self.count, self.period = count, max(1, period)
-        self.previous = self.anchor = None
-
-    def add(self, index: int, since_intra: int, ref: motion.Reference) -> None:
-        self.previous = (index, ref)
-        if since_intra % self.period == 0:
-            self.anchor = (index, ref)
-
-    def for_frame(self, index: int) -> list:
-        if self.previous is None:
-            raise FormatError("inter frame without a reference")
-        refs = [self.previous[1]]
-        if self.count == 2 and self.anchor is not None and self.anchor[0] != self.previous[0]:
-            refs.append(self.anchor[1])
-        return refs
 
 
 def _levels(h: int, w: int) -> int:

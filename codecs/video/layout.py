@@ -3,8 +3,8 @@ codec payload (frame size, count, intra period, payload version) and the frame i
 its type, byte length and the low 16 bits of the CRC32 of its bytes).
 
 Payload version 1 (14 bytes): index entries of 7 bytes (type u8, length u32, check u16).
-Version 2 (18 bytes: version u8, log2 of the motion block and of the largest quadtree block, and
-references per P frame, the encoder's choices): entries of a varint (length * 2 + type) and the check. (The frame streams' own changes between versions: :mod:`ncodec.codecs.video.codec`.)
+Version 2 (17 bytes: version u8, then log2 of the motion block and of the largest quadtree block,
+the encoder's choice): entries of a varint (length * 2 + type) and the check. (The frame streams' own changes between versions: :mod:`ncodec.codecs.video.codec`.)
 """
 from __future__ import annotations
 
@@ -33,16 +33,13 @@ class Header(NamedTuple):
     version: int = PAYLOAD_VERSION
     block: int | None = None
     max_block: int | None = None
-    refs: int = 1  # references per P frame (2: the previous frame and the last cascade anchor)
 
 
 def pack_payload(header: Header) -> bytes:
     head = _PAYLOAD.pack(header.height, header.width, header.frames, header.intra_period)
     if header.version == 1:
         return head
-    if header.refs not in (1, 2):
-        raise ValueError(f"references per P frame must be 1 or 2, got {header.refs}")
-    return head + bytes([header.version, _log2(header.block), _log2(header.max_block), header.refs])
+    return head + bytes([header.version, _log2(header.block), _log2(header.max_block)])
 
 
 def unpack_payload(payload: bytes) -> Header:
@@ -54,15 +51,13 @@ def unpack_payload(payload: bytes) -> Header:
     if version > PAYLOAD_VERSION:
         raise FormatError(f"video payload version {version} is newer than this ncodec supports ({PAYLOAD_VERSION}); "
                           "upgrade ncodec")
-    if version < 2 or len(payload) != _PAYLOAD.size + 4:
+    if version < 2 or len(payload) != _PAYLOAD.size + 3:
         raise FormatError(f"video payload (version {version}) is invalid")
-    block_log2, max_log2, refs = payload[_PAYLOAD.size + 1 :]
+    block_log2, max_log2 = payload[_PAYLOAD.size + 1], payload[_PAYLOAD.size + 2]
     if not MIN_BLOCK_LOG2 <= block_log2 <= max_log2 <= MAX_BLOCK_LOG2:
         raise FormatError("video payload is invalid (motion block sizes)")
-    if refs not in (1, 2):
-        raise FormatError("video payload is invalid (references per P frame)")
     return Header(*_PAYLOAD.unpack(payload[: _PAYLOAD.size]), version=version, block=1 << block_log2,
-                  max_block=1 << max_log2, refs=refs)
+                  max_block=1 << max_log2)
 
 
 def _log2(size: int) -> int:

