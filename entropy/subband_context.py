@@ -28,7 +28,6 @@ import numpy as np
 
 from ncodec.entropy.laplace import THETA_BITS, _geometric
 from ncodec.entropy.rangecoder import TableSet
-from ncodec.errors import InputError
 
 PER_OCTAVE = 3
 LOG2_MIN = -6.0
