@@ -25,8 +25,8 @@ Payload versions (README "Format versions"; layout: :mod:`ncodec.codecs.video.la
 block size (the model's), 7-byte index entries, frame streams with a u32 word count, calibration
 shifts and vector-table indices under wide tables. 2: a quadtree of motion blocks whose sizes the
 file records (:mod:`ncodec.codecs.video.partition`), compact index entries, varint word counts,
-shifts and table indices under narrow tables around their usual values (about 70 bits less per P
-frame, which matters at low rates where a P frame is a few hundred bits).
+shifts and table indices under narrow tables around their usual values (the index entry and word
+count alone are 5-7 bytes shorter per frame; at low rates a P frame is a few hundred bits).
 Every value the range decoder sees is selected by integer arithmetic; pixel reconstruction is
 float64 rounded to 8 bits.
 """
@@ -42,10 +42,9 @@ from torch import nn
 from ncodec.codecs.image.postfilter import PostFilter
 from ncodec.codecs.image.wavelet_ctx import WaveletContextCodec
 from ncodec.codecs.registry import register_codec
-from ncodec.codecs.video import motion
+from ncodec.codecs.video import motion, partition, vectors
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
-from ncodec.codecs.video import partition, vectors
 from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, Header, pack_index, pack_payload,
                                         parse_index, unpack_payload)
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
