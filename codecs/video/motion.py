@@ -189,20 +189,58 @@ def mv_residual(mv: np.ndarray) -> np.ndarray:
     return mv - median_predictor(mv)
 
 
-def mv_from_residual(res: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`mv_residual` (raster order: each prediction uses decoded blocks)."""
+def mv_from_residual(res: np.ndarray, anchor: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`mv_residual`, as the decoder runs it: cells in raster order, each vector
+    = its residual + the median of the final field's left, top and top-right cells (first row:
+    left only). With ``anchor`` (flat index of each cell's leaf anchor, a quadtree) only anchors
+    are decoded, and each fills its leaf; every cell before an anchor in raster order is final."""
     gh, gw = res.shape[:2]
-    mv = np.zeros_like(res)
-    for i in range(gh):
-        for j in range(gw):
-            if i == 0:
-                pred = mv[0, j - 1] if j > 0 else np.zeros(2, dtype=res.dtype)
-            else:
-                left = mv[i, j - 1] if j > 0 else np.zeros(2, dtype=res.dtype)
-                top = mv[i - 1, j]
-                tr = mv[i - 1, j + 1] if j + 1 < gw else np.zeros(2, dtype=res.dtype)
-                pred = np.median(np.stack([left, top, tr]), axis=0).astype(res.dtype)
-            mv[i, j] = res[i, j] + pred
+    flat_anchor = np.arange(gh * gw) if anchor is None else anchor.reshape(-1)
+    order = np.argsort(flat_anchor, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(flat_anchor[order])) + 1)  # leaves, anchors ascending
+    mv = np.zeros((gh, gw, 2), dtype=np.int64)
+    flat, zero = mv.reshape(-1, 2), np.zeros(2, dtype=np.int64)
+    for cells in groups:
+        i, j = divmod(int(flat_anchor[cells[0]]), gw)
+        if i == 0:
+            pred = mv[0, j - 1] if j > 0 else zero
+        else:
+            left = mv[i, j - 1] if j > 0 else zero
+            tr = mv[i - 1, j + 1] if j + 1 < gw else zero
+            pred = np.median(np.stack([left, mv[i - 1, j], tr]), axis=0).astype(np.int64)
+        flat[cells] = res[i, j] + pred
+    return mv
+
+
+def _searches(yc: np.ndarray, yref: np.ndarray, blocks: list[int], search: int, lam: float) -> dict:
+    """Exhaustive integer search within ``search`` for several block sizes at once (one
+    absolute-difference map per offset, block sums per size): {block: (gh, gw, 2) vectors
+    minimising SAD + lam * |v|}. Sizes must be powers of two times the smallest."""
+    h, w = yc.shape
+    sizes = sorted(blocks)
+    small, big = sizes[0], sizes[-1]
+    gh, gw = grid(h, w, big)
+    ph, pw = gh * big, gw * big
+    c = np.pad(yc, ((0, ph - h), (0, pw - w)), mode="edge").astype(np.int32)
+    pad = search + 2
+    yp = np.pad(yref.astype(np.int32), ((pad, pad + ph - h), (pad, pad + pw - w)), mode="edge")
+    shapes = {s: grid(h, w, s) for s in sizes}
+    best = {s: np.full(shapes[s], np.inf) for s in sizes}
+    mv = {s: np.zeros(shapes[s] + (2,), dtype=np.int64) for s in sizes}
+    for dy in range(-search, search + 1):
+        for dx in range(-search, search + 1):
+            d = np.abs(c - yp[pad + dy : pad + dy + ph, pad + dx : pad + dx + pw])
+            sums, size = d.reshape(ph // small, small, pw // small, small).sum(axis=(1, 3)), small
+            while True:
+                if size in best:
+                    gh_s, gw_s = shapes[size]
+                    sad = sums[:gh_s, :gw_s] + lam * (abs(dy) + abs(dx))
+                    better = sad < best[size]
+                    best[size] = np.where(better, sad, best[size])
+                    mv[size][better] = (dy, dx)
+                if size == big:
+                    break
+                sums, size = sums.reshape(sums.shape[0] // 2, 2, sums.shape[1] // 2, 2).sum(axis=(1, 3)), size * 2
     return mv
 
 
@@ -210,6 +248,8 @@ def _full_search(yc: np.ndarray, yref: np.ndarray, block: int, search: int, lam:
                  centre: np.ndarray | None = None, radius: int = 0) -> np.ndarray:
     """Integer vectors (gh, gw, 2) in pixels minimising SAD + lam * |v| (a rate proxy): every offset
     within ``search`` (vectorised over blocks), or within ``radius`` of each block's ``centre``."""
+    if centre is None:
+        return _searches(yc, yref, [block], search, lam)[block]
     h, w = yc.shape
     gh, gw = grid(h, w, block)
     ph, pw = gh * block, gw * block
@@ -218,15 +258,6 @@ def _full_search(yc: np.ndarray, yref: np.ndarray, block: int, search: int, lam:
     yp = np.pad(yref.astype(np.int32), ((pad, pad + ph - h), (pad, pad + pw - w)), mode="edge")
     best = np.full((gh, gw), np.inf)
     mv = np.zeros((gh, gw, 2), dtype=np.int64)
-    if centre is None:
-        offsets = [(dy, dx) for dy in range(-search, search + 1) for dx in range(-search, search + 1)]
-        for dy, dx in offsets:
-            shifted = yp[pad + dy : pad + dy + ph, pad + dx : pad + dx + pw]
-            sad = np.abs(cur - shifted).reshape(gh, block, gw, block).sum(axis=(1, 3)) + lam * (abs(dy) + abs(dx))
-            better = sad < best
-            best = np.where(better, sad, best)
-            mv[better] = (dy, dx)
-        return mv
     by = np.arange(ph)[:, None] // block
     bx = np.arange(pw)[None, :] // block
     ys, xs = np.arange(ph)[:, None], np.arange(pw)[None, :]
@@ -244,40 +275,11 @@ def _full_search(yc: np.ndarray, yref: np.ndarray, block: int, search: int, lam:
 
 
 def coarse_searches(cur: np.ndarray, ref: Reference, blocks: list[int], search: int, lam: float) -> dict:
-    """The half-resolution full searches of :func:`estimate` for several block sizes at once
-    (one absolute-difference map per offset, block sums per size): {block: integer field}.
-    Identical to separate searches (same padding values, same offset order and ties)."""
-    yc, yref = _down2(luma(cur)), _down2(luma(ref.frame))
-    h, w = yc.shape
-    sizes = sorted(b // 2 for b in blocks)
-    big = sizes[-1]
-    gh, gw = grid(h, w, big)
-    ph, pw = gh * big, gw * big
-    c = np.pad(yc, ((0, ph - h), (0, pw - w)), mode="edge").astype(np.int32)
-    r = (search + 1) // 2
-    pad = r + 2
-    yp = np.pad(yref.astype(np.int32), ((pad, pad + ph - h), (pad, pad + pw - w)), mode="edge")
-    shapes = {s: grid(h, w, s) for s in sizes}
-    best = {s: np.full(shapes[s], np.inf) for s in sizes}
-    mv = {s: np.zeros(shapes[s] + (2,), dtype=np.int64) for s in sizes}
-    small = sizes[0]
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            d = np.abs(c - yp[pad + dy : pad + dy + ph, pad + dx : pad + dx + pw])
-            sums = d.reshape(ph // small, small, pw // small, small).sum(axis=(1, 3))
-            size = small
-            while True:
-                if size in best:
-                    gh_s, gw_s = shapes[size]
-                    sad = sums[:gh_s, :gw_s] + lam * (abs(dy) + abs(dx))
-                    better = sad < best[size]
-                    best[size] = np.where(better, sad, best[size])
-                    mv[size][better] = (dy, dx)
-                if size == big:
-                    break
-                sums = sums.reshape(sums.shape[0] // 2, 2, sums.shape[1] // 2, 2).sum(axis=(1, 3))
-                size *= 2
-    return {2 * s: mv[s] for s in sizes}
+    """The half-resolution full searches of :func:`estimate` for several block sizes at once:
+    {block: integer field}, identical to separate searches (same padding values, same offset
+    order and ties)."""
+    half = _searches(_down2(luma(cur)), _down2(ref.luma().frame), [b // 2 for b in blocks], (search + 1) // 2, lam)
+    return {2 * s: v for s, v in half.items()}
 
 
 def estimate(cur: np.ndarray, ref: Reference, block: int, search: int, lam: float,
@@ -290,7 +292,7 @@ def estimate(cur: np.ndarray, ref: Reference, block: int, search: int, lam: floa
     h, w = cur.shape[:2]
     gh, gw = grid(h, w, block)
     yc = luma(cur)
-    yref = luma(ref.frame)
+    yref = ref.luma().frame
     if block >= 8 and min(h, w) >= 32:
         if coarse is None:
             coarse = _full_search(_down2(yc), _down2(yref), block // 2, (search + 1) // 2, lam)

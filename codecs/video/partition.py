@@ -37,15 +37,13 @@ def nodes(gh: int, gw: int, depth: int, level: int) -> tuple[int, int, int]:
 
 def anchors_from_splits(splits: list[np.ndarray], gh: int, gw: int, depth: int) -> np.ndarray:
     """(gh, gw) index of each cell's anchor (flat index of its leaf's top-left cell)."""
-    anchor = np.zeros((gh, gw), dtype=np.int64)
     ii, jj = np.mgrid[0:gh, 0:gw]
     leaf_side = np.full((gh, gw), 1 << depth)
     for level in range(depth):
         side = 1 << (depth - level)
         split = splits[level][ii // side, jj // side]
         leaf_side = np.where(split & (leaf_side == side), side // 2, leaf_side)
-    anchor = (ii // leaf_side * leaf_side) * gw + (jj // leaf_side * leaf_side)
-    return anchor
+    return (ii // leaf_side * leaf_side) * gw + (jj // leaf_side * leaf_side)
 
 
 def present(splits: list[np.ndarray], gh: int, gw: int, depth: int, level: int) -> np.ndarray:
@@ -56,45 +54,6 @@ def present(splits: list[np.ndarray], gh: int, gw: int, depth: int, level: int) 
         return np.ones((rows, cols), dtype=bool)
     parent = splits[level - 1]
     return parent[np.arange(rows)[:, None] // 2, np.arange(cols)[None, :] // 2]
-
-
-def fill(vectors_at_anchor: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-    """The fine field: every cell takes its anchor's vector."""
-    gh, gw = anchor.shape
-    flat = vectors_at_anchor.reshape(gh * gw, 2)
-    return flat[anchor.reshape(-1)].reshape(gh, gw, 2)
-
-
-def residuals(mv: np.ndarray) -> np.ndarray:
-    """Residual of every cell against the median predictor on the fine field (what the decoder
-    computes at each anchor)."""
-    return motion.mv_residual(mv)
-
-
-def from_residuals(res: np.ndarray, anchor: np.ndarray) -> np.ndarray:
-    """Decoder: anchors in raster order, each vector = its residual + the median of the final
-    field's left, top and top-right cells (the first row: left only), filled over its leaf."""
-    gh, gw = anchor.shape
-    mv = np.zeros((gh, gw, 2), dtype=np.int64)
-    flat_anchor = anchor.reshape(-1)
-    members: dict[int, np.ndarray] = {}
-    order = np.argsort(flat_anchor, kind="stable")
-    bounds = np.flatnonzero(np.diff(flat_anchor[order])) + 1
-    for group in np.split(order, bounds):
-        members[int(flat_anchor[group[0]])] = group
-    zero = np.zeros(2, dtype=np.int64)
-    flat = mv.reshape(-1, 2)
-    for a in sorted(members):
-        i, j = divmod(a, gw)
-        if i == 0:
-            pred = mv[0, j - 1] if j > 0 else zero
-        else:
-            left = mv[i, j - 1] if j > 0 else zero
-            top = mv[i - 1, j]
-            tr = mv[i - 1, j + 1] if j + 1 < gw else zero
-            pred = np.median(np.stack([left, top, tr]), axis=0).astype(np.int64)
-        flat[members[a]] = res[i, j] + pred
-    return mv
 
 
 def choose(cur: np.ndarray, ref: motion.Reference, block: int, max_block: int, search: int, lam: float,

@@ -107,4 +107,4 @@ def decode_field(dec, gh: int, gw: int, version: int, depth: int = 0) -> np.ndar
     nz = dec.pull(np.tile(comp_tables, int(flags.sum()))).reshape(-1, 2)
     res = np.zeros((gh, gw, 2), dtype=np.int64)
     res[flags.astype(bool)] = nz
-    return partition.from_residuals(res, anchor)
+    return motion.mv_from_residual(res, anchor)
