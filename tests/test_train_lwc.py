@@ -89,6 +89,12 @@ def test_untrained_post_filter_is_the_identity():
 
     x = torch.rand(2, 3, 16, 20)
     assert torch.equal(PostFilter(8)(x, torch.tensor([0.0, 5.0])), x)
+    odd = torch.rand(1, 3, 15, 21)  # the coarse branch pads odd sides and crops them back
+    two = PostFilter(8, 6.0, coarse=8, coarse_layers=3)
+    assert torch.equal(two(odd, 1.0), odd)
+    assert PostFilter.from_config(two.config()).config() == two.config() == {
+        "postfilter": 8, "postfilter_max_quality": 6.0, "postfilter_coarse": 8, "postfilter_coarse_layers": 3}
+    assert PostFilter(24, 6.0).config() == {"postfilter": 24, "postfilter_max_quality": 6.0}  # lwc-pf's, unchanged
 
 
 def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
@@ -108,6 +114,30 @@ def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
 
     model, shipped = load_codec("tiny-pf", "image", folder=tmp_path / "ckpts"), create_model("lwc")
     assert model.model_id != shipped.model_id
+    rgb = np.asarray(Image.open(work / "photos/025.png"))
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out, base = model.compress(x, 1.0), shipped.compress(x, 1.0)
+    assert out["strings"] == base["strings"] and not torch.equal(out["x_hat"], base["x_hat"])
+    assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
+
+
+def test_two_branch_post_filter_replaces_the_base_filter(trained, tmp_path):
+    """``configs/image/lwc-pf2.yaml``: lwc-pfs's coding (same bytes) with lwc-pf's filter warm-started
+    and a coarse branch added; the export decodes to exactly its encoder's output."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/image/lwc-pf2.yaml", tmp_path, "tiny-pf2",
+                                  "--data.root", work / "photos", "--data.images", "3", "--data.crops_per_image", "2",
+                                  "--data.batch_size", "4", "--model.coarse", "4", "--model.coarse_layers", "2",
+                                  "--model.val_qualities", "[0.0]", "--trainer.max_steps", "4",
+                                  "--trainer.val_check_interval", "4")
+    config = card["config"]
+    assert config["postfilter"] == 24 and config["postfilter_coarse"] == 4 and config["sign_context"] == 1
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-pf2", "image", folder=tmp_path / "ckpts"), create_model("lwc-pfs")
     rgb = np.asarray(Image.open(work / "photos/025.png"))
     x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
     out, base = model.compress(x, 1.0), shipped.compress(x, 1.0)

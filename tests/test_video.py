@@ -203,6 +203,52 @@ def test_quadtree_merges_uniform_motion_and_splits_at_a_boundary():
     assert np.all(mv[1:4, :2] == [-8, -12]) and np.all(mv[1:4, 2:6] == [12, -4])
 
 
+def test_refinement_makes_a_noisy_field_coherent_and_keeps_real_motion():
+    """Encoder-side refinement (partition.refine): on a frame where many vectors predict equally
+    well (flat areas) a noisy field collapses to the cheap one; where the picture has detail the
+    true vector is kept, and the field's coding proxy (SAD + lambda x bits) never grows."""
+    from ncodec.codecs.video import partition
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:96, 0:128]
+    base = (128 + 60 * np.sin(xx / 5.0) + 50 * np.cos(yy / 7.0)).astype(np.uint8)[..., None].repeat(3, -1)
+    flat = np.full_like(base, 90)
+    for frame, expect in ((flat, None), (base, [-8, -12])):
+        ref = motion.Reference(frame, motion.HEVC_TAPS)
+        cur = np.roll(frame, (2, 3), axis=(0, 1))
+        gh, gw = motion.grid(96, 128, 16)
+        true = np.zeros((gh, gw, 2), np.int64) + ([-8, -12] if expect else [0, 0])
+        noisy = true + rng.integers(-1, 2, (gh, gw, 2))
+        anchor = np.arange(gh * gw).reshape(gh, gw)
+        lam = 8.0
+        yc, yr = motion.luma(cur), ref.luma()
+
+        def proxy(mv):
+            pred = yr.block_prediction(mv, 16)[3:-3, 4:-4]  # away from the frame edge (rolled in)
+            return np.abs(yc[3:-3, 4:-4] - pred).sum() + lam * motion.mv_bits(motion.mv_residual(mv)).sum()
+
+        out = partition.refine(noisy, anchor, yc, yr, 16, lam, sweeps=3)
+        if expect is None:
+            assert len(np.unique(out.reshape(-1, 2), axis=0)) == 1  # one vector for the whole flat frame
+        else:
+            assert np.all(out[1:-1, 1:-1] == expect)
+        assert proxy(out) <= proxy(noisy)
+
+
+def test_prune_undoes_splits_whose_leaves_share_a_vector():
+    from ncodec.codecs.video import partition, vectors
+
+    gh, gw, depth = 6, 9, 2  # 64 -> 16: partial nodes at the right and bottom edges
+    splits = [np.ones(partition.nodes(gh, gw, depth, k)[:2], bool) for k in range(depth)]
+    field = np.zeros((gh, gw, 2), np.int64)
+    field[0, 1] = [4, 0]  # one 16 x 16 cell differs: its 32 and 64 parents stay split
+    out = partition.prune(vectors.effective_splits(splits, gh, gw, depth), field, depth)
+    assert out[0].tolist() == [[True, False, False], [False, False, False]]
+    assert out[1][0, 0] and out[1].sum() == 1
+    anchor = partition.anchors_from_splits(out, gh, gw, depth)
+    assert np.array_equal(field.reshape(-1, 2)[anchor.reshape(-1)].reshape(gh, gw, 2), field)  # same field
+
+
 def test_block_sizes_come_from_the_file(codec, clip):
     """The quadtree's block sizes are an encoder choice the payload records: a file made with
     16 -> 64 (or 8 -> 32) blocks decodes exactly under a model whose config says otherwise."""

@@ -396,7 +396,8 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
 
     def __init__(self, base: str = "lwc", channels: int = 16, lr: float = 1e-3, lr_drops: tuple[float, ...] = (0.8,),
                  loss: str = "relative", max_quality: float | None = None, val_qualities: list[float] | None = None,
-                 seed: int = 0, summary: str = "", default_quality: float = 6.0):
+                 seed: int = 0, summary: str = "", default_quality: float = 6.0, coarse: int = 0, coarse_layers: int = 5,
+                 init_from: str | None = None):
         """``loss``: ``mse``, or ``relative`` (each crop's MSE over its unfiltered MSE: every
         quality weighs the same in dB, as BD-rate does, instead of the low rates dominating).
         ``max_quality``: the filter is trained and run only up to this quality."""
@@ -407,9 +408,15 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
         self.base = create_model(base, pretrained=True)
         for p in self.base.parameters():
             p.requires_grad_(False)
+        self.base.postfilter = None  # a base with a filter (lwc-pfs): this one replaces it
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.filter = PostFilter(channels)
+            self.filter = PostFilter(channels, max_quality, coarse, coarse_layers)
+        if init_from:  # warm start: a shipped filter's weights (the branches it has)
+            donor = create_model(init_from, pretrained=True)
+            if getattr(donor, "postfilter", None) is None:
+                raise InputError(f"init_from: checkpoint {init_from!r} has no post-filter")
+            self.filter.load_state_dict(donor.postfilter.state_dict(), strict=False)
         self.validation_rd: list[dict] = []
 
     def configure_optimizers(self):
@@ -479,10 +486,7 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
         }
 
     def codec_config(self) -> dict:
-        config = dict(self.base.config, postfilter=self.hparams.channels)
-        if self.hparams.max_quality is not None:
-            config["postfilter_max_quality"] = float(self.hparams.max_quality)
-        return config
+        return dict(self.base.config, **self.filter.config())
 
     @staticmethod
     def training_state(state: dict) -> dict:

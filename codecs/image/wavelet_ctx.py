@@ -70,17 +70,19 @@ class WaveletContextCodec(nn.Module):
     def __init__(self, hidden: int = 16, step_log2: float = 7.5, step_slope: float = 0.5,
                  quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
                  rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1,
-                 postfilter: int = 0, postfilter_max_quality: float | None = None, sign_context: int = 0):
+                 postfilter: int = 0, postfilter_max_quality: float | None = None, sign_context: int = 0,
+                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
                        "rdo_lambda": rdo_lambda, "passes": passes, "quality_min": quality_min,
                        "rdo_passes": rdo_passes}
-        if postfilter:  # (absent from older configs: their models and files are unchanged)
-            self.config["postfilter"] = postfilter
-            if postfilter_max_quality is not None:  # above it the filter gains nothing: not run
-                self.config["postfilter_max_quality"] = float(postfilter_max_quality)
-        self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
+        # (absent from older configs: their models and files are unchanged; above
+        # postfilter_max_quality the filter gains nothing and is not run)
+        self.postfilter = PostFilter.from_config({"postfilter": postfilter, "postfilter_max_quality": postfilter_max_quality,
+                                                  "postfilter_coarse": postfilter_coarse, "postfilter_coarse_layers": postfilter_coarse_layers})
+        if self.postfilter is not None:
+            self.config.update(self.postfilter.config())
         if sign_context:  # (absent from older configs, as above)
             if passes != sc.N_PASSES:
                 raise ValueError(f"sign contexts need {sc.N_PASSES} polyphase passes, got passes={passes}")

@@ -78,7 +78,8 @@ class LearnedVideoCodec(nn.Module):
                  quality_min: float = 0.0, quality_max: float = 10.0, intra_period: int = 32,
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
-                 max_block: int | None = None, split_bits: float | None = None):
+                 max_block: int | None = None, split_bits: float | None = None, mv_refine: int = 0,
+                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -90,13 +91,14 @@ class LearnedVideoCodec(nn.Module):
             self.config["max_block"] = int(max_block)
         if split_bits is not None:  # the encoder's bias towards larger blocks (bits per split flag)
             self.config["split_bits"] = float(split_bits)
+        if mv_refine:  # sweeps of the encoder's vector refinement (partition.refine)
+            self.config["mv_refine"] = int(mv_refine)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
-        if postfilter:
-            self.config["postfilter"] = postfilter
-            if postfilter_max_quality is not None:
-                self.config["postfilter_max_quality"] = float(postfilter_max_quality)
-        self.postfilter = PostFilter(postfilter, postfilter_max_quality) if postfilter else None
+        self.postfilter = PostFilter.from_config({"postfilter": postfilter, "postfilter_max_quality": postfilter_max_quality,
+                                                  "postfilter_coarse": postfilter_coarse, "postfilter_coarse_layers": postfilter_coarse_layers})
+        if self.postfilter is not None:
+            self.config.update(self.postfilter.config())
         # Optional quality cascade of the P frames (absent from older configs): a buffer, so the
         # model id (which finds the checkpoint a file needs) covers it.
         if p_cascade:
@@ -196,6 +198,11 @@ class LearnedVideoCodec(nn.Module):
         else:
             splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam,
                                           cfg.get("split_bits", 1.0))
+            if cfg.get("mv_refine", 0):
+                anchor = partition.anchors_from_splits(vectors.effective_splits(splits, *mv.shape[:2], depth),
+                                                       *mv.shape[:2], depth)
+                mv = partition.refine(mv, anchor, motion.luma(frame), ref.luma(), block, lam, cfg["mv_refine"])
+                splits = partition.prune(vectors.effective_splits(splits, *mv.shape[:2], depth), mv, depth)
         pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         coeffs = rs.forward(frame.astype(np.int32) - pred, levels)

