@@ -114,7 +114,7 @@ def scale_index(out_fixed: np.ndarray) -> np.ndarray:
     return (PER_OCTAVE * (v - int(LOG2_MIN) * one) + one // 2) >> OUT_FRAC
 
 
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Product of small matrices without BLAS: numpy's own single-threaded loop. (Threaded BLAS
     on these thin products is slower, and much slower on a busy machine.) Exact either way: all
     values are integers whose partial sums stay below 2**53."""
@@ -148,9 +148,9 @@ class ExactMLP:
 
     def _tail(self, h: np.ndarray) -> np.ndarray:
         h = np.floor(np.maximum(h, 0.0) * (1.0 / (1 << (FRAC_W - FRAC_A))))
-        h = np.maximum(_matmul(h, self.w[1]) + self.b[1] * (1 << FRAC_A), 0.0)
+        h = np.maximum(matmul(h, self.w[1]) + self.b[1] * (1 << FRAC_A), 0.0)
         h = np.floor(h * (1.0 / (1 << FRAC_W)))
-        return (_matmul(h, self.w[2]) + self.b[2] * (1 << FRAC_A))[:, 0]
+        return (matmul(h, self.w[2]) + self.b[2] * (1 << FRAC_A))[:, 0]
 
     def __call__(self, x: np.ndarray, bias: np.ndarray) -> np.ndarray:
         """``x``: (N, N_NUMERIC) integers in 0..LOG_MAP[-1]; ``bias`` from :meth:`band_bias`.
@@ -165,7 +165,7 @@ class ExactMLP:
         if len(busy):
             _, first, inverse = np.unique(key[busy], return_index=True, return_inverse=True)
             rows = x[busy[first]].astype(np.float64)
-            out[busy] = self._tail(_matmul(rows, self.w_num) + bias)[inverse.reshape(-1)]
+            out[busy] = self._tail(matmul(rows, self.w_num) + bias)[inverse.reshape(-1)]
         return out
 
 

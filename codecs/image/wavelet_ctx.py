@@ -339,7 +339,8 @@ class WaveletContextCodec(nn.Module):
                 shifts[key] = 0
                 continue
             hist = np.bincount(np.concatenate(groups[key]), minlength=ctx.N_TABLES * span)
-            m = hist.reshape(ctx.N_TABLES, span).astype(np.float64) @ self._bits[: ctx.N_TABLES].T  # (unskewed)
+            # (unskewed tables; numpy's own loop, not threaded BLAS: 14x faster on a busy 2-core machine)
+            m = ctx.matmul(hist.reshape(ctx.N_TABLES, span).astype(np.float64), self._bits[: ctx.N_TABLES].T)
 
             def cost(shift: int) -> float:
                 return float(m[rows, self._shifted(rows, shift)].sum())
