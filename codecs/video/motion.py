@@ -118,6 +118,12 @@ class Reference:
         by, bx = np.arange(h) // block, np.arange(w) // block
         return self._gather(mv[by][:, bx], np.arange(h)[:, None], np.arange(w)[None, :])
 
+    def patch(self, mv, rows: slice, cols: slice) -> np.ndarray:
+        """Prediction of the pixel rectangle ``rows`` x ``cols`` with the one vector ``mv``."""
+        ys = np.arange(rows.start, rows.stop)[:, None]
+        xs = np.arange(cols.start, cols.stop)[None, :]
+        return self._gather(np.asarray(mv, dtype=np.int64), ys, xs)
+
     def _stack(self) -> np.ndarray:
         if not hasattr(self, "_all"):
             self._all = np.stack([self.phase(p // 4, p % 4) for p in range(16)])
@@ -325,9 +331,23 @@ def _down2(a: np.ndarray) -> np.ndarray:
     return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2] + 2) >> 2
 
 
+FLAG_BITS, ZERO_BITS = 3.0, 0.5  # rate proxy: a differing vector's flag and overhead; a zero residual
+
+
+def _component_bits(a):
+    return 2 * np.log2(1 + a) + 1
+
+
 def mv_bits(d: np.ndarray) -> np.ndarray:
     """Rate proxy of vector residuals: a zero residual is nearly free (flag), others cost a flag
     plus about 2 log2(1 + |d|) + 1 per component."""
     a = np.abs(d)
     nonzero = np.any(a > 0, axis=-1)
-    return np.where(nonzero, 3 + (2 * np.log2(1 + a) + 1).sum(axis=-1), 0.5)
+    return np.where(nonzero, FLAG_BITS + _component_bits(a).sum(axis=-1), ZERO_BITS)
+
+
+def vector_bits(dy: int, dx: int) -> float:
+    """:func:`mv_bits` of one residual (plain Python: the encoder's refinement calls it often)."""
+    if dy == 0 and dx == 0:
+        return ZERO_BITS
+    return FLAG_BITS + float(_component_bits(abs(dy))) + float(_component_bits(abs(dx)))

@@ -153,20 +153,13 @@ def refine(field: np.ndarray, anchor: np.ndarray, cur_luma: np.ndarray, ref_luma
             if c in leaf_of and leaf_of[c] != n and n not in dependents[leaf_of[c]]:
                 dependents[leaf_of[c]].append(n)
 
-    def bits(d):
-        if d == (0, 0):
-            return 0.5
-        return 3 + sum(2 * np.log2(1 + abs(x)) + 1 for x in d)
-
     sad_cache: dict = {}
 
     def sad(n, v):
         key = (n, v)
         if key not in sad_cache:
             _, _, _, rows, cols = leaves[n]
-            ys = np.arange(rows.start, rows.stop)[:, None]
-            xs = np.arange(cols.start, cols.stop)[None, :]
-            pred = ref_luma._gather(np.array(v, dtype=np.int64), ys, xs)
+            pred = ref_luma.patch(v, rows, cols)
             sad_cache[key] = float(np.abs(cur_luma[rows, cols].astype(np.int64) - pred).sum())
         return sad_cache[key]
 
@@ -177,7 +170,7 @@ def refine(field: np.ndarray, anchor: np.ndarray, cur_luma: np.ndarray, ref_luma
     def leaf_bits(n):
         i, j = leaves[n][0], leaves[n][1]
         p = predictor(i, j)
-        return bits((mv[i][j][0] - p[0], mv[i][j][1] - p[1]))
+        return motion.vector_bits(mv[i][j][0] - p[0], mv[i][j][1] - p[1])
 
     for _ in range(sweeps):
         changed = False
