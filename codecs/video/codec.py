@@ -105,6 +105,12 @@ class LearnedVideoCodec(nn.Module):
             self.config["p_cascade"] = [float(v) for v in p_cascade]
         self.register_buffer("cascade16", torch.tensor([round(16 * float(v)) for v in p_cascade], dtype=torch.int64)
                              if p_cascade else None)  # None: not in the state dict (older models unchanged)
+        # The P-frame step offset and the intra quality offset decide what a file decodes to: when
+        # they are not the original 0.5 / 0 they are a buffer too (in 1/16), so a checkpoint with
+        # other offsets has its own model id and no file decodes under the wrong ones.
+        legacy = (float(p_offset), float(i_offset)) == (0.5, 0.0)
+        self.register_buffer("offsets16", None if legacy else
+                             torch.tensor([round(16 * float(p_offset)), round(16 * float(i_offset))], dtype=torch.int64))
         # Optional sub-pel interpolation filter (absent from older configs: bilinear): (4, 8) taps
         # in 64ths or a name ("hevc"), stored as taps; a buffer so the model id covers it.
         if interp_taps is not None:
