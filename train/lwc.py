@@ -486,7 +486,8 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
         }
 
     def codec_config(self) -> dict:
-        return dict(self.base.config, **self.filter.config())
+        base = {k: v for k, v in self.base.config.items() if not k.startswith("postfilter")}  # replaced
+        return dict(base, **self.filter.config())
 
     @staticmethod
     def training_state(state: dict) -> dict:
