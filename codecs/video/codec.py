@@ -205,10 +205,10 @@ class LearnedVideoCodec(nn.Module):
             splits, mv = partition.choose(frame, ref, block, header.max_block, cfg["search"], lam,
                                           cfg.get("split_bits", 1.0))
             if cfg.get("mv_refine", 0):
-                anchor = partition.anchors_from_splits(vectors.effective_splits(splits, *mv.shape[:2], depth),
-                                                       *mv.shape[:2], depth)
+                splits = vectors.effective_splits(splits, *mv.shape[:2], depth)
+                anchor = partition.anchors_from_splits(splits, *mv.shape[:2], depth)
                 mv = partition.refine(mv, anchor, motion.luma(frame), ref.luma(), block, lam, cfg["mv_refine"])
-                splits = partition.prune(vectors.effective_splits(splits, *mv.shape[:2], depth), mv, depth)
+                splits = partition.prune(splits, mv, depth)
         pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         coeffs = rs.forward(frame.astype(np.int32) - pred, levels)
