@@ -143,8 +143,8 @@ def test_payload_versions():
     v1 = layout.Header(240, 416, 64, 32, 1)
     assert len(layout.pack_payload(v1)) == 14 and layout.unpack_payload(layout.pack_payload(v1)) == v1
     newer = bytearray(layout.pack_payload(v2))
-    newer[14] = 3
-    with pytest.raises(FormatError, match="payload version 3 is newer than this ncodec supports"):
+    newer[14] = 4
+    with pytest.raises(FormatError, match="payload version 4 is newer than this ncodec supports"):
         layout.unpack_payload(bytes(newer))
     for bad in (layout.pack_payload(v2)[:-1], layout.pack_payload(v2)[:14] + bytes([2, 6, 4])):
         with pytest.raises(FormatError, match="invalid"):
@@ -152,13 +152,18 @@ def test_payload_versions():
     with pytest.raises(ValueError, match="power of two"):
         layout.pack_payload(layout.Header(240, 416, 64, 32, 2, 24, 48))
     frames = [(0, b"i" * 300), (1, b"p" * 5), (1, b""), (0, b"x" * 70000)]
-    for version in (1, 2):
+    for version in (1, 2, 3):
         index = layout.pack_index(frames, version)
         got = layout.parse_index(index, 4, version)
         assert [(k, n) for k, n, _ in got] == [(k, len(d)) for k, d in frames]
         with pytest.raises(FormatError, match="wrong size"):
             layout.parse_index(index[:-1], 4, version)
     assert len(layout.pack_index(frames, 2)) < len(layout.pack_index(frames, 1)) - 4 * 2
+    # version 3: a varint per frame and the CRC32 of each intra period after its I frame's entry
+    got = layout.parse_index(layout.pack_index(frames, 3), 4, 3)
+    assert [c for _, _, c in got] == [zlib.crc32(b"i" * 300 + b"p" * 5), -1, -1, zlib.crc32(b"x" * 70000)]
+    assert len(layout.pack_index(frames, 3)) == 2 + 1 + 1 + 3 + 2 * 4
+    assert layout.period_end(got, 0) == 3 and layout.period_end(got, 3) == 4
 
 
 def test_quadtree_motion_field_round_trips():
@@ -260,7 +265,7 @@ def test_block_sizes_come_from_the_file(codec, clip):
             codec.config.update(block=block, max_block=max_block)
             out = codec.compress(clip, quality=2.0, intra_period=4)
             header = layout.unpack_payload(out["payload"])
-            assert (header.version, header.block, header.max_block) == (2, block, max_block)
+            assert (header.version, header.block, header.max_block) == (3, block, max_block)
             codec.config.update(block=32, max_block=32)
             assert np.array_equal(codec.decompress(out["strings"], out["payload"], 2.0)["x_hat"], out["x_hat"])
     finally:
@@ -405,15 +410,18 @@ def test_damaged_files_are_refused(encoded, tmp_path):
     flipped[len(data) // 2] ^= 0x40
     bad.write_bytes(bytes(flipped))
     _refuses(bad, tmp_path)
-    # a damaged inter frame inside an otherwise valid container (CRC recomputed) is refused too
+    # a damaged inter frame inside an otherwise valid container (CRC recomputed) is refused too,
+    # with its intra period (frames 0..2 of IPPIP); the next period still decodes on its own
     c = unpack(bytes(data))
-    entries = parse_index(c.sections[0], 5, 2)
+    entries = parse_index(c.sections[0], 5, 3)
     offset = sum(n for _, n, _ in entries[:1]) + entries[1][1] // 2  # middle of the first P frame
     frames = bytearray(c.sections[1])
     frames[offset] ^= 0x01
     c.sections[1] = bytes(frames)
     bad.write_bytes(c.pack())
-    _refuses(bad, tmp_path, "frame 1 (P) is damaged")
+    _refuses(bad, tmp_path, "frames 0..2 (an intra period) are damaged")
+    r = run("decode", bad, tmp_path / "tail.y4m", "--frames", "3:5")
+    assert r.returncode == 0, r.stderr
     r = run("decode", encoded, tmp_path / "o.y4m", "--frames", "4:9")
     assert r.returncode == 2 and "frames 0..4" in r.stderr
     r = run("decode", encoded, tmp_path / "o.txt")
@@ -430,12 +438,12 @@ def test_frozen_headers_do_not_need_torch(encoded):
 
 def test_container_check_value(encoded):
     c = unpack(encoded.read_bytes())
-    entries = parse_index(c.sections[0], 5, 2)
+    entries = parse_index(c.sections[0], 5, 3)
     assert [kind for kind, _, _ in entries] == [0, 1, 1, 0, 1] and all(n > 0 for _, n, _ in entries)
-    start = 0
-    for kind, n, check in entries:
-        assert zlib.crc32(c.sections[1][start : start + n]) & 0xFFFF == check
-        start += n
+    ends = np.cumsum([n for _, n, _ in entries])
+    assert entries[0][2] == zlib.crc32(c.sections[1][: ends[2]])  # frames 0..2
+    assert entries[3][2] == zlib.crc32(c.sections[1][ends[2] :])  # frames 3..4
+    assert [check for _, _, check in entries] [1:3] == [-1, -1] and entries[4][2] == -1
 
 
 def test_ncodec_eval_on_a_clip(tmp_path, clip):
