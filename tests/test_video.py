@@ -183,10 +183,17 @@ def test_quadtree_motion_field_round_trips():
         leaf_mv = rng.integers(-20, 20, (gh * gw, 2)) * (rng.random((gh * gw, 1)) < 0.6)
         mv = leaf_mv[anchor.reshape(-1)].reshape(gh, gw, 2)
         enc = StreamEncoder(tb.table_set())
-        vectors.encode_field(enc, mv, 2, splits, depth)
+        _, side = vectors.encode_field(enc, mv, 2, splits, depth)
         dec = StreamDecoder(enc.finish(compact=True), tb.table_set(), compact=True)
-        assert np.array_equal(vectors.decode_field(dec, gh, gw, 2, depth), mv)
+        got, got_side = vectors.decode_field(dec, gh, gw, 2, depth)
+        assert np.array_equal(got, mv) and np.array_equal(got_side, side)
         dec.finish()
+        # version 3: the table indices are coded against the previous frame's
+        enc = StreamEncoder(tb.table_set())
+        _, side3 = vectors.encode_field(enc, mv, 3, splits, depth, previous=side + 1)
+        dec = StreamDecoder(enc.finish_trimmed(), tb.table_set(), trimmed=True)
+        got, got_side = vectors.decode_field(dec, gh, gw, 3, depth, previous=side + 1)
+        assert np.array_equal(got, mv) and np.array_equal(got_side, side3)
         leaves = len(np.unique(anchor))
         assert (gh // 4) * (gw // 4) < leaves <= gh * gw
 

@@ -27,9 +27,10 @@ shifts and vector-table indices under wide tables. 2: a quadtree of motion block
 file records (:mod:`ncodec.codecs.video.partition`), compact index entries, varint word counts,
 shifts and table indices under narrow tables around their usual values (the index entry and word
 count alone are 5-7 bytes shorter per frame; at low rates a P frame is a few hundred bits).
-3: one check value per intra period instead of per frame (:mod:`ncodec.codecs.video.layout`) and
+3: one check value per intra period instead of per frame (:mod:`ncodec.codecs.video.layout`),
 P frames in the range coder's byte-granular layout (no length field, trailing bytes trimmed:
-:meth:`ncodec.entropy.rangecoder.StreamEncoder.finish_trimmed`): about 5 bytes less per P frame.
+:meth:`ncodec.entropy.rangecoder.StreamEncoder.finish_trimmed`) and vector-table indices coded
+against the previous P frame's (:mod:`ncodec.codecs.video.vectors`).
 Every value the range decoder sees is selected by integer arithmetic; pixel reconstruction is
 float64 rounded to 8 bits.
 """
@@ -194,7 +195,9 @@ class LearnedVideoCodec(nn.Module):
         return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
 
     def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float,
-                      header: Header) -> tuple[bytes, np.ndarray]:
+                      header: Header, side: np.ndarray | None = None) -> tuple[bytes, np.ndarray, np.ndarray]:
+        """One P frame: (its bytes, its reconstruction, its vector-table indices: the next P
+        frame's ``side``; None after an I frame)."""
         cfg = self.config
         h, w = frame.shape[:2]
         version, block = header.version, header.block or cfg["block"]
@@ -234,7 +237,7 @@ class LearnedVideoCodec(nn.Module):
             self.stats.append([(r[6], r[5], r[3]) for r in records])
         enc = StreamEncoder(tb.table_set())
         enc.push(shifts, np.full(rs.N_GROUPS, shift_table(version)))
-        mv_bits = vectors.encode_field(enc, mv, version, splits, depth)
+        mv_bits, side = vectors.encode_field(enc, mv, version, splits, depth, side)
         for group, _, _, values, base, *_ in records:
             enc.push(values, rs.shifted(base, shifts[group]))
         data = enc.finish_trimmed() if version >= 3 else enc.finish(compact=version >= 2)
@@ -242,7 +245,7 @@ class LearnedVideoCodec(nn.Module):
                           "residual": float(sum(tb.cost(v, rs.shifted(b, shifts[g])).sum() for g, _, _, v, b, *_ in records)),
                           "nonzero": int(sum(np.count_nonzero(r[3]) for r in records))}
         recon = pred + rs.reconstruct(q_ll, q_d, step)
-        return data, np.clip(np.round(recon), 0, 255).astype(np.uint8)
+        return data, np.clip(np.round(recon), 0, 255).astype(np.uint8), side
 
     def _rdo(self, coeffs, q_ll, q_d, records, shifts, step: float):
         """Per coefficient the value among {0, floor, floor + 1} of |c| / step minimising the
@@ -266,7 +269,9 @@ class LearnedVideoCodec(nn.Module):
             target[channel][mask] = np.sign(c).astype(np.int64) * best_k
         return q_ll, q_d
 
-    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float, header: Header) -> np.ndarray:
+    def _decode_inter(self, data: bytes, ref: motion.Reference, quality: float, header: Header,
+                      side: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Inverse of :meth:`_encode_inter`: (the reconstruction, the frame's vector-table indices)."""
         cfg = self.config
         h, w = ref.height, ref.width
         version, block = header.version, header.block or cfg["block"]
@@ -277,7 +282,7 @@ class LearnedVideoCodec(nn.Module):
         shifts = dec.pull(np.full(rs.N_GROUPS, shift_table(version)))
         if np.abs(shifts).max() > rs.SHIFT_RANGE:
             raise FormatError("inter frame is corrupted (calibration out of range)")
-        mv = vectors.decode_field(dec, *motion.grid(h, w, block), version, depth)
+        mv, side = vectors.decode_field(dec, *motion.grid(h, w, block), version, depth, side)
         if np.abs(mv).max(initial=0) > motion.MAX_VECTOR:
             raise FormatError("inter frame is corrupted (motion vector out of range)")
         pred = self._predict(ref, mv, block)
@@ -297,7 +302,7 @@ class LearnedVideoCodec(nn.Module):
         rs.walk(levels, ll_shape, shapes, prior, self._lut(), pull)
         dec.finish()
         recon = pred + rs.reconstruct(q_ll, q_d, step)
-        return np.clip(np.round(recon), 0, 255).astype(np.uint8)
+        return np.clip(np.round(recon), 0, 255).astype(np.uint8), side
 
     # ------------------------------------------------------------------ contract
     @torch.no_grad()
@@ -320,9 +325,11 @@ class LearnedVideoCodec(nn.Module):
             start = time.perf_counter()
             if i % period == 0:
                 data, rec = self._encode_intra(frames[i], quality)
-                kind, last_intra = I_FRAME, i
+                kind, last_intra, sides = I_FRAME, i, SideHistory()
             else:
-                data, rec = self._encode_inter(frames[i], ref, self.frame_quality(quality, i - last_intra), header)
+                q = self.frame_quality(quality, i - last_intra)
+                data, rec, side = self._encode_inter(frames[i], ref, q, header, sides.previous(q))
+                sides.add(q, side)
                 kind = P_FRAME
             ref = self.reference(rec)
             recon[i] = self._output(rec, quality)
@@ -361,15 +368,33 @@ class LearnedVideoCodec(nn.Module):
             elif zlib.crc32(data) & 0xFFFF != check:
                 raise FormatError(f"frame {i} ({'IP'[kind]}) is damaged (check value mismatch)")
             if kind == I_FRAME:
-                rec, last_intra = self._decode_intra(data, h, w, quality), i
+                rec, last_intra, sides = self._decode_intra(data, h, w, quality), i, SideHistory()
             else:
-                rec = self._decode_inter(data, ref, self.frame_quality(quality, i - last_intra), header)
+                q = self.frame_quality(quality, i - last_intra)
+                rec, side = self._decode_inter(data, ref, q, header, sides.previous(q))
+                sides.add(q, side)
             ref = self.reference(rec)
             if i >= start:
                 out.append(self._output(rec, quality))
         return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
 
 
+
+
+class SideHistory:
+    """The vector-table indices of an intra period's P frames so far (payload 3 codes a frame's
+    against these): the latest P frame at the same quality (the cascade's frames alternate, and
+    so do their tables), else the latest P frame, else none (the usual values)."""
+
+    def __init__(self):
+        self._by_quality: dict[float, np.ndarray] = {}
+        self._last: np.ndarray | None = None
+
+    def previous(self, quality: float) -> np.ndarray | None:
+        return self._by_quality.get(float(quality), self._last)
+
+    def add(self, quality: float, side: np.ndarray) -> None:
+        self._by_quality[float(quality)] = self._last = side
 
 
 def _levels(h: int, w: int) -> int:

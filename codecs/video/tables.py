@@ -78,16 +78,26 @@ def cost(values: np.ndarray, tables: np.ndarray) -> np.ndarray:
     return bit_costs()[tables, np.clip(values, -COST_SPAN, COST_SPAN) + COST_SPAN]
 
 
-def best_table(values: np.ndarray) -> int:
-    """The Laplace table that codes ``values`` in the fewest bits."""
+def table_costs(values: np.ndarray) -> np.ndarray:
+    """(N_TABLES,) bits of ``values`` under each Laplace table."""
     values = np.clip(np.asarray(values).reshape(-1), -COST_SPAN, COST_SPAN) + COST_SPAN
     hist = np.bincount(values, minlength=2 * COST_SPAN + 1)
-    return int(np.argmin(bit_costs()[:N_TABLES] @ hist))
+    return bit_costs()[:N_TABLES] @ hist
+
+
+def binary_costs(bits: np.ndarray) -> np.ndarray:
+    """(N_BINARY,) bits of the 0/1 ``bits`` under each binary table (table ``BINARY + k``)."""
+    ones = int(np.count_nonzero(bits))
+    zeros = int(np.size(bits)) - ones
+    c = bit_costs()[BINARY:, COST_SPAN : COST_SPAN + 2]
+    return c[:, 0] * zeros + c[:, 1] * ones
+
+
+def best_table(values: np.ndarray) -> int:
+    """The Laplace table that codes ``values`` in the fewest bits."""
+    return int(np.argmin(table_costs(values)))
 
 
 def best_binary(bits: np.ndarray) -> int:
     """The binary table that codes the 0/1 ``bits`` in the fewest bits."""
-    ones = int(np.count_nonzero(bits))
-    zeros = int(np.size(bits)) - ones
-    c = bit_costs()[BINARY:, COST_SPAN : COST_SPAN + 2]
-    return BINARY + int(np.argmin(c[:, 0] * zeros + c[:, 1] * ones))
+    return BINARY + int(np.argmin(binary_costs(bits)))
