@@ -488,16 +488,17 @@ def test_post_filter_is_out_of_the_loop(codec, clip):
 
 
 def test_decode_relevant_offsets_are_part_of_the_model_id(codec):
-    """The P-frame step offset and the intra quality offset decide what a file decodes to: other
-    values give another model id (the shipped models, with 0.5 / 0, keep theirs)."""
+    """The P-frame step offset, the intra quality offset, overlapped compensation and the model's
+    block size decide what a file decodes to: other values give another model id (the shipped
+    models, with 0.5 / 0, OBMC and 16-pixel blocks, keep theirs)."""
     from ncodec.codecs.checkpoint import create_model, model_id
 
     ids = set()
-    for offsets in ({}, {"p_offset": 0.75}, {"i_offset": 0.5}):
-        other = create_model("lvc", pretrained=False, **{**codec.config, **offsets})
+    for changes in ({}, {"p_offset": 0.75}, {"i_offset": 0.5}, {"obmc": False}, {"block": 8}):
+        other = create_model("lvc", pretrained=False, **{**codec.config, **changes})
         other.load_state_dict(codec.state_dict(), strict=False)
         ids.add(model_id(other.state_dict()))
-    assert len(ids) == 3 and model_id(codec.state_dict()) in ids
+    assert len(ids) == 5 and model_id(codec.state_dict()) in ids
 
 
 def test_quality_cascade_codes_p_frames_by_position_and_decodes_exactly(codec, clip):

@@ -115,6 +115,12 @@ class LearnedVideoCodec(nn.Module):
         legacy = (float(p_offset), float(i_offset)) == (0.5, 0.0)
         self.register_buffer("offsets16", None if legacy else
                              torch.tensor([round(16 * float(p_offset)), round(16 * float(i_offset))], dtype=torch.int64))
+        # Overlapped compensation (every payload) and the model's block size (what payload-1 files
+        # use) decide what a file decodes to as well: unlike every shipped model's (OBMC, 16 pixels)
+        # they are a buffer, so such a checkpoint has its own model id.
+        legacy_motion = bool(obmc) and int(block) == 16
+        self.register_buffer("motion_mode", None if legacy_motion else
+                             torch.tensor([int(bool(obmc)), int(block)], dtype=torch.int64))
         # Optional sub-pel interpolation filter (absent from older configs: bilinear): (4, 8) taps
         # in 64ths or a name ("hevc"), stored as taps; a buffer so the model id covers it.
         if interp_taps is not None:
