@@ -131,7 +131,7 @@ class StreamEncoder:
 
     def __init__(self, tset: TableSet):
         self.tset, self._coder, self._overflow = tset, constriction.stream.queue.RangeEncoder(), []
-        self._pushes: list[tuple[np.ndarray, np.ndarray]] = []  # (values, tables): the trimmed layout checks them
+        self._calls: list[tuple[int, np.ndarray]] = []  # (table, symbols) per coder call: finish_trimmed replays them
 
     def push(self, values: np.ndarray, tables: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.int64).reshape(-1)
@@ -142,9 +142,9 @@ class StreamEncoder:
             raise ValueError("table index out of range")
         index, overflow = split_escapes(values, tables, self.tset)
         self._overflow.append(overflow)
-        self._pushes.append((values, tables))
         for t, pos in _groups(tables):
             self._coder.encode(index[pos], self.tset.model(t))
+            self._calls.append((t, index[pos]))
 
     def finish(self, compact: bool = False) -> bytes:
         """The stream: word count (u32, or a varint when ``compact``: 1 byte instead of 4 for
@@ -174,10 +174,13 @@ class StreamEncoder:
         return best
 
     def _decodes(self, data: bytes) -> bool:
+        """Whether a trimmed-layout decoder gets every range-coded symbol back from ``data`` (the
+        coder calls replayed as the decoder makes them; escape values live in the tail, which the
+        decoder reads from the end whatever the words are)."""
         try:
-            dec = StreamDecoder(data, self.tset, trimmed=True)
-            return all(np.array_equal(dec.pull(t), v) for v, t in self._pushes)
-        except FormatError:
+            coder = constriction.stream.queue.RangeDecoder(trimmed_words(data))
+            return all(np.array_equal(coder.decode(self.tset.model(t), len(sym)), sym) for t, sym in self._calls)
+        except CODER_ERRORS:
             return False
 
 
