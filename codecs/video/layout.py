@@ -1,6 +1,7 @@
 """The video file's layout below the container, without torch (``ncodec info`` reads it): the
 codec payload (frame size, count, intra period, payload version) and the frame index (per frame
-its type, byte length and the low 16 bits of the CRC32 of its bytes).
+its type and byte length, and a check value: per frame the low 16 bits of its CRC32 (versions
+1 and 2), per intra period its CRC32 (version 3)).
 
 Payload version 1 (14 bytes): index entries of 7 bytes (type u8, length u32, check u16).
 Version 2 (17 bytes: version u8, then log2 of the motion block and of the largest quadtree block,
@@ -29,7 +30,7 @@ MIN_BLOCK_LOG2, MAX_BLOCK_LOG2 = 2, 7  # motion blocks of 4..128 pixels
 
 
 class Header(NamedTuple):
-    """The codec's payload: frame size and count, intra period, payload version and (version 2)
+    """The codec's payload: frame size and count, intra period, payload version and (version >= 2)
     the motion block sizes the encoder chose (version 1: the model's ``block``, no quadtree)."""
     height: int
     width: int
