@@ -97,36 +97,24 @@ def parse_index(index: bytes, frames: int, version: int) -> list[tuple[int, int,
     """(type, bytes, check) per frame; the index must hold exactly ``frames`` entries. The check
     is the low 16 bits of the frame's CRC32 (versions 1 and 2) or, version 3, the CRC32 of the
     intra period for an I frame and -1 for a P frame."""
-    if version >= 3:
-        entries, pos = [], 0
-        for _ in range(frames):
-            try:
-                value, pos = read_varint(index, pos)
-            except FormatError:
-                raise FormatError("video frame index has the wrong size") from None
-            check = -1
-            if value & 1 == I_FRAME:
-                if pos + _PERIOD_CHECK.size > len(index):
-                    raise FormatError("video frame index has the wrong size")
-                (check,), pos = _PERIOD_CHECK.unpack_from(index, pos), pos + _PERIOD_CHECK.size
-            entries.append((value & 1, value >> 1, check))
-        if pos != len(index):
-            raise FormatError("video frame index has the wrong size")
-    elif version == 1:
+    if version == 1:
         if len(index) != frames * _INDEX.size:
             raise FormatError("video frame index has the wrong size")
         entries = [_INDEX.unpack_from(index, k * _INDEX.size) for k in range(frames)]
-    else:
+    else:  # a varint (length * 2 + type), then version 2: every frame's check; 3: each I frame's
         entries, pos = [], 0
         for _ in range(frames):
             try:
                 value, pos = read_varint(index, pos)
             except FormatError:
                 raise FormatError("video frame index has the wrong size") from None
-            if pos + _CHECK.size > len(index):
-                raise FormatError("video frame index has the wrong size")
-            entries.append((value & 1, value >> 1, _CHECK.unpack_from(index, pos)[0]))
-            pos += _CHECK.size
+            check, kind = -1, value & 1
+            field = _CHECK if version == 2 else _PERIOD_CHECK if kind == I_FRAME else None
+            if field is not None:
+                if pos + field.size > len(index):
+                    raise FormatError("video frame index has the wrong size")
+                (check,), pos = field.unpack_from(index, pos), pos + field.size
+            entries.append((kind, value >> 1, check))
         if pos != len(index):
             raise FormatError("video frame index has the wrong size")
     if frames and entries[0][0] != I_FRAME:
