@@ -129,9 +129,11 @@ class StreamEncoder:
     with the same tables in the same order. Escaped values of every pass follow the range-coded
     words as one run of varints, in pass order."""
 
-    def __init__(self, tset: TableSet):
+    def __init__(self, tset: TableSet, trimmed: bool = False):
+        """``trimmed``: the stream will end with :meth:`finish_trimmed`, which replays the coder
+        calls, so they are kept (only then: image streams have millions of symbols)."""
         self.tset, self._coder, self._overflow = tset, constriction.stream.queue.RangeEncoder(), []
-        self._calls: list[tuple[int, np.ndarray]] = []  # (table, symbols) per coder call: finish_trimmed replays them
+        self._calls: list[tuple[int, np.ndarray]] | None = [] if trimmed else None
 
     def push(self, values: np.ndarray, tables: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.int64).reshape(-1)
@@ -144,7 +146,8 @@ class StreamEncoder:
         self._overflow.append(overflow)
         for t, pos in _groups(tables):
             self._coder.encode(index[pos], self.tset.model(t))
-            self._calls.append((t, index[pos]))
+            if self._calls is not None:
+                self._calls.append((t, index[pos]))
 
     def finish(self, compact: bool = False) -> bytes:
         """The stream: word count (u32, or a varint when ``compact``: 1 byte instead of 4 for
@@ -162,6 +165,8 @@ class StreamEncoder:
         dropped while the stream still decodes to the same values with the decoder's padding
         (:func:`trimmed_words`): checked by decoding, so the rule needs nothing from the coder's
         internals. About 15 bits shorter than whole words on average."""
+        if self._calls is None:
+            raise ValueError("finish_trimmed needs an encoder made with trimmed=True")
         words = self._coder.get_compressed().astype(_TRIMMED_WORD).tobytes()
         overflow = np.concatenate(self._overflow) if self._overflow else np.zeros(0, np.int64)
         tail = _varints(overflow)[::-1]

@@ -96,8 +96,9 @@ def test_multi_pass_stream_with_escapes_in_every_pass(gaussian_tables):
 def test_trimmed_layout_round_trips_and_is_shorter(gaussian_tables):
     """The byte-granular layout (video P frames): multi-pass streams with and without escapes,
     empty ones and single symbols decode exactly from the trimmed bytes (the decoder's 0xFF
-    padding reads what the encoder checked), and on average it is more than two bytes shorter
-    than the compact layout (its varint word count and whole 32-bit words)."""
+    padding reads what the encoder checked), and on average it is shorter than the compact
+    layout, which has a varint word count and whole 32-bit words (2.02 bytes with this seed, many
+    streams empty or tiny)."""
     rng = np.random.default_rng(11)
     saved = []
     for case in range(200):
@@ -109,7 +110,7 @@ def test_trimmed_layout_round_trips_and_is_shorter(gaussian_tables):
             if case % 7 == 0 and n:
                 values[0] = 10**6 + case  # an escape: its varint is read from the end
             passes.append((values, tables))
-        encoders = [rangecoder.StreamEncoder(gaussian_tables) for _ in range(2)]
+        encoders = [rangecoder.StreamEncoder(gaussian_tables, trimmed=True), rangecoder.StreamEncoder(gaussian_tables)]
         for values, tables in passes:
             for e in encoders:
                 e.push(values, tables)
@@ -119,7 +120,9 @@ def test_trimmed_layout_round_trips_and_is_shorter(gaussian_tables):
         for values, tables in passes:
             assert np.array_equal(decoder.pull(tables), values)
         decoder.finish()
-    assert min(saved) >= 0 and np.mean(saved) > 2.0, np.mean(saved)
+    assert min(saved) >= 0 and np.mean(saved) > 1.5, np.mean(saved)  # 2.02 here
+    with pytest.raises(ValueError, match="trimmed=True"):
+        rangecoder.StreamEncoder(gaussian_tables).finish_trimmed()
 
 
 # -- damaged streams: every failure is a FormatError (never constriction's AssertionError) ---------

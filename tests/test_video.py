@@ -189,7 +189,7 @@ def test_quadtree_motion_field_round_trips():
         assert np.array_equal(got, mv) and np.array_equal(got_side, side)
         dec.finish()
         # version 3: the table indices are coded against the previous frame's
-        enc = StreamEncoder(tb.table_set())
+        enc = StreamEncoder(tb.table_set(), trimmed=True)
         _, side3 = vectors.encode_field(enc, mv, 3, splits, depth, previous=side + 1)
         dec = StreamDecoder(enc.finish_trimmed(), tb.table_set(), trimmed=True)
         got, got_side = vectors.decode_field(dec, gh, gw, 3, depth, previous=side + 1)

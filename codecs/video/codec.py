@@ -30,7 +30,7 @@ count alone are 5-7 bytes shorter per frame; at low rates a P frame is a few hun
 3: one check value per intra period instead of per frame (:mod:`ncodec.codecs.video.layout`),
 P frames in the range coder's byte-granular layout (no length field, trailing bytes trimmed:
 :meth:`ncodec.entropy.rangecoder.StreamEncoder.finish_trimmed`) and vector-table indices coded
-against the previous P frame's (:mod:`ncodec.codecs.video.vectors`).
+against an earlier P frame's of the intra period (:mod:`ncodec.codecs.video.vectors`).
 Every value the range decoder sees is selected by integer arithmetic; pixel reconstruction is
 float64 rounded to 8 bits.
 """
@@ -241,7 +241,7 @@ class LearnedVideoCodec(nn.Module):
             shifts = rs.calibrate(records, shift_table(version))
         if self.stats is not None:
             self.stats.append([(r[6], r[5], r[3]) for r in records])
-        enc = StreamEncoder(tb.table_set())
+        enc = StreamEncoder(tb.table_set(), trimmed=version >= 3)
         enc.push(shifts, np.full(rs.N_GROUPS, shift_table(version)))
         mv_bits, side = vectors.encode_field(enc, mv, version, splits, depth, side)
         for group, _, _, values, base, *_ in records:

@@ -83,13 +83,14 @@ def pack_index(frames: list[tuple[int, bytes]], version: int = PAYLOAD_VERSION) 
     for k, (kind, d) in enumerate(frames):
         out.append(write_varint(2 * len(d) + kind))
         if kind == I_FRAME:
-            end = next((j for j in range(k + 1, len(frames)) if frames[j][0] == I_FRAME), len(frames))
+            end = period_end(frames, k)
             out.append(_PERIOD_CHECK.pack(zlib.crc32(b"".join(f for _, f in frames[k:end]))))
     return b"".join(out)
 
 
-def period_end(entries: list[tuple[int, int, int]], start: int) -> int:
-    """The frame after the intra period that starts at the I frame ``start``."""
+def period_end(entries: list[tuple], start: int) -> int:
+    """The frame after the intra period that starts at the I frame ``start`` (``entries``: one
+    tuple per frame, its type first)."""
     return next((j for j in range(start + 1, len(entries)) if entries[j][0] == I_FRAME), len(entries))
 
 

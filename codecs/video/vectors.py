@@ -51,10 +51,10 @@ def effective_splits(splits: list[np.ndarray], gh: int, gw: int, depth: int) -> 
     return out
 
 
-def _side_centres(version: int, depth: int, previous: np.ndarray | None) -> np.ndarray:
-    """What the table indices are coded against: version 3 an earlier P frame's (when there is one
-    in the intra period), else the usual values."""
-    if version >= 3 and previous is not None:
+def _side_centres(depth: int, previous: np.ndarray | None) -> np.ndarray:
+    """What version 3 codes the table indices against: an earlier P frame's (when there is one in
+    the intra period), else the usual values."""
+    if previous is not None:
         if len(previous) != depth + 5:
             raise ValueError("previous table indices do not match the quadtree depth")
         return np.asarray(previous, dtype=np.int64)
@@ -88,7 +88,7 @@ def encode_field(enc, mv: np.ndarray, version: int, splits: list[np.ndarray] = (
     flag_groups = [flags[coded & (ctx == c)] for c in range(3)]
     nz = res[flags.astype(bool)]
     if version >= 3:
-        centre = _side_centres(version, depth, previous)
+        centre = _side_centres(depth, previous)
         binary = [_pick(tb.binary_costs(f), tb.BINARY, c) for f, c in zip(split_flags + flag_groups, centre)]
         laplace = [_pick(tb.table_costs(nz[:, k]), 0, c) for k, c in zip(range(2), centre[depth + 3 :])]
         side = np.array(binary + laplace)
@@ -125,7 +125,7 @@ def decode_field(dec, gh: int, gw: int, version: int, depth: int = 0,
     elif version == 2:
         t = dec.pull(np.full(n, SIDE_TABLE_V2)) + _centres(depth)
     else:
-        t = dec.pull(np.full(n, SIDE_TABLE_V3)) + _side_centres(version, depth, previous)
+        t = dec.pull(np.full(n, SIDE_TABLE_V3)) + _side_centres(depth, previous)
     binary = t[: depth + 3]
     if binary.min() < tb.BINARY or binary.max() >= tb.BINARY + tb.N_BINARY or t[-2:].min() < 0 or t[-2:].max() >= tb.N_TABLES:
         raise FormatError("inter frame is corrupted (vector table out of range)")
