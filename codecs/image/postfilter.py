@@ -70,11 +70,13 @@ class PostFilter(nn.Module):
         q = torch.as_tensor(quality, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
         q = (q - QUALITY_CENTRE) / QUALITY_SCALE
         n, _, h, w = x.shape
-        out = x + self.layers(torch.cat([x, q.expand(n, 1, h, w)], dim=1))
+        # channels-last: oneDNN's convolutions are about twice as fast on CPU in that layout
+        # (the same sums in another order: outputs within float32 rounding of the contiguous layout)
+        out = x + self.layers(torch.cat([x, q.expand(n, 1, h, w)], dim=1).contiguous(memory_format=torch.channels_last))
         if self.coarse is not None:
             xp = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate") if h % 2 or w % 2 else x
             z = F.pixel_unshuffle(xp, 2)
-            z = torch.cat([z, q.expand(n, 1, z.shape[2], z.shape[3])], dim=1)
+            z = torch.cat([z, q.expand(n, 1, z.shape[2], z.shape[3])], dim=1).contiguous(memory_format=torch.channels_last)
             out = out + F.pixel_shuffle(self.coarse(z), 2)[..., :h, :w]
         return out
 
@@ -85,4 +87,4 @@ class PostFilter(nn.Module):
         if float(quality) > self.max_quality:
             return x
         device = self.layers[0].weight.device
-        return self(x.to(device), float(quality)).clamp_(0.0, 1.0).to(x.device)
+        return self(x.to(device), float(quality)).clamp_(0.0, 1.0).contiguous().to(x.device)
