@@ -1,6 +1,5 @@
 """lwc: CDF 9/7 transform, exact fixed-point context model, bit-exact round trips of the shipped
 model through the file API, rate from file size, monotone quality, odd sizes."""
-import math
 
 import numpy as np
 import pytest
@@ -103,14 +102,31 @@ def test_files_round_trip_rate_and_monotone_quality(tmp_path, photo):
     assert reports[-1]["psnr"] > 40
 
 
-def test_damaged_stream_is_a_format_error(lwc, photo):
+def test_damaged_side_values_are_a_format_error(lwc, photo):
     from ncodec.errors import FormatError
 
     x = torch.from_numpy(photo[:64, :64]).permute(2, 0, 1)[None].float() / 255
-    enc = lwc.compress(x, 5.0)
+    old = lwc.compress(x, 5.0, header_section=True)
     with pytest.raises(FormatError):
-        lwc.decompress([enc["strings"][0][:-1], enc["strings"][1]], enc["payload"], 5.0)
-    assert math.isfinite(5.0)
+        lwc.decompress([old["strings"][0][:-1], old["strings"][1]], old["payload"], 5.0)
+    new = lwc.compress(x, 5.0)
+    with pytest.raises(FormatError):  # a side-value section that is neither empty nor the old size
+        lwc.decompress([b"\x00", new["strings"][1]], new["payload"], 5.0)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (37, 90)])
+def test_side_values_in_the_stream_decode_like_the_older_layout(lwc, photo, size):
+    """Since 2026-12-06 the lowpass tables and calibration shifts are range-coded at the start of
+    the stream (section 0 empty, the word count a varint); files with them in section 0 keep
+    decoding to the same pixels, and the new layout is smaller."""
+    x = torch.from_numpy(photo[: size[0], : size[1]]).permute(2, 0, 1)[None].float() / 255
+    for q in (-2.0, 4.0):
+        old, new = lwc.compress(x, q, header_section=True), lwc.compress(x, q)
+        assert new["strings"][0] == b"" and len(old["strings"][0]) > 0
+        assert len(new["strings"][1]) < len(old["strings"][0]) + len(old["strings"][1])
+        for enc in (old, new):
+            dec = lwc.decompress(enc["strings"], enc["payload"], q)
+            assert torch.equal(dec["x_hat"], enc["x_hat"]) and torch.equal(dec["x_hat"], new["x_hat"])
 
 
 @pytest.mark.parametrize("passes", [2, 4])

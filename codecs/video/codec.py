@@ -164,7 +164,7 @@ class LearnedVideoCodec(nn.Module):
     # ------------------------------------------------------------------ frames
     def _encode_intra(self, frame: np.ndarray, quality: float) -> tuple[bytes, np.ndarray]:
         x = torch.from_numpy(frame.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-        out = self.intra.compress(x, quality=self.intra_quality(quality))
+        out = self.intra.compress(x, quality=self.intra_quality(quality), header_section=True)  # payload <= 3's I frames
         header, stream = out["strings"]
         return _LWC_HEADER.pack(len(header)) + header + stream, to_pixels(out["x_hat"])
 
