@@ -110,20 +110,24 @@ def test_damaged_side_values_are_a_format_error(lwc, photo):
     with pytest.raises(FormatError):
         lwc.decompress([old["strings"][0][:-1], old["strings"][1]], old["payload"], 5.0)
     new = lwc.compress(x, 5.0)
-    with pytest.raises(FormatError):  # a side-value section that is neither empty nor the old size
-        lwc.decompress([b"\x00", new["strings"][1]], new["payload"], 5.0)
+    with pytest.raises(FormatError, match="wrong size"):  # neither a version byte nor version 1's side values
+        lwc.decompress([b"\x02\x00", new["strings"][1]], new["payload"], 5.0)
+    with pytest.raises(FormatError, match="payload version 3 is newer than this ncodec supports"):
+        lwc.decompress([b"\x03", new["strings"][1]], new["payload"], 5.0)
+    with pytest.raises(FormatError, match="payload version 1 is invalid"):
+        lwc.decompress([b"\x01", new["strings"][1]], new["payload"], 5.0)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (37, 90)])
 def test_side_values_in_the_stream_decode_like_the_older_layout(lwc, photo, size):
-    """Since 2026-12-06 the lowpass tables and calibration shifts are range-coded at the start of
-    the stream (section 0 empty, the word count a varint); files with them in section 0 keep
-    decoding to the same pixels, and the new layout is smaller."""
+    """Layout version 2 (2026-12-06): the lowpass tables and calibration shifts are range-coded at
+    the start of the stream (section 0 the version byte, the word count a varint); version-1 files,
+    with them in section 0, keep decoding to the same pixels, and version 2 is smaller."""
     x = torch.from_numpy(photo[: size[0], : size[1]]).permute(2, 0, 1)[None].float() / 255
     for q in (-2.0, 4.0):
         old, new = lwc.compress(x, q, header_section=True), lwc.compress(x, q)
-        assert new["strings"][0] == b"" and len(old["strings"][0]) > 0
-        assert len(new["strings"][1]) < len(old["strings"][0]) + len(old["strings"][1])
+        assert new["strings"][0] == b"\x02" and len(old["strings"][0]) > 1
+        assert len(new["strings"][0]) + len(new["strings"][1]) < len(old["strings"][0]) + len(old["strings"][1])
         for enc in (old, new):
             dec = lwc.decompress(enc["strings"], enc["payload"], q)
             assert torch.equal(dec["x_hat"], enc["x_hat"]) and torch.equal(dec["x_hat"], new["x_hat"])

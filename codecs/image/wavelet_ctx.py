@@ -28,11 +28,11 @@ Exact on every machine: everything that selects a table or a coded value is inte
 fixed-point MLP in exact float64, calibration shifts, table construction). Only the pixel
 reconstruction (after entropy decoding) is float.
 
-Sections: [0] empty, [1] the range-coded stream, which starts with the lowpass tables and the
-calibration shifts under fixed narrow tables, its word count a varint (``finish(compact=True)``).
-Files written before 2026-12-06 hold the lowpass tables and the shifts as 3 + 3 * levels bytes in
-section [0] and the word count as a u32 (that layout is still decoded, and still written for video
-I frames, whose payload embeds it). (The byte-trimmed layout of video P frames would save about two
+Sections: [0] the layout version (one byte, 2), [1] the range-coded stream, which starts with the
+lowpass tables and the calibration shifts under fixed narrow tables, its word count a varint
+(``finish(compact=True)``). Version 1 (files written before 2026-12-06) has no version byte: its
+section [0] holds the lowpass tables and the shifts as 3 + 3 * levels bytes and its word count is a
+u32 (still decoded, and still written inside video I frames, whose payload embeds it). (The byte-trimmed layout of video P frames would save about two
 bytes more, but its check decodes the whole stream again: 0.1 s on a 40 KB Kodak file.)
 """
 from __future__ import annotations
@@ -58,6 +58,7 @@ RECON_ONE = 1024  # reconstruction offsets stored in 1/1024 of a step
 COST_SPAN = 255  # encoder-side bit costs are tabulated for |v| <= COST_SPAN
 # The side values at the start of a stream: calibration shifts under the table of scale 1, the
 # lowpass tables' indices as differences from LL_TABLE_CENTRE under the table of scale 8.
+LAYOUT_VERSION = 2
 SHIFT_TABLE = 18
 LL_TABLE_TABLE, LL_TABLE_CENTRE = 27, 26
 MAG_CLIP = 1 << 20  # context magnitudes are clipped (no overflow from a damaged stream)
@@ -280,7 +281,7 @@ class WaveletContextCodec(nn.Module):
             for (level, channel, orient), mask, values, base, classes in records:
                 enc.push(values, self._table(base, shifts[(level, channel)], classes))
             stream = enc.finish(compact=not header_section)
-        header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in side) if header_section else b""
+        header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in side) if header_section else bytes([LAYOUT_VERSION])
         out = {"strings": [header, stream], "shape": (h, w), "payload": shape_payload(h, w), "y_hat": self._symbols(q_ll, records)}
         out["x_hat"] = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w)) if reconstruct else None
         return out
@@ -292,11 +293,16 @@ class WaveletContextCodec(nn.Module):
         levels = cdf97.levels_for(h, w, self.config["max_levels"])
         header, stream = strings
         classes = _classes(levels)
-        if header:  # the older layout
-            if len(header) != 3 + len(classes):
-                raise FormatError("lwc header has the wrong size")
+        if len(header) == 3 + len(classes):  # layout version 1
             ll_tables, side = list(header[:3]), [b - 128 for b in header[3:]]
             dec = StreamDecoder(stream, tset)
+        elif len(header) != 1:
+            raise FormatError("lwc header has the wrong size")
+        elif header[0] > LAYOUT_VERSION:
+            raise FormatError(f"lwc payload version {header[0]} is newer than this ncodec supports ({LAYOUT_VERSION}); "
+                              "upgrade ncodec")
+        elif header[0] != LAYOUT_VERSION:
+            raise FormatError(f"lwc payload version {header[0]} is invalid")
         else:
             dec = StreamDecoder(stream, tset, compact=True)
             ll_tables = (dec.pull(np.full(3, LL_TABLE_TABLE)) + LL_TABLE_CENTRE).tolist()
