@@ -1,6 +1,5 @@
 """BD-rate against hand-computed values and published pairs."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import ncodec
-from ncodec.cli import main
 from ncodec.media.pointcloud import Cloud, read_cloud, write_cloud
 
 from conftest import SHARED_DATA, run_inline
@@ -587,7 +586,6 @@ def test_morton_codes_and_voxels_written_once():
     rng = np.random.default_rng(4)
     v = rng.integers(0, 1 << 21, (3000, 3))
     assert np.array_equal(grid.unmorton(grid.morton(v)), v)
-    m = grid.morton(v)
     assert np.array_equal(grid.morton_order_keys(v - 5), grid.morton(v - v.min(axis=0)))  # the voxel order's keys
     assert np.array_equal(grid.morton_order_keys(v << 3), grid.morton(v - v.min(axis=0)))  # coarsened to 21 bits
     assert octree.morton is grid.morton and not hasattr(order, "_morton")

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 
 from ncodec.entropy import rangecoder

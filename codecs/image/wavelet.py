@@ -12,7 +12,6 @@ and inverts to float precision. The encoder is one strided linear projection of 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncodec.codecs.image.base import DEFAULT_LAMBDAS, LatentImageCodec
