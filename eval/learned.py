@@ -69,13 +69,17 @@ class LearnedCodec(Baseline):
         self._last = None
 
     def version(self) -> str:
-        """Package version, the card's model id and a hash of the weights file (a replaced file shows)."""
+        """Package version, the card's model id, a hash of the weights file (a replaced file shows)
+        and one of the card's config (encoder-only settings such as an RDO lambda change the files
+        but not the model id; the result cache keys on this string)."""
         import hashlib
+        import json
 
         pt = card_path(self.checkpoint).with_suffix(".pt")
         weights = hashlib.sha256(pt.read_bytes()).hexdigest()[:12] if pt.is_file() else "none"
+        config = hashlib.sha256(json.dumps(self.card.get("config", {}), sort_keys=True).encode()).hexdigest()[:12]
         return (f"ncodec {ncodec_version()}, {self.checkpoint} model {self.card.get('model_id', 'unknown')}, "
-                f"weights sha256 {weights}")
+                f"weights sha256 {weights}, config sha256 {config}")
 
     def settings(self) -> list[float]:
         return self._modality.eval_settings(self.card)

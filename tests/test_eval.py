@@ -227,3 +227,14 @@ def test_bad_inputs(tmp_path, dataset):
     _one_line_exit_2(run_inline(*base, "--dataset", dataset, "--codecs", "jpeg", "--jobs", 0))
     _one_line_exit_2(run_inline(*base, "--dataset", dataset, "--codecs", "jpeg", "--points", 1))
     assert not out.exists()  # nothing was written for a refused evaluation
+
+
+def test_learned_version_changes_with_encoder_settings():
+    """The result cache keys on the codec's version string: an encoder-only setting in the card
+    (an RDO lambda, which keeps the model id) must change it, or stale results would be reused."""
+    from ncodec.eval.learned import LearnedCodec
+
+    codec = LearnedCodec("lwc")
+    before = codec.version()
+    codec.card = {**codec.card, "config": {**codec.card["config"], "rdo_lambda": 0.5}}
+    assert codec.version() != before and codec.version().startswith(before.split(", config")[0])

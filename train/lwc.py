@@ -526,12 +526,14 @@ class SignContextModule(StatisticsModule):
     lwc model (``base``: network, offsets and post-filter unchanged): each round codes every
     training photo at ``qualities_per_image`` random qualities as the encoder does (its RDO
     included), counts the signs of the nonzero values per context and fits the skew table. The
-    first round codes with symmetric tables; later ones with the previous round's skews."""
+    first round codes with symmetric tables; later ones with the previous round's skews.
+    ``rdo_lambda``: the exported encoder's RDO lambda (the fit codes with the base's, so the skews,
+    and with them the model id, do not depend on it; an encoder-only choice)."""
 
     codec_name = "lwc"
 
     def __init__(self, base: str = "lwc-pf", qualities_per_image: int = 2, prior: float = 4.0, seed: int = 0,
-                 summary: str = "", default_quality: float = 6.0):
+                 summary: str = "", default_quality: float = 6.0, rdo_lambda: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         source = create_model(base, pretrained=True)
@@ -564,6 +566,11 @@ class SignContextModule(StatisticsModule):
         bits = -(counts[:, 1] * np.log2(p) + counts[:, 0] * np.log2(1 - p)).sum()
         return {"signs": int(counts.sum()), "skewed_contexts": int((skew != 0).sum()),
                 "bits_per_sign": float(bits / max(counts.sum(), 1))}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self.hparams.rdo_lambda is not None:
+            checkpoint["ncodec"]["codec_config"]["rdo_lambda"] = float(self.hparams.rdo_lambda)
 
     def provenance(self) -> dict:
         data = getattr(self.trainer, "datamodule", None)
