@@ -163,6 +163,8 @@ def test_sign_contexts_fit_export_and_decode_exactly(trained, tmp_path):
 
     model, shipped = load_codec("tiny-signs", "image", folder=tmp_path / "ckpts"), create_model("lwc-pf")
     assert (model.sign_skew != 0).any()
+    assert card["config"]["rdo_lambda"] == 0.09  # the config's encoder setting, exported into the card
+    model.config["rdo_lambda"] = shipped.config["rdo_lambda"]  # the same encoder, so only the signs differ
     for key, value in shipped.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
     sizes = {"signs": 0, "shipped": 0}
