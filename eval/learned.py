@@ -73,7 +73,6 @@ class LearnedCodec(Baseline):
         and one of the card's config (encoder-only settings such as an RDO lambda change the files
         but not the model id; the result cache keys on this string)."""
         import hashlib
-        import json
 
         pt = card_path(self.checkpoint).with_suffix(".pt")
         weights = hashlib.sha256(pt.read_bytes()).hexdigest()[:12] if pt.is_file() else "none"

@@ -32,8 +32,9 @@ Sections: [0] the layout version (one byte, 2), [1] the range-coded stream, whic
 lowpass tables and the calibration shifts under fixed narrow tables, its word count a varint
 (``finish(compact=True)``). Version 1 (files written before 2026-12-06) has no version byte: its
 section [0] holds the lowpass tables and the shifts as 3 + 3 * levels bytes and its word count is a
-u32 (still decoded, and still written inside video I frames, whose payload embeds it). (The byte-trimmed layout of video P frames would save about two
-bytes more, but its check decodes the whole stream again: 0.1 s on a 40 KB Kodak file.)
+u32 (still decoded, and still written inside video I frames, whose payload embeds it). The
+byte-trimmed layout of video P frames would save about two bytes more, but its check decodes the
+whole stream again (0.1 s on a 40 KB Kodak file).
 """
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ from ncodec.codecs.image.modality import image_shape, shape_payload
 SHIFT_RANGE = 12  # calibration shifts in -12..12 table steps
 RECON_ONE = 1024  # reconstruction offsets stored in 1/1024 of a step
 COST_SPAN = 255  # encoder-side bit costs are tabulated for |v| <= COST_SPAN
+LAYOUT_VERSION = 2  # the byte in section [0] (version 1: no byte, the side values there instead)
 # The side values at the start of a stream: calibration shifts under the table of scale 1, the
 # lowpass tables' indices as differences from LL_TABLE_CENTRE under the table of scale 8.
-LAYOUT_VERSION = 2
 SHIFT_TABLE = 18
 LL_TABLE_TABLE, LL_TABLE_CENTRE = 27, 26
 MAG_CLIP = 1 << 20  # context magnitudes are clipped (no overflow from a damaged stream)

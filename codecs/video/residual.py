@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from ncodec.codecs.image import cdf97
+from ncodec.entropy.subband_context import box3, fit, upsample  # the image context model's, exactly
 from ncodec.codecs.video import tables as tb
 
 PASSES = ((0, 0), (1, 1), (0, 1), (1, 0))  # polyphase positions, in coding order
@@ -52,24 +53,6 @@ def calib_group(slot: int, channel: int) -> int:
 
 
 N_GROUPS = LEVEL_SLOTS * 3
-
-
-def box3(a: np.ndarray) -> np.ndarray:
-    p = np.pad(a, 1)
-    r = p[:-2] + p[1:-1] + p[2:]
-    return r[:, :-2] + r[:, 1:-1] + r[:, 2:]
-
-
-def fit(a: np.ndarray, shape) -> np.ndarray:
-    a = a[: shape[0], : shape[1]]
-    ph, pw = shape[0] - a.shape[0], shape[1] - a.shape[1]
-    return np.pad(a, ((0, ph), (0, pw)), mode="edge") if ph or pw else a
-
-
-def upsample(a: np.ndarray, shape) -> np.ndarray:
-    rows = np.minimum(np.arange(shape[0]) // 2, a.shape[0] - 1)
-    cols = np.minimum(np.arange(shape[1]) // 2, a.shape[1] - 1)
-    return a[rows][:, cols]
 
 
 # ------------------------------------------------------------------ exact integer 5/3 wavelet
