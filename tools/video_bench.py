@@ -1,8 +1,10 @@
 """Video rate-distortion benchmark: the ncodec video codec (low-delay P and all-intra) against x264 and
-x265 (low-delay, no B-frames, same intra period, veryslow, tune psnr, CRF sweep) on one sequence.
+x265 (low-delay, no B-frames, same intra period, veryslow, tune psnr, CRF sweep), and HM / VTM
+(``hm-ld`` / ``vtm-ld``: their low-delay P configurations, QP sweep) when ``HM_DIR`` / ``VTM_DIR``
+give their binaries, on one sequence.
 
     python3 -m ncodec.tools.video_bench --sequence ../shared/data/video/BasketballPass --out results/video \
-        [--frames 64] [--intra-period 32] [--qualities 0,1,2,3] [--codecs lvc,lvc-intra,x264-ld,x265-ld]
+        [--frames 64] [--intra-period 32] [--qualities 0,1,2,3] [--codecs lvc,lvc-intra,x264-ld,x265-ld,hm-ld]
 
 Every figure comes from real files: bpp = file bytes x 8 / (frames x H x W). Per codec and rate point:
 per-frame bits and PSNR-RGB, mean bpp, PSNR-Y, PSNR-YUV (6:1:1, BT.601 4:2:0 planes of the RGB
@@ -69,10 +71,7 @@ def run_lvc(name: str, clip, qualities, intra_period: int, checkpoint: str, log)
                      "threads": 1}}
 
 
-def run_baseline(name: str, clip, crfs, intra_period: int, log) -> dict:
-    import subprocess
-
-    from ncodec.eval.baselines import video_x26x  # noqa: F401 (registers)
+def run_baseline(name: str, clip, settings, intra_period: int, log) -> dict:
     from ncodec.eval.baselines import get_baseline
 
     base = get_baseline(name)
@@ -80,24 +79,22 @@ def run_baseline(name: str, clip, crfs, intra_period: int, log) -> dict:
     hint = base.available()
     if hint:
         raise RuntimeError(hint)
+    key = base.setting_name.lower()
     points = []
-    for crf in crfs or base.settings():
+    for setting in settings or base.settings():
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            path = base.encode_clip(clip.frames, crf, Path(tmp))
+            path = base.encode_clip(clip.frames, setting, Path(tmp))
             enc = time.perf_counter() - t0
             t0 = time.perf_counter()
             dec = base.decode_clip(path)
             dec_s = time.perf_counter() - t0
-            sizes = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=size", "-of", "csv=p=0",
-                                    str(path)], capture_output=True, text=True, check=True).stdout.split()
-            size = path.stat().st_size
-        points.append(_point(clip.frames, dec, size, [8 * int(s) for s in sizes], enc, dec_s, f"crf{crf:g}",
-                             {"crf": crf}))
-        log(f"  {name} crf={crf:g}: {points[-1]['bpp']:.4f} bpp, PSNR-RGB {points[-1]['psnr-rgb']:.2f} dB, "
+            bits, size = base.frame_bits(path), path.stat().st_size
+        points.append(_point(clip.frames, dec, size, bits, enc, dec_s, base.label(setting), {key: setting}))
+        log(f"  {name} {key}={setting:g}: {points[-1]['bpp']:.4f} bpp, PSNR-RGB {points[-1]['psnr-rgb']:.2f} dB, "
             f"enc {points[-1]['encode_fps']:.2f} fps, dec {points[-1]['decode_fps']:.2f} fps")
     return {"name": name, "description": base.description, "points": points,
-            "meta": {"version": base.version(), "command": base.command(crfs[0] if crfs else base.settings()[0]),
+            "meta": {"version": base.version(), "command": base.command(settings[0] if settings else base.settings()[0]),
                      "intra_period": intra_period}}
 
 
@@ -122,6 +119,9 @@ def to_results(run: dict, sequence: str, frames: int) -> dict:
             "meta": run["meta"] | {"sequence": sequence, "frames": frames},
             "per_frame": [{k: v for k, v in p.items() if k.startswith("frame_") or k in ("label",)}
                           for p in run["points"]]}
+
+
+ANCHORS = ["lvc-intra", "x264-ld", "x265-ld", "hm-ld", "vtm-ld"]  # those measured, in this order
 
 
 def bd_table(results: dict, anchors: list[str]) -> list[str]:
@@ -151,7 +151,7 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=None)
     parser.add_argument("--intra-period", type=int, default=32)
     parser.add_argument("--qualities", default="0,1,2,3", help="lvc qualities")
-    parser.add_argument("--crfs", default="", help="x264/x265 CRFs (default: the baseline's sweep)")
+    parser.add_argument("--crfs", default="", help="baseline settings: x264/x265 CRFs, HM/VTM QPs (default: each one's sweep)")
     parser.add_argument("--codecs", default="lvc,lvc-intra,x264-ld,x265-ld")
     parser.add_argument("--checkpoint", default="video-lvc")
     parser.add_argument("--out", required=True)
@@ -202,7 +202,7 @@ def update_card(checkpoint: str, results: dict, seq: str, intra_period: int) -> 
              "bd_rate_psnr_rgb": {}}
     if "lvc" in results:
         t = results["lvc"]["results"]
-        for anchor in ("lvc-intra", "x264-ld", "x265-ld"):
+        for anchor in ANCHORS:
             if anchor in results:
                 a = results[anchor]["results"]
                 try:
@@ -229,7 +229,7 @@ def write_report(out: Path, results: dict, seq: str, intra_period: int) -> None:
             lines.append(f"| {name} | {r['per_frame'][i]['label']} | {res['bpp'][i]:.4f} | {res['psnr-rgb'][i]:.2f} | "
                          f"{res['psnr-y'][i]:.2f} | {res['psnr-yuv'][i]:.2f} | {ms} | {res['encode_fps'][i]:.2f} | "
                          f"{res['decode_fps'][i]:.2f} |")
-    lines += ["", *bd_table(results, ["lvc-intra", "x264-ld", "x265-ld"])]
+    lines += ["", *bd_table(results, ANCHORS)]
     lines += ["", "Bits per frame (lvc, each point; I frames first of their GOP):", ""]
     for name, r in results.items():
         if name == "lvc":

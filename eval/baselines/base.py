@@ -1,6 +1,7 @@
 """What every codec in an evaluation provides, and the helpers to run external tools."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -154,6 +155,17 @@ def tool_version(args: list[str], pick=None) -> str:
     if pick:
         lines = [ln for ln in lines if pick(ln)] or lines
     return lines[0] if lines else "unknown"
+
+
+def find_program(folder: Path, names: tuple[str, ...]) -> Path | None:
+    """The first executable of ``names`` in ``folder`` or its ``bin`` (how reference software
+    builds lay out their binaries)."""
+    for sub in (folder, folder / "bin"):
+        for name in names:
+            path = sub / name
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+    return None
 
 
 def missing_programs(*programs: str) -> list[str]:

@@ -65,6 +65,12 @@ class _X26x(Baseline):
                              check=True, capture_output=True).stdout
         return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
+    def frame_bits(self, path: Path) -> list[int]:
+        """Bits of each coded frame (ffprobe's packet sizes of the raw stream)."""
+        sizes = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=size", "-of", "csv=p=0", str(path)],
+                               capture_output=True, text=True, check=True).stdout.split()
+        return [8 * int(s) for s in sizes]
+
     def encode(self, frames: np.ndarray, setting: float, tmpdir: Path) -> Path:  # ncodec eval: a clip
         return self.encode_clip(frames, setting, tmpdir)
 

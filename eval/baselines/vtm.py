@@ -15,20 +15,11 @@ from pathlib import Path
 
 from ncodec.errors import InputError
 from ncodec.eval.baselines import register_baseline
-from ncodec.eval.baselines.base import YuvTool, tool_version
+from ncodec.eval.baselines.base import YuvTool, find_program, tool_version
 
 HINT = ("set VTM_DIR (or --vtm-dir) to the folder with VTM's EncoderApp and DecoderApp "
         "(build https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM with cmake)")
 CONFIG = Path("cfg") / "encoder_intra_vtm.cfg"
-
-
-def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
-    for sub in (folder, folder / "bin"):
-        for name in names:
-            path = sub / name
-            if path.is_file() and os.access(path, os.X_OK):
-                return path
-    return None
 
 
 @register_baseline
@@ -47,8 +38,8 @@ class VTM(YuvTool):
         d = self.vtm_dir
         if not d.is_dir():
             raise InputError(f"VTM folder not found: {d} (VTM_DIR / --vtm-dir)")
-        enc = _find(d, ("EncoderAppStatic", "EncoderApp"))
-        dec = _find(d, ("DecoderAppStatic", "DecoderApp"))
+        enc = find_program(d, ("EncoderAppStatic", "EncoderApp"))
+        dec = find_program(d, ("DecoderAppStatic", "DecoderApp"))
         if enc is None or dec is None:
             raise InputError(f"no VTM EncoderApp/DecoderApp in {d} (VTM_DIR / --vtm-dir must hold the binaries)")
         for base in (d, *d.parents[:3]):
