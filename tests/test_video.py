@@ -519,3 +519,34 @@ def test_quality_cascade_codes_p_frames_by_position_and_decodes_exactly(codec, c
     assert a["strings"][1][first_p] != b["strings"][1][first_p]  # the first P frame is coded 1.5 lower
     assert np.array_equal(cascade.decompress(a["strings"], a["payload"], 2.0)["x_hat"], a["x_hat"])
     assert np.array_equal(cascade.decompress(a["strings"], a["payload"], 2.0, start=4)["x_hat"], a["x_hat"][4:])
+
+
+def test_lookahead_importance_follows_what_later_frames_inherit():
+    from ncodec.codecs.video import lookahead
+
+    static = np.repeat(make_clip(frames=1, h=64, w=64), 6, axis=0)
+    weights = lookahead.importance(static, 0, 6)
+    assert len(weights) == 6 and weights[0].shape == (4, 4)
+    # every later frame copies the first: its detailed blocks carry the chain (flat ones have little
+    # to pass on: predicting them saves little), the last frame passes on nothing
+    assert weights[0].max() > 3 and weights[0].min() > 1.2 and np.allclose(weights[-1], 1)
+    assert np.all(np.diff([w.mean() for w in weights]) < 0)
+    noise = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    assert all(w.max() < 1.02 for w in lookahead.importance(noise, 0, 4))  # next to nothing predictable
+    band = lookahead.lambda_scale(np.array([[1.0, 4.0], [1.0, 4.0]]), 1.0, 32, 32)
+    m = band(2, (16, 16))
+    assert np.allclose(m[:, :8], 2.0) and np.allclose(m[:, 8:], 0.5)  # around the geometric mean
+    assert np.allclose(band(32, (1, 1)), 1.0)
+
+
+def test_lookahead_is_an_encoder_choice(codec, clip):
+    """With the lookahead's RDO weighting the file still decodes (with any copy of the model) to
+    exactly the encoder's frames, and the bits move."""
+    import copy
+
+    weighted = copy.deepcopy(codec)
+    weighted.config["rdo_importance"] = 1.0
+    out = weighted.compress(clip, quality=2.0, intra_period=4)
+    assert np.array_equal(codec.decompress(out["strings"], out["payload"], quality=2.0)["x_hat"], out["x_hat"])
+    plain = codec.compress(clip, quality=2.0, intra_period=4)
+    assert out["frame_bytes"] != plain["frame_bytes"]

@@ -227,16 +227,21 @@ class WaveletContextCodec(nn.Module):
                                   rgb.shape[:2])
         return {"x_hat": x_hat, "likelihoods": {"y": torch.from_numpy(np.exp2(-np.concatenate(bits)))[None]}}
 
-    def analyse(self, rgb: np.ndarray, quality: float):
+    def analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None):
         """Encoder side up to entropy coding: (levels, q_ll, q, records, shifts) of (H, W, 3) pixels.
-        The last result is kept: an estimation pass right after an encode (``ncodec eval``) reuses it."""
+        The last result is kept: an estimation pass right after an encode (``ncodec eval``) reuses it.
+        ``rdo_scale(factor, (bh, bw))``: multipliers of the RDO lambda per coefficient of a band
+        ``factor`` times smaller than the image (an encoder choice, e.g. the video lookahead's)."""
+        if rdo_scale is not None:
+            self._last = None
+            return self._analyse(rgb, quality, rdo_scale)
         key = (hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).digest(), float(quality), id(self._load()[0]))
         if self._last is not None and self._last[0] == key:
             return self._last[1]
         self._last = (key, self._analyse(rgb, quality))
         return self._last[1]
 
-    def _analyse(self, rgb: np.ndarray, quality: float):
+    def _analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None):
         _, tset, _ = self._load()
         levels = cdf97.levels_for(rgb.shape[0], rgb.shape[1], self.config["max_levels"])
         with timing.stage("transform"):
@@ -251,7 +256,7 @@ class WaveletContextCodec(nn.Module):
                                          lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
         shifts = self._calibrate(records, levels, tset)
         for _ in range(int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0):
-            q = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality)
+            q = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality, rdo_scale)
             with timing.stage("context"):
                 records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
                                              lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
@@ -259,15 +264,17 @@ class WaveletContextCodec(nn.Module):
         return levels, q_ll, q, records, shifts
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, quality: float, reconstruct: bool = True, header_section: bool = False) -> dict:
+    def compress(self, x: torch.Tensor, quality: float, reconstruct: bool = True, header_section: bool = False,
+                 rdo_scale=None) -> dict:
         """``header_section``: the older layout (side values as bytes in section [0], word-granular
-        stream), which video payloads up to version 3 embed in their I frames."""
+        stream), which video payloads up to version 3 embed in their I frames. ``rdo_scale``: see
+        :meth:`analyse` (encoder only: the file decodes as any other)."""
         if x.shape[0] != 1:
             raise ValueError("lwc codes one image at a time")
         _, tset, _ = self._load()
         h, w = x.shape[-2:]
         rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
-        levels, q_ll, q, records, shifts = self.analyse(rgb, quality)
+        levels, q_ll, q, records, shifts = self.analyse(rgb, quality, rdo_scale)
         shapes = [[b.shape for b in bands] for bands in q]
         ll_res = self._ll_residual(q_ll)
         ll_tables = [self._best_table(ll_res[c].reshape(-1), tset) for c in range(3)]
@@ -390,10 +397,11 @@ class WaveletContextCodec(nn.Module):
             shifts[key] = best
         return shifts
 
-    def _rdo_requantise(self, details, records, shifts, shapes, quality: float) -> list:
+    def _rdo_requantise(self, details, records, shifts, shapes, quality: float, rdo_scale=None) -> list:
         """Per coefficient, the value among {0, floor, floor + 1} of |x| / step minimising
         squared error (in steps^2, with the decoder's reconstruction offsets) + lambda * bits under
-        the coefficient's current table. Contexts are taken as fixed: one greedy sweep."""
+        the coefficient's current table (lambda times ``rdo_scale``'s multiplier, when given).
+        Contexts are taken as fixed: one greedy sweep."""
         _, _, recon = self._load()
         step = self.steps(quality)
         lam = self.config["rdo_lambda"] * (step[0] / step) ** 2  # the same pixel-domain lambda
@@ -411,7 +419,8 @@ class WaveletContextCodec(nn.Module):
                 idx = np.flatnonzero(ratio >= 0.25)
                 r = ratio.reshape(-1)[idx]
                 t = tables[level][orient].reshape(-1)[idx]
-                lam_i = np.broadcast_to(lam, band.shape).reshape(-1)[idx]
+                lam_band = lam if rdo_scale is None else lam * rdo_scale(2 ** (level + 1), band.shape[1:])[None]
+                lam_i = np.broadcast_to(lam_band, band.shape).reshape(-1)[idx]
                 a = np.floor(r).astype(np.int64)
                 best_k, best_j = np.zeros_like(a), r**2 + lam_i * self._cost(np.zeros_like(a), t)
                 for k in (a, a + 1):

@@ -46,7 +46,7 @@ from torch import nn
 from ncodec.codecs.image.postfilter import PostFilter
 from ncodec.codecs.image.wavelet_ctx import WaveletContextCodec
 from ncodec.codecs.registry import register_codec
-from ncodec.codecs.video import motion, partition, vectors
+from ncodec.codecs.video import lookahead, motion, partition, vectors
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
 from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, Header, pack_index, pack_payload,
@@ -83,7 +83,7 @@ class LearnedVideoCodec(nn.Module):
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
                  max_block: int | None = None, split_bits: float | None = None, mv_refine: int = 0,
-                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5):
+                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, rdo_importance: float = 0.0):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -97,6 +97,8 @@ class LearnedVideoCodec(nn.Module):
             self.config["split_bits"] = float(split_bits)
         if mv_refine:  # sweeps of the encoder's vector refinement (partition.refine)
             self.config["mv_refine"] = int(mv_refine)
+        if rdo_importance:  # strength of the lookahead's RDO weighting (lookahead.py; encoder only)
+            self.config["rdo_importance"] = float(rdo_importance)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
         self.postfilter = PostFilter.from_config({"postfilter": postfilter, "postfilter_max_quality": postfilter_max_quality,
@@ -162,9 +164,10 @@ class LearnedVideoCodec(nn.Module):
         return max(1, int(round(step * 16)))
 
     # ------------------------------------------------------------------ frames
-    def _encode_intra(self, frame: np.ndarray, quality: float) -> tuple[bytes, np.ndarray]:
+    def _encode_intra(self, frame: np.ndarray, quality: float, rdo_scale=None) -> tuple[bytes, np.ndarray]:
         x = torch.from_numpy(frame.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-        out = self.intra.compress(x, quality=self.intra_quality(quality), header_section=True)  # payload <= 3's I frames
+        out = self.intra.compress(x, quality=self.intra_quality(quality), header_section=True,  # payload <= 3's I frames
+                                  rdo_scale=rdo_scale)
         header, stream = out["strings"]
         return _LWC_HEADER.pack(len(header)) + header + stream, to_pixels(out["x_hat"])
 
@@ -201,9 +204,11 @@ class LearnedVideoCodec(nn.Module):
         return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
 
     def _encode_inter(self, frame: np.ndarray, ref: motion.Reference, quality: float,
-                      header: Header, side: np.ndarray | None = None) -> tuple[bytes, np.ndarray, np.ndarray]:
+                      header: Header, side: np.ndarray | None = None,
+                      rdo_scale=None) -> tuple[bytes, np.ndarray, np.ndarray]:
         """One P frame: (its bytes, its reconstruction, its vector-table indices: the next P
-        frame's ``side``; None after an I frame)."""
+        frame's ``side``; None after an I frame). ``rdo_scale``: the lookahead's lambda
+        multipliers (:func:`lookahead.lambda_scale`), or None."""
         cfg = self.config
         h, w = frame.shape[:2]
         version, block = header.version, header.block or cfg["block"]
@@ -236,7 +241,7 @@ class LearnedVideoCodec(nn.Module):
         records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
         shifts = rs.calibrate(records, shift_table(version))
         if cfg.get("rdo_lambda", 0) > 0:  # requantise under the tables, then re-derive contexts
-            q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step)
+            q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step, rdo_scale)
             records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
             shifts = rs.calibrate(records, shift_table(version))
         if self.stats is not None:
@@ -253,22 +258,27 @@ class LearnedVideoCodec(nn.Module):
         recon = pred + rs.reconstruct(q_ll, q_d, step)
         return data, np.clip(np.round(recon), 0, 255).astype(np.uint8), side
 
-    def _rdo(self, coeffs, q_ll, q_d, records, shifts, step: float):
+    def _rdo(self, coeffs, q_ll, q_d, records, shifts, step: float, rdo_scale=None):
         """Per coefficient the value among {0, floor, floor + 1} of |c| / step minimising the
         squared error (in steps^2, with the decoder's reconstruction offset) + lambda * bits under
-        its current table (one greedy sweep; contexts held fixed)."""
+        its current table (one greedy sweep; contexts held fixed); lambda times ``rdo_scale``'s
+        multiplier of the coefficient when given."""
         lam = self.config["rdo_lambda"]
         ll, details = coeffs
+        levels = len(details)
         q_ll, q_d = q_ll.copy(), [[b.copy() for b in bands] for bands in q_d]
         for group, (orient, level, channel), mask, values, base, *_ in records:
-            c = (ll if orient < 0 else details[level][orient])[channel][mask]
+            band = ll if orient < 0 else details[level][orient]
+            c = band[channel][mask]
+            lam_i = lam if rdo_scale is None else lam * rdo_scale(2 ** (levels if orient < 0 else level + 1),
+                                                                 band.shape[1:])[mask]
             t = rs.shifted(base, shifts[group])
             ratio = np.abs(c) / step
             a = np.floor(ratio).astype(np.int64)
-            best_k, best_j = np.zeros_like(a), ratio**2 + lam * tb.cost(np.zeros_like(a), t)
+            best_k, best_j = np.zeros_like(a), ratio**2 + lam_i * tb.cost(np.zeros_like(a), t)
             for k in (a, a + 1):
                 rec = np.where(k > 0, k - rs.RECON_OFFSET, 0.0)
-                j = (ratio - rec) ** 2 + lam * tb.cost(k, t)
+                j = (ratio - rec) ** 2 + lam_i * tb.cost(k, t)
                 better = j < best_j
                 best_k, best_j = np.where(better, k, best_k), np.where(better, j, best_j)
             target = q_ll if orient < 0 else q_d[level][orient]
@@ -327,14 +337,18 @@ class LearnedVideoCodec(nn.Module):
         header = Header(h, w, t, period, PAYLOAD_VERSION, block, self.config.get("max_block") or block)
         index, parts, recon, seconds = [], [], np.empty_like(frames), []
         ref = None
+        strength = self.config.get("rdo_importance", 0.0)
         for i in range(t):
             start = time.perf_counter()
+            if i % period == 0 and strength:  # the lookahead over this intra period's source frames
+                weights = lookahead.importance(frames, i, min(t, i + period))
+            scale = lookahead.lambda_scale(weights[i % period], strength, h, w) if strength else None
             if i % period == 0:
-                data, rec = self._encode_intra(frames[i], quality)
+                data, rec = self._encode_intra(frames[i], quality, scale)
                 kind, last_intra, sides = I_FRAME, i, SideHistory()
             else:
                 q = self.frame_quality(quality, i - last_intra)
-                data, rec, side = self._encode_inter(frames[i], ref, q, header, sides.previous(q))
+                data, rec, side = self._encode_inter(frames[i], ref, q, header, sides.previous(q), scale)
                 sides.add(q, side)
                 kind = P_FRAME
             ref = self.reference(rec)
