@@ -59,6 +59,7 @@ def fake_hm(root: Path) -> Path:
     (root / "cfg").mkdir()
     (root / "cfg" / "encoder_lowdelay_P_main.cfg").write_text("IntraPeriod : -1\n")
     _script(root / "bin" / "TAppEncoder", """
+[ "$1" = "--help" ] && { echo "HM software: Encoder Version [stand-in]"; exit 0; }
 all="$*"
 while [ $# -gt 0 ]; do case "$1" in -i) src=$2; shift;; -b) dst=$2; shift;; -f) n=$2; shift;; esac; shift; done
 echo "$all" > "$dst.args"; cp "$src" "$dst"
