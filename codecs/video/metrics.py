@@ -28,8 +28,9 @@ def per_frame(src: np.ndarray, dec: np.ndarray, ms_ssim: bool = True) -> dict:
         import torch
         from pytorch_msssim import ms_ssim as msssim
 
-        a = torch.from_numpy(np.ascontiguousarray(src)).permute(0, 3, 1, 2).float()
-        b = torch.from_numpy(np.ascontiguousarray(dec)).permute(0, 3, 1, 2).float()
+        # torch.tensor copies: decoded frames may be read-only buffers (a baseline's ffmpeg output)
+        a = torch.tensor(src).permute(0, 3, 1, 2).float()
+        b = torch.tensor(dec).permute(0, 3, 1, 2).float()
         out["ms-ssim-rgb"] = np.array([float(msssim(a[i : i + 1], b[i : i + 1], data_range=255)) for i in range(len(a))])
     return out
 
