@@ -110,11 +110,14 @@ def test_video_bench_runs_a_baseline(tmp_path, monkeypatch):
     seq = tmp_path / "frames"
     vio.write_png_folder(seq, clip(t=4))
     out = tmp_path / "out"
-    video_bench.main(["--sequence", str(seq), "--codecs", "hm-ld", "--crfs", "42,37", "--intra-period", "4",
+    video_bench.main(["--sequence", str(seq), "--codecs", "hm-ld,lvc", "--crfs", "42,37", "--intra-period", "4",
+                      "--qualities", "2", "--checkpoint", "video-lvc-qt", "--encoder", "rdo_importance=0.5",
                       "--out", str(out)])
+    lvc = json.loads((out / "lvc.json").read_text())
+    assert lvc["meta"]["encoder"] == {"rdo_importance": 0.5} and len(lvc["results"]["bpp"]) == 1
     res = json.loads((out / "hm-ld.json").read_text())
     assert [p["label"] for p in res["per_frame"]] == ["qp42", "qp37"]
     size = 4 * 32 * 48 * 3 // 2
     assert res["results"]["bpp"] == pytest.approx([size * 8 / (4 * 32 * 48)] * 2)
     assert all(len(p["frame_bpp"]) == 4 for p in res["per_frame"])
-    assert "hm-ld" in (out / "report.md").read_text()
+    assert "| lvc | hm-ld |" in (out / "report.md").read_text() or "| hm-ld | lvc |" in (out / "report.md").read_text()

@@ -40,13 +40,14 @@ def metrics(src: np.ndarray, dec: np.ndarray) -> dict:
     return per_frame(src, dec)
 
 
-def run_lvc(name: str, clip, qualities, intra_period: int, checkpoint: str, log) -> dict:
+def run_lvc(name: str, clip, qualities, intra_period: int, checkpoint: str, log, encoder: dict | None = None) -> dict:
     import torch
 
     from ncodec.api import load
 
     torch.set_num_threads(1)
     codec = load(checkpoint, "video")
+    codec.config.update(encoder or {})  # encoder choices only: the decoder below checks the files
     points = []
     for q in qualities:
         t0 = time.perf_counter()
@@ -68,7 +69,7 @@ def run_lvc(name: str, clip, qualities, intra_period: int, checkpoint: str, log)
             f"enc {points[-1]['encode_fps']:.2f} fps, dec {points[-1]['decode_fps']:.2f} fps")
     return {"name": name, "description": f"ncodec {checkpoint}, intra period {intra_period}", "points": points,
             "meta": {"checkpoint": checkpoint, "model_id": codec.model_id.hex(), "intra_period": intra_period,
-                     "threads": 1}}
+                     "threads": 1, **({"encoder": encoder} if encoder else {})}}
 
 
 def run_baseline(name: str, clip, settings, intra_period: int, log) -> dict:
@@ -154,6 +155,9 @@ def main(argv=None) -> None:
     parser.add_argument("--crfs", default="", help="baseline settings: x264/x265 CRFs, HM/VTM QPs (default: each one's sweep)")
     parser.add_argument("--codecs", default="lvc,lvc-intra,x264-ld,x265-ld")
     parser.add_argument("--checkpoint", default="video-lvc")
+    parser.add_argument("--encoder", action="append", default=[], metavar="KEY=VALUE",
+                        help="an encoder setting of the checkpoint's config (e.g. rdo_importance=0) for a side-by-side "
+                             "measurement; the decoder checks every file as usual")
     parser.add_argument("--out", required=True)
     parser.add_argument("--update-card", default=None, metavar="CHECKPOINT",
                         help="store the measured points and BD-rates in that checkpoint's model card")
@@ -181,7 +185,8 @@ def main(argv=None) -> None:
     for name in args.codecs.split(","):
         if name in ("lvc", "lvc-intra"):
             period = args.intra_period if name == "lvc" else 1
-            run = run_lvc(name, clip, qualities, period, args.checkpoint, print)
+            encoder = {k: json.loads(v) for k, v in (e.split("=", 1) for e in args.encoder)}
+            run = run_lvc(name, clip, qualities, period, args.checkpoint, print, encoder)
         else:
             run = run_baseline(name, clip, crfs, args.intra_period, print)
         results[name] = to_results(run, seq, t)
