@@ -5,7 +5,8 @@
     jpeg.available()            # None, or the install hint when its tool is missing
 
 Every baseline declares the modality it codes (``Baseline.modality``): images (jpeg, jpeg444, webp,
-jpeg2000, avif, jxl, x265, vtm), point clouds (laszip, draco, gzip, zstd, lzma, gpcc).
+jpeg2000, avif, jxl, x265, vtm), point clouds (laszip, draco, gzip, zstd, lzma, gpcc), video (x264-ld,
+x265-ld, hm-ld, vtm-ld).
 
 Modules register their codecs with ``@register_baseline``; importing this package loads them all
 (every module in this folder is discovered).
