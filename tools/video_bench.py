@@ -4,7 +4,8 @@ x265 (low-delay, no B-frames, same intra period, veryslow, tune psnr, CRF sweep)
 give their binaries, on one sequence.
 
     python3 -m ncodec.tools.video_bench --sequence ../shared/data/video/BasketballPass --out results/video \
-        [--frames 64] [--intra-period 32] [--qualities 0,1,2,3] [--codecs lvc,lvc-intra,x264-ld,x265-ld,hm-ld]
+        [--frames 64] [--intra-period 32] [--qualities 0,1,2,3] [--codecs lvc,lvc-intra,x264-ld,x265-ld,hm-ld] \
+        [--checkpoint video-lvc-qt] [--encoder rdo_importance=0]   # an encoder setting, side by side
 
 Every figure comes from real files: bpp = file bytes x 8 / (frames x H x W). Per codec and rate point:
 per-frame bits and PSNR-RGB, mean bpp, PSNR-Y, PSNR-YUV (6:1:1, BT.601 4:2:0 planes of the RGB
