@@ -72,6 +72,7 @@ def test_bad_training_inputs(trained, args, message):
     r = ncodec("train", "fit", "--config", ROOT / "configs/smoke/image.yaml", *args, cwd=trained)
     assert r.returncode == 2 and message in r.stderr, r.stderr[-1000:]
     assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].startswith("ncodec: error:")
+    assert sorted(os.listdir(trained)) == before  # nothing written by a refused run
 
 
 def test_ddp_two_cpu_processes_agree(trained):

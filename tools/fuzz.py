@@ -344,7 +344,6 @@ def run_forked(path: Path, out: Path, timeout: float, memory_mb: int) -> tuple[s
             err_path.unlink(missing_ok=True)
             return "hang", [], timeout
         time.sleep(0.002)
-    seconds = time.monotonic() - start
     grown_mb = max(usage.ru_maxrss - base_rss_kb, 0) / 1024
     left = _outputs(out)
     for f in left:

@@ -95,11 +95,9 @@ def decode(path: Path, workdir: Path) -> tuple[str, dict]:
     container = read_container(path)
     if container.modality == "image":
         from ncodec.api import _checkpoint_for, load
-        from ncodec.codecs.image import modality as image_files
 
         with _one_thread():  # the pixel hash is a same-platform, one-thread check (pixels_platform)
             out = ncodec.decode_file(path, workdir / (path.stem + ".png"), force=True)
-        d = image_files.describe(container)
         model = load(_checkpoint_for(container), "image", "cpu")
         y_hat = model.decompress(container.sections[:2], container.payload[:8], container.quality)["y_hat"]
         return "image", {"y_hat": y_hat, "pixels": out["sample"].pixels}
