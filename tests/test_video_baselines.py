@@ -43,7 +43,7 @@ def test_unavailable_without_binaries(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="folder not found"):
         get_baseline("vtm-ld", vtm_dir=tmp_path / "missing").available()
     monkeypatch.setenv("HM_DIR", str(tmp_path))
-    with pytest.raises(InputError, match="no TAppEncoder/TAppDecoder"):
+    with pytest.raises(InputError, match="no HM TAppEncoder/TAppDecoder"):
         get_baseline("hm-ld").available()
 
 

@@ -80,7 +80,7 @@ def run_baseline(name: str, clip, settings, intra_period: int, log) -> dict:
     base.intra_period, base.fps = intra_period, clip.fps
     hint = base.available()
     if hint:
-        raise RuntimeError(hint)
+        raise SystemExit(f"video_bench: {name} cannot run here: {hint}")
     key = base.setting_name.lower()
     points = []
     for setting in settings or base.settings():

@@ -136,6 +136,80 @@ class YuvTool(Baseline):
         return read_yuv444(out, height, width)
 
 
+class VideoBaseline(Baseline):
+    """A baseline that codes a whole clip ((T, H, W, 3) uint8 RGB) into one file, low-delay with an
+    intra frame every ``intra_period`` frames (``ncodec eval`` on clips, ``tools/video_bench``)."""
+
+    kind = "video-baseline"
+    modality = "video"
+
+    def __init__(self, intra_period: int = 32, fps: float = 25.0):
+        self.intra_period, self.fps = intra_period, fps
+
+    def encode_clip(self, frames: np.ndarray, setting: float, tmpdir: Path) -> Path:
+        raise NotImplementedError
+
+    def decode_clip(self, path: Path) -> np.ndarray:
+        raise NotImplementedError
+
+    def frame_bits(self, path: Path) -> list[int]:
+        """Bits of each coded frame, in display order."""
+        raise NotImplementedError
+
+    def encode(self, frames: np.ndarray, setting: float, tmpdir: Path) -> Path:
+        return self.encode_clip(frames, setting, tmpdir)
+
+    def decode(self, path: Path) -> np.ndarray:
+        return self.decode_clip(path)
+
+
+class ReferenceSoftware:
+    """A baseline run with JVET reference software (HM, VTM) from a folder the user gives: its
+    encoder and decoder binaries (in the folder or its ``bin``) and a configuration file
+    ``cfg/<config>`` found in the folder or up to three folders above it."""
+
+    folder: Path | None = None
+    what = ""                        # for messages: "VTM", "HM"
+    where = ""                       # how the folder is given: "VTM_DIR / --vtm-dir"
+    hint = ""                        # install hint when no folder is given
+    encoders: tuple[str, ...] = ()
+    decoders: tuple[str, ...] = ()
+    config = ""
+
+    @staticmethod
+    def given_folder(option, env: str) -> Path | None:
+        """The folder from the command-line option, else from the environment variable."""
+        given = option or os.environ.get(env) or None
+        return Path(given).expanduser() if given else None
+
+    def _tools(self) -> tuple[Path, Path, Path]:
+        """Encoder, decoder and configuration; a given folder without them is the user's error."""
+        d = self.folder
+        if not d.is_dir():
+            raise InputError(f"{self.what} folder not found: {d} ({self.where})")
+        enc, dec = find_program(d, self.encoders), find_program(d, self.decoders)
+        if enc is None or dec is None:
+            raise InputError(f"no {self.what} {self.encoders[-1]}/{self.decoders[-1]} in {d} "
+                             f"({self.where} must hold the binaries)")
+        for base in (d, *d.parents[:3]):
+            if (base / "cfg" / self.config).is_file():
+                return enc, dec, base / "cfg" / self.config
+        raise InputError(f"{self.what}'s cfg/{self.config} not found in {d} or the folders above it")
+
+    def available(self) -> str | None:
+        if self.folder is None:
+            return self.hint
+        self._tools()  # raises InputError when the given folder lacks the binaries
+        return None
+
+    def version(self) -> str:
+        import hashlib
+
+        enc, _, cfg = self._tools()
+        text = tool_version([enc, "--help"], lambda ln: "version" in ln.lower())
+        return f"{text}; {cfg.name} sha256 {hashlib.sha256(cfg.read_bytes()).hexdigest()[:12]}"
+
+
 def run_tool(args: list, what: str) -> str:
     """Run an external program; its failure is an internal error with the tool's last words."""
     r = subprocess.run([str(a) for a in args], capture_output=True, text=True)

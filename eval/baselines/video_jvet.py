@@ -13,17 +13,15 @@ loss and the figures compare. The bitstream file is the rate; the encoder's per-
 from __future__ import annotations
 
 import json
-import hashlib
-import os
 import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from ncodec.errors import InputError
 from ncodec.eval.baselines import register_baseline
-from ncodec.eval.baselines.base import Baseline, find_program, missing_programs, run_tool, tool_version
+from ncodec.eval.baselines.base import ReferenceSoftware, VideoBaseline, missing_programs, run_tool
+from ncodec.eval.baselines.vtm import HINT as VTM_HINT
 
 _POC_BITS = re.compile(r"^POC\s+(\d+)\b.*?\)\s+(\d+)\s+bits", re.M)
 
@@ -36,48 +34,21 @@ def frame_bits_from_log(log: str, frames: int) -> list[int]:
     return [bits[i] for i in range(frames)]
 
 
-class _JvetLowDelay(Baseline):
-    kind = "video-baseline"
-    modality = "video"
+class _JvetLowDelay(ReferenceSoftware, VideoBaseline):
     setting_name, label_prefix = "QP", "qp"
     suffix = ".bin"
     takes_options = True
-    env, option = "", ""  # where the binaries are given
-    encoders: tuple[str, ...] = ()
-    decoders: tuple[str, ...] = ()
-    config = ""
-    hint = ""
+    env, option = "", ""  # where the binaries are given: the environment variable, the eval option
 
     def __init__(self, intra_period: int = 32, fps: float = 25.0, **options):
-        self.intra_period, self.fps = intra_period, fps
-        given = options.get(self.option) or os.environ.get(self.env) or None
-        self.folder = Path(given).expanduser() if given else None
-
-    def _tools(self) -> tuple[Path, Path, Path]:
-        """Encoder, decoder and configuration; a given folder without them is the user's error."""
-        d = self.folder
-        if not d.is_dir():
-            raise InputError(f"{self.name}: folder not found: {d} ({self.env})")
-        enc, dec = find_program(d, self.encoders), find_program(d, self.decoders)
-        if enc is None or dec is None:
-            raise InputError(f"{self.name}: no {'/'.join(self.encoders[-1:] + self.decoders[-1:])} in {d} ({self.env})")
-        for base in (d, *d.parents[:3]):
-            if (base / "cfg" / self.config).is_file():
-                return enc, dec, base / "cfg" / self.config
-        raise InputError(f"{self.name}: cfg/{self.config} not found in {d} or the folders above it")
+        super().__init__(intra_period, fps)
+        self.folder = self.given_folder(options.get(self.option), self.env)
 
     def available(self) -> str | None:
-        if self.folder is None:
-            return self.hint
-        if missing_programs("ffmpeg"):
+        hint = super().available()
+        if hint is None and missing_programs("ffmpeg"):
             return "ffmpeg not found: apt-get install ffmpeg"
-        self._tools()  # raises InputError when the given folder lacks the binaries
-        return None
-
-    def version(self) -> str:
-        enc, _, cfg = self._tools()
-        text = tool_version([enc, "--help"], lambda ln: "version" in ln.lower())
-        return f"{text}; {cfg.name} sha256 {hashlib.sha256(cfg.read_bytes()).hexdigest()[:12]}"
+        return hint
 
     def settings(self) -> list[float]:
         return [47.0, 42.0, 37.0, 32.0, 27.0]
@@ -121,18 +92,12 @@ class _JvetLowDelay(Baseline):
         yuv.unlink()
         return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
 
-    def encode(self, frames: np.ndarray, setting: float, tmpdir: Path) -> Path:  # ncodec eval: a clip
-        return self.encode_clip(frames, setting, tmpdir)
-
-    def decode(self, path: Path) -> np.ndarray:
-        return self.decode_clip(path)
-
 
 @register_baseline
 class HMLowDelay(_JvetLowDelay):
     name = "hm-ld"
     description = "HEVC (HM reference software), low-delay P (CTC configuration), IDR every intra period, QP"
-    env, option = "HM_DIR", "hm_dir"
+    env, option, what, where = "HM_DIR", "hm_dir", "HM", "HM_DIR"
     encoders, decoders = ("TAppEncoderStatic", "TAppEncoder"), ("TAppDecoderStatic", "TAppDecoder")
     config = "encoder_lowdelay_P_main.cfg"
     hint = ("set HM_DIR to the folder with HM's TAppEncoder and TAppDecoder "
@@ -143,8 +108,6 @@ class HMLowDelay(_JvetLowDelay):
 class VTMLowDelay(_JvetLowDelay):
     name = "vtm-ld"
     description = "VVC (VTM reference software), low-delay P (CTC configuration), IDR every intra period, QP"
-    env, option = "VTM_DIR", "vtm_dir"
+    env, option, what, where = "VTM_DIR", "vtm_dir", "VTM", "VTM_DIR / --vtm-dir"
     encoders, decoders = ("EncoderAppStatic", "EncoderApp"), ("DecoderAppStatic", "DecoderApp")
-    config = "encoder_lowdelay_P_vtm.cfg"
-    hint = ("set VTM_DIR (or --vtm-dir) to the folder with VTM's EncoderApp and DecoderApp "
-            "(build https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM with cmake)")
+    config, hint = "encoder_lowdelay_P_vtm.cfg", VTM_HINT

@@ -15,18 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ncodec.eval.baselines import register_baseline
-from ncodec.eval.baselines.base import Baseline, missing_programs, tool_version
+from ncodec.eval.baselines.base import VideoBaseline, missing_programs, tool_version
 
 
-class _X26x(Baseline):
-    kind = "video-baseline"
-    modality = "video"
+class _X26x(VideoBaseline):
     setting_name, label_prefix = "CRF", "crf"
     library, suffix, fmt = "", "", ""
     preset, tune = "veryslow", "psnr"
-
-    def __init__(self, intra_period: int = 32, fps: float = 25.0):
-        self.intra_period, self.fps = intra_period, fps
 
     def available(self) -> str | None:
         if missing_programs("ffmpeg"):
@@ -70,12 +65,6 @@ class _X26x(Baseline):
         sizes = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=size", "-of", "csv=p=0", str(path)],
                                capture_output=True, text=True, check=True).stdout.split()
         return [8 * int(s) for s in sizes]
-
-    def encode(self, frames: np.ndarray, setting: float, tmpdir: Path) -> Path:  # ncodec eval: a clip
-        return self.encode_clip(frames, setting, tmpdir)
-
-    def decode(self, path: Path) -> np.ndarray:
-        return self.decode_clip(path)
 
 
 @register_baseline

@@ -9,54 +9,27 @@ the decoder writes raw planes.
 """
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
-from ncodec.errors import InputError
 from ncodec.eval.baselines import register_baseline
-from ncodec.eval.baselines.base import YuvTool, find_program, tool_version
+from ncodec.eval.baselines.base import ReferenceSoftware, YuvTool
 
 HINT = ("set VTM_DIR (or --vtm-dir) to the folder with VTM's EncoderApp and DecoderApp "
         "(build https://vcgit.hhi.fraunhofer.de/jvet/VVCSoftware_VTM with cmake)")
-CONFIG = Path("cfg") / "encoder_intra_vtm.cfg"
 
 
 @register_baseline
-class VTM(YuvTool):
+class VTM(ReferenceSoftware, YuvTool):
     name, description = "vtm", "VVC intra (VTM reference software, 4:4:4 8-bit, intra config)"
     setting_name, label_prefix = "QP", "qp"
     encoder, decoder, suffix = "VTM EncoderApp", "VTM DecoderApp", ".bin"
     takes_options = True
+    what, where, hint = "VTM", "VTM_DIR / --vtm-dir", HINT
+    encoders, decoders = ("EncoderAppStatic", "EncoderApp"), ("DecoderAppStatic", "DecoderApp")
+    config = "encoder_intra_vtm.cfg"
 
     def __init__(self, vtm_dir: str | Path | None = None, **_):
-        given = vtm_dir or os.environ.get("VTM_DIR") or None
-        self.vtm_dir = Path(given).expanduser() if given else None
-
-    def _tools(self) -> tuple[Path, Path, Path]:
-        """Encoder, decoder and config; a given folder without them is the user's error."""
-        d = self.vtm_dir
-        if not d.is_dir():
-            raise InputError(f"VTM folder not found: {d} (VTM_DIR / --vtm-dir)")
-        enc = find_program(d, ("EncoderAppStatic", "EncoderApp"))
-        dec = find_program(d, ("DecoderAppStatic", "DecoderApp"))
-        if enc is None or dec is None:
-            raise InputError(f"no VTM EncoderApp/DecoderApp in {d} (VTM_DIR / --vtm-dir must hold the binaries)")
-        for base in (d, *d.parents[:3]):
-            if (base / CONFIG).is_file():
-                return enc, dec, base / CONFIG
-        raise InputError(f"VTM's {CONFIG} not found in {d} or the folders above it")
-
-    def available(self) -> str | None:
-        if self.vtm_dir is None:
-            return HINT
-        self._tools()  # raises InputError when the given folder lacks the binaries
-        return None
-
-    def version(self) -> str:
-        enc, _, cfg = self._tools()
-        text = tool_version([enc, "--help"], lambda ln: "version" in ln.lower())
-        return f"{text}; {cfg.name} sha256 {hashlib.sha256(cfg.read_bytes()).hexdigest()[:12]}"
+        self.folder = self.given_folder(vtm_dir, "VTM_DIR")
 
     def settings(self) -> list[float]:
         return [47, 42, 37, 32, 27, 22]
