@@ -131,3 +131,46 @@ def test_a_quality_cascade_is_added_after_the_warm_start():
     state = qt.codec.state_dict()
     assert set(state) - set(shipped) == {"cascade16", "interp_taps"} and qt.codec.config["max_block"] == 64
     assert state["interp_taps"].tolist() == qt.codec.config["interp_taps"] == motion.HEVC_TAPS.tolist()
+
+
+def test_lvc_context_network_trains_exports_and_decodes_exactly(trained):
+    """``configs/video/lvc-mlp.yaml``: residual samples coded by the shipped encoder, a few
+    gradient steps, export; the exported model's context network is exact fixed point (a buffer:
+    its own model id), and its files decode to the encoder's reconstruction bit for bit."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/video/lvc-mlp.yaml", work, "tiny-lvc-mlp", "--data.clips", "[]",
+                                  "--data.frames", "3", "--data.photos", "2", "--data.photo_root", work / "photos",
+                                  "--data.size", "[64, 96]", "--data.qualities", "[1.0, 3.0]",
+                                  "--data.qualities_per_clip", "1", "--data.batch_size", "256",
+                                  "--trainer.max_steps", "20")
+    assert card["codec"] == "lvc" and card["config"]["context_hidden"] == 32 and card["training"]["samples"] > 0
+    assert card["training"]["quantiser"] == "video-lvc-qt" and sorted(card["training"]["data"]) == ["pan:a.png", "pan:b.png"]
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+    from ncodec.train.video import camera_move
+
+    model = load_codec("tiny-lvc-mlp", "video", folder=work / "ckpts")
+    base = create_model("video-lvc-qt")
+    assert model.model_id != base.model_id
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in base.state_dict().items())  # all but the network
+    assert model.ctx_w1.dtype == torch.int64 and model.ctx_w1.abs().sum() > 0
+    clip = camera_move(np.asarray(__import__("PIL.Image").Image.open(work / "photos/b.png").convert("RGB")),
+                       4, (48, 64), np.random.default_rng(6))
+    out = model.compress(clip, quality=2.0, intra_period=8)
+    dec = model.decompress(out["strings"], out["payload"], 2.0)
+    assert np.array_equal(np.asarray(dec["x_hat"]), out["x_hat"])
+
+
+def test_table_bits_are_the_coder_tables_at_integer_indices():
+    """The training loss is the video coder's own table costs (escapes included) at integer
+    table indices, linear in between."""
+    from ncodec.codecs.video import tables as tb
+    from ncodec.train.video import table_bits
+
+    v = torch.tensor([-300.0, -7.0, -1.0, 0.0, 2.0, 40.0])
+    for k in (0, 17, 28, 60):
+        expected = tb.cost(v.long().numpy(), np.full(6, k))
+        assert np.allclose(table_bits(v, torch.full_like(v, float(k))).numpy(), expected, atol=1e-4)
+    mid = table_bits(v, torch.full_like(v, 17.25)).numpy()
+    assert np.allclose(mid, 0.75 * tb.cost(v.long().numpy(), np.full(6, 17)) + 0.25 * tb.cost(v.long().numpy(), np.full(6, 18)),
+                       atol=1e-4)

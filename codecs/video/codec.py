@@ -52,6 +52,7 @@ from ncodec.codecs.video import tables as tb
 from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, Header, pack_index, pack_payload,
                                         parse_index, period_end, unpack_payload)
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
+from ncodec.entropy.subband_context import N_BAND, ExactMLP
 from ncodec.errors import FormatError
 
 _LWC_HEADER = struct.Struct("<H")
@@ -83,7 +84,8 @@ class LearnedVideoCodec(nn.Module):
                  intra: dict | None = None, postfilter: int = 0, postfilter_max_quality: float | None = None,
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
                  max_block: int | None = None, split_bits: float | None = None, mv_refine: int = 0,
-                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, rdo_importance: float = 0.0):
+                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, rdo_importance: float = 0.0,
+                 context_hidden: int = 0):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -136,7 +138,17 @@ class LearnedVideoCodec(nn.Module):
         n = cells // (rs.SIZES[1] * rs.SIZES[2] * rs.SIZES[3])
         lut[:] = np.clip(tb.ZERO - 12 + 3 * n, 0, tb.N_TABLES - 1)
         self.register_buffer("lut", torch.from_numpy(lut.astype(np.uint8)))  # table index per context cell
+        # Optional learned context network in place of the lookup (absent from older configs): its
+        # exact fixed-point weights are buffers, so the model id covers them (rs.MlpContext).
+        if context_hidden:
+            self.config["context_hidden"] = int(context_hidden)
+            n_in = rs.N_FEATURES_NUMERIC + N_BAND
+            for name, shape in (("w1", (n_in, context_hidden)), ("b1", (context_hidden,)),
+                                ("w2", (context_hidden, context_hidden)), ("b2", (context_hidden,)),
+                                ("w3", (context_hidden, 1)), ("b3", (1,))):
+                self.register_buffer(f"ctx_{name}", torch.zeros(shape, dtype=torch.int64))
         self.stats = None  # set to a list to collect training statistics while coding
+        self.samples = None  # a callable (step16, view, pass, mask, values): every coded pass (training samples)
 
     @property
     def quality_range(self) -> tuple[float, float]:
@@ -200,6 +212,14 @@ class LearnedVideoCodec(nn.Module):
     def _lut(self) -> np.ndarray:
         return self.lut.cpu().numpy()
 
+    def _context(self, step16: int):
+        """The residual's context model at a P frame's step: the learned network when the model
+        has one, else the lookup."""
+        if not self.config.get("context_hidden"):
+            return rs.LookupContext(self._lut())
+        weights = [getattr(self, f"ctx_{k}").cpu().numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
+        return rs.MlpContext(ExactMLP(*weights), step16)
+
     def _predict(self, ref: motion.Reference, mv: np.ndarray, block: int) -> np.ndarray:
         return ref.obmc_prediction(mv, block) if self.config["obmc"] else ref.block_prediction(mv, block)
 
@@ -231,18 +251,21 @@ class LearnedVideoCodec(nn.Module):
         coeffs = rs.forward(frame.astype(np.int32) - pred, levels)
         q_ll, q_d = rs.quantise(coeffs, step, cfg["rounding"])
         ll_shape, shapes = rs.shapes_for(h, w, levels)
-        prior = rs.temporal_prior(pred, levels, s16)
+        prior = rs.temporal_prior(pred, levels, s16) + ((rs.motion_edges(mv), block),)
 
         def own(group, mask, base, key):
             orient, level, channel = key
             band = q_ll if orient < 0 else q_d[level][orient]
             return band[channel][mask]
 
-        records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
+        context = self._context(s16)
+        rdo = cfg.get("rdo_lambda", 0) > 0
+        sink = None if self.samples is None else (lambda *a: self.samples(s16, *a))
+        records = rs.walk(levels, ll_shape, shapes, prior, context, own, None if rdo else sink)
         shifts = rs.calibrate(records, shift_table(version))
-        if cfg.get("rdo_lambda", 0) > 0:  # requantise under the tables, then re-derive contexts
+        if rdo:  # requantise under the tables, then re-derive contexts
             q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step, rdo_scale)
-            records = rs.walk(levels, ll_shape, shapes, prior, self._lut(), own)
+            records = rs.walk(levels, ll_shape, shapes, prior, context, own, sink)
             shifts = rs.calibrate(records, shift_table(version))
         if self.stats is not None:
             self.stats.append([(r[6], r[5], r[3]) for r in records])
@@ -304,7 +327,7 @@ class LearnedVideoCodec(nn.Module):
         pred = self._predict(ref, mv, block)
         levels = min(rs.MAX_LEVELS, _levels(h, w))
         ll_shape, shapes = rs.shapes_for(h, w, levels)
-        prior = rs.temporal_prior(pred, levels, s16)
+        prior = rs.temporal_prior(pred, levels, s16) + ((rs.motion_edges(mv), block),)
         q_ll = np.zeros(ll_shape, dtype=np.int64)
         q_d = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
 
@@ -315,7 +338,7 @@ class LearnedVideoCodec(nn.Module):
             band[channel][mask] = values
             return values
 
-        rs.walk(levels, ll_shape, shapes, prior, self._lut(), pull)
+        rs.walk(levels, ll_shape, shapes, prior, self._context(s16), pull)
         dec.finish()
         recon = pred + rs.reconstruct(q_ll, q_d, step)
         return np.clip(np.round(recon), 0, 255).astype(np.uint8), side

@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ncodec.codecs.image import cdf97
-from ncodec.entropy.subband_context import box3, fit, upsample  # the image context model's, exactly
+from ncodec.entropy.subband_context import (HOT, LOG_CLIP, LOG_MAP, N_BAND, N_LEVEL_SLOTS, OUT_FRAC, box3, fit,
+                                            upsample)  # the image context model's, exactly
 from ncodec.codecs.video import tables as tb
 
 PASSES = ((0, 0), (1, 1), (0, 1), (1, 0))  # polyphase positions, in coding order
@@ -116,50 +117,213 @@ def shapes_for(h: int, w: int, levels: int):
     return (3, h, w), shapes
 
 
-def walk(levels: int, ll_shape, shapes, prior, lut: np.ndarray, coder) -> list:
-    """Visit every (band, channel, pass) in decoding order. ``coder(group, mask, base_tables)``
-    returns the pass's values (encoder: its own; decoder: decoded). Returns the magnitudes
-    (ll, details) and the records (group, band key, mask, values, base tables)."""
+class BandView:
+    """The decoded context of one (band, channel) at the time its passes are coded: the maps both
+    context models read, each computed on first use (integers; zeros where nothing is decoded)."""
+
+    def __init__(self, slot: int, level: int, orient: int, channel: int, levels: int, band3, mags, mags_ll, prior):
+        self.slot, self.level, self.orient, self.channel = slot, level, orient, channel
+        self._levels, self._band3, self._mags, self._mags_ll = levels, band3, mags, mags_ll
+        prior_ll, prior_d = prior[:2]
+        self._edges = prior[2] if len(prior) > 2 else None  # (edge map of the motion field, its block)
+        self.band = band3[channel]
+        self.shape = self.band.shape
+        self.t = prior_ll if orient < 0 else prior_d[level][orient]  # the luma prior, for every channel
+        self._prior_d = prior_d
+        self._cache: dict = {}
+
+    def _get(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def _parent_band(self):
+        if self.orient < 0:
+            return None
+        if self.level + 1 < self._levels:
+            return self._mags[self.level + 1][self.orient][self.channel]
+        return self._mags_ll[self.channel]
+
+    @property
+    def par3(self) -> np.ndarray:
+        """3x3 sum around the co-located parent (the residual's lowpass for the coarsest details)."""
+        def make():
+            parent = self._parent_band()
+            return np.zeros(self.shape, dtype=np.int64) if parent is None else upsample(box3(parent), self.shape)
+        return self._get("par3", make)
+
+    @property
+    def par1(self) -> np.ndarray:
+        def make():
+            parent = self._parent_band()
+            return np.zeros(self.shape, dtype=np.int64) if parent is None else upsample(parent, self.shape)
+        return self._get("par1", make)
+
+    @property
+    def cross(self) -> np.ndarray:
+        """Chroma: 3x3 sums of the luma (and C1) of this band; luma: of its earlier orientations."""
+        def make():
+            b3, shape = self._band3, self.shape
+            if self.channel > 0:
+                return box3(b3[0]) + (box3(b3[1]) if self.channel == 2 else 0)
+            if self.orient > 0:
+                return sum(box3(fit(self._mags[self.level][o][0], shape)) for o in range(self.orient))
+            return np.zeros(shape, dtype=np.int64)
+        return self._get("cross", make)
+
+    @property
+    def cross1(self) -> np.ndarray:
+        """The co-located value behind :attr:`cross`: chroma the luma's, luma the previous orientation's."""
+        def make():
+            if self.channel > 0:
+                return self._band3[0]
+            if self.orient > 0:
+                return fit(self._mags[self.level][self.orient - 1][0], self.shape)
+            return np.zeros(self.shape, dtype=np.int64)
+        return self._get("cross1", make)
+
+    @property
+    def t3(self) -> np.ndarray:
+        return self._get("t3", lambda: box3(self.t))
+
+    @property
+    def t_parent(self) -> np.ndarray:
+        """The prior one level coarser at the parent position (zeros for the coarsest and the lowpass)."""
+        def make():
+            if self.orient < 0 or self.level + 1 >= self._levels:
+                return np.zeros(self.shape, dtype=np.int64)
+            return upsample(self._prior_d[self.level + 1][self.orient], self.shape)
+        return self._get("t_parent", make)
+
+
+    @property
+    def motion_edge(self) -> np.ndarray:
+        """The motion field's discontinuity (:func:`motion_edges`) of the block each coefficient
+        lies in (zeros without a field)."""
+        def make():
+            if self._edges is None:
+                return np.zeros(self.shape, dtype=np.int64)
+            edges, block = self._edges
+            factor = 1 << (self.level + (0 if self.orient < 0 else 1))  # band samples -> pixels
+            rows = np.minimum((np.arange(self.shape[0]) * factor) // block, edges.shape[0] - 1)
+            cols = np.minimum((np.arange(self.shape[1]) * factor) // block, edges.shape[1] - 1)
+            return edges[rows][:, cols]
+        return self._get("motion_edge", make)
+
+
+def motion_edges(mv: np.ndarray) -> np.ndarray:
+    """(gh, gw) integer discontinuity of a quarter-pel motion field: per cell the largest
+    |dy| + |dx| difference from its four neighbours (overlapped compensation blends there, and
+    the prediction errs most at motion boundaries)."""
+    mv = np.asarray(mv, dtype=np.int64)
+    out = np.zeros(mv.shape[:2], dtype=np.int64)
+    d = np.abs(mv[1:] - mv[:-1]).sum(-1)
+    out[1:] = np.maximum(out[1:], d)
+    out[:-1] = np.maximum(out[:-1], d)
+    d = np.abs(mv[:, 1:] - mv[:, :-1]).sum(-1)
+    out[:, 1:] = np.maximum(out[:, 1:], d)
+    out[:, :-1] = np.maximum(out[:, :-1], d)
+    return out
+
+
+class LookupContext:
+    """The shipped models' context: a table index per cell of binned (N, P, X, T) features and
+    class (``lut``: (N_CLASSES, CELLS))."""
+
+    def __init__(self, lut: np.ndarray):
+        self.lut = lut
+
+    def tables(self, view: BandView, pass_: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(base table per coefficient of the pass, its cell)."""
+        bins = view._get("bins", lambda: (_bins(view.par3, P_BINS), _bins(np.asarray(view.cross), X_BINS),
+                                          _bins(view.t, T_BINS)))
+        pb, xb, tb_ = bins
+        n = box3(view.band)[mask]
+        cell = ((_bins(n, N_BINS) * SIZES[1] + pb[mask]) * SIZES[2] + xb[mask]) * SIZES[3] + tb_[mask]
+        klass = class_of(view.slot, view.channel, pass_)
+        return self.lut[klass, cell].astype(np.int64), cell
+
+
+def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None) -> list:
+    """Visit every (band, channel, pass) in decoding order. ``context``: a :class:`LookupContext`
+    (or a lookup array) or :class:`MlpContext`; ``coder(group, mask, base_tables, key)`` returns
+    the pass's values (encoder: its own; decoder: decoded); ``sink(view, pass_, mask, values)``,
+    when given, sees every pass (training samples). Returns the records (group, band key, mask,
+    values, base tables, cell or None, class)."""
+    if isinstance(context, np.ndarray):
+        context = LookupContext(context)
     mags_ll = np.zeros(ll_shape, dtype=np.int64)
     mags = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
-    prior_ll, prior_d = prior
     records = []
     for slot, level, orient in band_order(levels):
         band3 = mags_ll if orient < 0 else mags[level][orient]
-        tband3 = prior_ll if orient < 0 else prior_d[level][orient]
         for channel in range(3):
-            band = band3[channel]
-            if band.size == 0:
+            if band3[channel].size == 0:
                 continue
-            shape = band.shape
-            # parent
-            if orient < 0:
-                par = np.zeros(shape, dtype=np.int64)
-            elif level + 1 < levels:
-                par = upsample(box3(mags[level + 1][orient][channel]), shape)
-            else:
-                par = upsample(box3(mags_ll[channel]), shape)
-            # cross: chroma sees the luma (and C1) of this band, luma its earlier orientations
-            if channel > 0:
-                cross = box3(band3[0]) + (box3(band3[1]) if channel == 2 else 0)
-            elif orient > 0:
-                cross = sum(box3(fit(mags[level][o][0], shape)) for o in range(orient))
-            else:
-                cross = np.zeros(shape, dtype=np.int64)
-            cross = np.asarray(cross)
-            t = tband3 if tband3.ndim == 2 else tband3  # luma prior for every channel
-            pb, xb, tb_ = _bins(par, P_BINS), _bins(cross, X_BINS), _bins(t, T_BINS)
-            for pass_, mask in enumerate(pass_masks(shape)):
+            view = BandView(slot, level, orient, channel, levels, band3, mags, mags_ll, prior)
+            for pass_, mask in enumerate(pass_masks(view.shape)):
                 if not mask.any():
                     continue
-                n = box3(band)[mask]
-                cell = ((_bins(n, N_BINS) * SIZES[1] + pb[mask]) * SIZES[2] + xb[mask]) * SIZES[3] + tb_[mask]
-                base = lut[class_of(slot, channel, pass_), cell].astype(np.int64)
+                base, cell = context.tables(view, pass_, mask)
                 group = calib_group(slot, channel)
                 values = coder(group, mask, base, (orient, level, channel))
-                band[mask] = np.minimum(np.abs(values), MAG_CLIP)
+                if sink is not None:
+                    sink(view, pass_, mask, values)
+                view.band[mask] = np.minimum(np.abs(values), MAG_CLIP)
                 records.append((group, (orient, level, channel), mask, values, base, cell, class_of(slot, channel, pass_)))
     return records
+
+
+# ------------------------------------------------------------------ learned context network
+
+N_FEATURES_NUMERIC = 11  # = subband_context.N_NUMERIC: the exact network's layout
+
+
+def features(view: BandView, pass_: int, mask: np.ndarray) -> np.ndarray:
+    """(N, 11) integer features (through the image model's log map, 0..48) of one pass: decoded
+    neighbours (vertical, horizontal, diagonal sums of the earlier passes), the parent and its
+    3x3, the cross-channel / earlier-orientation value and 3x3 sums, the temporal prior, its 3x3
+    and its parent, and the motion field's discontinuity at the coefficient's block."""
+    p = np.pad(view.band, 1)  # only earlier passes are nonzero yet
+    cols = [(p[:-2, 1:-1] + p[2:, 1:-1])[mask], (p[1:-1, :-2] + p[1:-1, 2:])[mask],
+            (p[:-2, :-2] + p[:-2, 2:] + p[2:, :-2] + p[2:, 2:])[mask],
+            view.par1[mask], view.par3[mask], view.cross1[mask], view.cross[mask],
+            view.t[mask], view.t3[mask], view.t_parent[mask], view.motion_edge[mask]]
+    x = np.stack(cols, axis=1)
+    return LOG_MAP[np.minimum(x, LOG_CLIP)].astype(np.uint8)
+
+
+def step_code(step16: int) -> int:
+    """floor(4 log2(step16)), by integer arithmetic: the quantiser step as the network sees it."""
+    return (int(step16) ** 4).bit_length() - 1
+
+
+def band_vector(step16: int, view: BandView, pass_: int) -> np.ndarray:
+    """(16,) band features: step code, one-hot level slot (the lowpass: the coarsest), orientation
+    (none for the lowpass), channel and pass (the image model's N_BAND layout)."""
+    x = np.zeros(N_BAND, dtype=np.int64)
+    x[0] = step_code(step16)
+    x[1 + min(view.level, N_LEVEL_SLOTS - 1)] = HOT
+    if view.orient >= 0:
+        x[1 + N_LEVEL_SLOTS + view.orient] = HOT
+    x[1 + N_LEVEL_SLOTS + 3 + view.channel] = HOT
+    x[1 + N_LEVEL_SLOTS + 6 + pass_] = HOT
+    return x
+
+
+class MlpContext:
+    """A learned network's context (``ExactMLP`` of :mod:`ncodec.entropy.subband_context`: exact
+    fixed point): per coefficient, the table index (in OUT_FRAC fixed point, rounded) from
+    :func:`features` and :func:`band_vector`."""
+
+    def __init__(self, mlp, step16: int):
+        self.mlp, self.step16 = mlp, int(step16)
+
+    def tables(self, view: BandView, pass_: int, mask: np.ndarray) -> tuple[np.ndarray, None]:
+        x = features(view, pass_, mask)
+        out = self.mlp(x, self.mlp.band_bias(band_vector(self.step16, view, pass_)))
+        k = np.floor((out + float(1 << (OUT_FRAC - 1))) * (1.0 / (1 << OUT_FRAC))).astype(np.int64)
+        return np.clip(k, 0, tb.N_TABLES - 1), None
 
 
 def shifted(base: np.ndarray, shift: int) -> np.ndarray:

