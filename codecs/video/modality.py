@@ -56,7 +56,7 @@ class VideoModality(Modality):
 
     name, code, noun = "video", 2, "a video"
     suffixes = SUFFIXES
-    default_codec = "video-lvc-qt"  # the shipped checkpoint of the lvc codec (quadtree motion, 8-tap filter, post-filter, cascade)
+    default_codec = "video-lvc-mlp"  # the shipped checkpoint of the lvc codec (video-lvc-qt with a learned context network)
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
     codecs = {"ncodec.codecs.video.codec": ("lvc",)}
     options = (
