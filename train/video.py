@@ -174,6 +174,9 @@ class LvcModule(StatisticsModule):
 
         intra_codec = create_model(intra, pretrained=True)
         config = dict(codec_config or {}, intra=intra_codec.config)
+        if config.get("context_hidden"):
+            raise InputError("codec_config: context_hidden is a context network, which LvcContextModule "
+                             "(configs/video/lvc-mlp.yaml) trains; LvcModule fits the lookup")
         # coding choices with buffers of their own, added after any warm start
         cascade, taps = config.pop("p_cascade", None), config.pop("interp_taps", None)
         self.codec = create_model("lvc", pretrained=False, **config)

@@ -246,12 +246,10 @@ class LookupContext:
 
 def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None) -> list:
     """Visit every (band, channel, pass) in decoding order. ``context``: a :class:`LookupContext`
-    (or a lookup array) or :class:`MlpContext`; ``coder(group, mask, base_tables, key)`` returns
+    or :class:`MlpContext`; ``coder(group, mask, base_tables, key)`` returns
     the pass's values (encoder: its own; decoder: decoded); ``sink(view, pass_, mask, values)``,
     when given, sees every pass (training samples). Returns the records (group, band key, mask,
     values, base tables, cell or None, class)."""
-    if isinstance(context, np.ndarray):
-        context = LookupContext(context)
     mags_ll = np.zeros(ll_shape, dtype=np.int64)
     mags = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
     records = []
