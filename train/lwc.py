@@ -33,7 +33,7 @@ from ncodec.entropy import sign_context as sc
 from ncodec.entropy import subband_context as ctx
 from ncodec.errors import InputError
 from ncodec.train.data import BatchIndexed, RandomBatches
-from ncodec.train.module import RecordsRun, SavesLastStep, warm_start
+from ncodec.train.module import RecordsRun, SavesLastStep, one_cycle, sampled_training_state, warm_start
 from ncodec.train.statistics import StatisticsModule
 
 SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff"}
@@ -252,11 +252,7 @@ class LwcModule(SavesLastStep, RecordsRun, L.LightningModule):
         self.validation_rd: list[dict] = []
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=total,
-                                                    pct_start=self.hparams.pct_start)
-        return [opt], [{"scheduler": sched, "interval": "step"}]
+        return one_cycle(self, self.net.parameters(), self.hparams.pct_start)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, value, weight = batch
@@ -324,16 +320,7 @@ class LwcModule(SavesLastStep, RecordsRun, L.LightningModule):
     @staticmethod
     def training_state(state: dict) -> dict:
         """A checkpoint of this module, as ``ncodec export`` and warm starts read it."""
-        info = state.get("ncodec", {})
-        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
-        training = dict(info.get("training", {}))
-        fit = (info.get("cpu_seconds") or 0) / 60
-        training.update(fit_cpu_minutes=round(fit, 1), cpu_minutes=round(fit + training.get("samples_cpu_minutes", 0), 1))
-        return {"codec": "lwc", "config": dict(info.get("codec_config") or {}), "weights": weights,
-                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
-                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "init_from", "summary", "card",
-                                            "data", "images", "batch")},
-                "training": training}
+        return sampled_training_state(state, "lwc", ("data", "images", "batch"))
 
 
 # ---------------------------------------------------------------------------------- post-filter

@@ -62,6 +62,31 @@ class RecordsRun:
                 "cpu_seconds": time.process_time() - getattr(self, "_cpu_started", time.process_time())}
 
 
+def one_cycle(module: L.LightningModule, params, pct_start: float):
+    """Adam under a one-cycle learning rate over the run's ``max_steps`` (1000 when unset; at
+    least two warm-up steps), stepped every batch: the sample-fitted context networks' schedule."""
+    opt = torch.optim.Adam(params, lr=module.hparams.lr)
+    total = module.trainer.max_steps if module.trainer.max_steps > 0 else 1000
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=module.hparams.lr, total_steps=total,
+                                                pct_start=max(pct_start, 2.0 / total))
+    return [opt], [{"scheduler": sched, "interval": "step"}]
+
+
+def sampled_training_state(state: dict, codec: str, keys: tuple[str, ...] = ()) -> dict:
+    """A checkpoint of a module that fits a network to sampled coefficients (its ``ncodec`` block
+    holds the codec's config, the run record and a ``training`` block with ``samples_cpu_minutes``),
+    as ``ncodec export`` and warm starts read it; ``keys``: more top-level fields of that block."""
+    info = state.get("ncodec", {})
+    weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
+    training = dict(info.get("training", {}))
+    fit = (info.get("cpu_seconds") or 0) / 60
+    training.update(fit_cpu_minutes=round(fit, 1), cpu_minutes=round(fit + training.get("samples_cpu_minutes", 0), 1))
+    return {"codec": codec, "config": dict(info.get("codec_config") or {}), "weights": weights,
+            "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+            **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "init_from", "summary", "card", *keys)},
+            "training": training}
+
+
 class SavesLastStep:
     """ModelCheckpoint saves every N steps, so a run that stops in between (max_time, or max_steps
     not a multiple of N) would lose its last steps, and a validation after the last save would

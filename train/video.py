@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import lightning as L
@@ -33,8 +34,9 @@ import torch
 from ncodec.codecs.video import io as vio
 from ncodec.codecs.video import residual as rs
 from ncodec.codecs.video import tables as tb
+from ncodec.entropy.subband_context import N_NUMERIC
 from ncodec.errors import InputError
-from ncodec.train.module import RecordsRun, SavesLastStep
+from ncodec.train.module import RecordsRun, SavesLastStep, one_cycle, sampled_training_state
 from ncodec.train.statistics import StatisticsModule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,7 +321,7 @@ def residual_samples(codec, frames: np.ndarray, quality: float, rng, keep: float
     finally:
         codec.samples = None
     if not out["x"]:
-        return {"x": np.zeros((0, rs.N_FEATURES_NUMERIC), np.uint8), "band": np.zeros(0, np.int32),
+        return {"x": np.zeros((0, N_NUMERIC), np.uint8), "band": np.zeros(0, np.int32),
                 "value": np.zeros(0, np.int32), "weight": np.zeros(0, np.float32)}
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -387,13 +389,9 @@ def table_bits(values: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return (1 - frac) * costs[k0, v] + frac * costs[k0 + 1, v]
 
 
-_COSTS: list = []
-
-
+@lru_cache(maxsize=1)
 def _table_costs() -> torch.Tensor:
-    if not _COSTS:
-        _COSTS.append(torch.from_numpy(tb.bit_costs()[: tb.N_TABLES]).float())
-    return _COSTS[0]
+    return torch.from_numpy(tb.bit_costs()[: tb.N_TABLES]).float()
 
 
 class LvcContextModule(SavesLastStep, RecordsRun, L.LightningModule):
@@ -406,7 +404,7 @@ class LvcContextModule(SavesLastStep, RecordsRun, L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         from ncodec.codecs.checkpoint import create_model
-        from ncodec.entropy import subband_context as ctx
+        from ncodec.train.lwc import ContextNet
 
         donor = create_model(base, pretrained=True)
         self.codec = create_model("lvc", pretrained=False, **dict(donor.config, context_hidden=hidden))
@@ -414,40 +412,26 @@ class LvcContextModule(SavesLastStep, RecordsRun, L.LightningModule):
         if sorted(missing) != sorted(f"ctx_{k}" for k in ("w1", "b1", "w2", "b2", "w3", "b3")):
             raise RuntimeError(f"the context model's codec lacks weights of {base}: {missing}")
         self._base_id = donor.model_id.hex()
-        with torch.random.fork_rng():
+        with torch.random.fork_rng():  # the same initial network whatever ran before
             torch.manual_seed(seed)
-            self.net = torch.nn.Sequential(torch.nn.Linear(rs.N_FEATURES_NUMERIC + ctx.N_BAND, hidden), torch.nn.ReLU(),
-                                           torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+            self.net = ContextNet(hidden)  # the image model's float twin of ExactMLP: the same 27 inputs
         with torch.no_grad():
-            self.net[-1].bias.fill_(init_bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ncodec.entropy.subband_context import FEATURE_SCALE
-
-        return self.net(x / FEATURE_SCALE)[:, 0]
+            self.net.layers[-1].bias.fill_(init_bias)
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 1000
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=total,
-                                                    pct_start=max(self.hparams.pct_start, 2.0 / total))  # >= 2 warm-up steps
-        return [opt], [{"scheduler": sched, "interval": "step"}]
+        return one_cycle(self, self.net.parameters(), self.hparams.pct_start)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, band, value, weight = batch
         bands = self.trainer.datamodule.bands.to(x.device)
         x = torch.cat([x.float(), bands[band]], dim=1)
-        bits = (table_bits(value, self(x)) * weight).sum() / weight.sum()
+        bits = (table_bits(value, self.net(x)) * weight).sum() / weight.sum()
         self.log("train/bits_per_coefficient", bits.detach(), prog_bar=True)
         return bits
 
     def finalise_codec(self) -> None:
         """The float network, frozen to the exact fixed point the codec runs."""
-        from ncodec.entropy.subband_context import export_mlp
-
-        linear = [m for m in self.net if isinstance(m, torch.nn.Linear)]
-        weights = export_mlp([(m.weight.detach().double().numpy().T, m.bias.detach().double().numpy()) for m in linear])
-        for k, v in weights.items():
+        for k, v in self.net.exported().items():
             getattr(self.codec, f"ctx_{k}").copy_(torch.from_numpy(v))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -470,12 +454,4 @@ class LvcContextModule(SavesLastStep, RecordsRun, L.LightningModule):
     @staticmethod
     def training_state(state: dict) -> dict:
         """A checkpoint of this module, as ``ncodec export`` reads it."""
-        info = state.get("ncodec", {})
-        weights = {k[len("codec."):]: v for k, v in state["state_dict"].items() if k.startswith("codec.")}
-        training = dict(info.get("training", {}))
-        fit = (info.get("cpu_seconds") or 0) / 60
-        training.update(fit_cpu_minutes=round(fit, 1), cpu_minutes=round(fit + training.get("samples_cpu_minutes", 0), 1))
-        return {"codec": "lvc", "config": dict(info.get("codec_config") or {}), "weights": weights,
-                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
-                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "init_from", "summary", "card")},
-                "training": training}
+        return sampled_training_state(state, "lvc")

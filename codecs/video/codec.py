@@ -52,7 +52,7 @@ from ncodec.codecs.video import tables as tb
 from ncodec.codecs.video.layout import (I_FRAME, P_FRAME, PAYLOAD_VERSION, Header, pack_index, pack_payload,
                                         parse_index, period_end, unpack_payload)
 from ncodec.entropy.rangecoder import StreamDecoder, StreamEncoder
-from ncodec.entropy.subband_context import N_BAND, ExactMLP
+from ncodec.entropy.subband_context import N_BAND, N_NUMERIC, ExactMLP
 from ncodec.errors import FormatError
 
 _LWC_HEADER = struct.Struct("<H")
@@ -142,7 +142,7 @@ class LearnedVideoCodec(nn.Module):
         # exact fixed-point weights are buffers, so the model id covers them (rs.MlpContext).
         if context_hidden:
             self.config["context_hidden"] = int(context_hidden)
-            n_in = rs.N_FEATURES_NUMERIC + N_BAND
+            n_in = N_NUMERIC + N_BAND
             for name, shape in (("w1", (n_in, context_hidden)), ("b1", (context_hidden,)),
                                 ("w2", (context_hidden, context_hidden)), ("b2", (context_hidden,)),
                                 ("w3", (context_hidden, 1)), ("b3", (1,))):

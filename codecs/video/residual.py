@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from ncodec.codecs.image import cdf97
-from ncodec.entropy.subband_context import (HOT, LOG_CLIP, LOG_MAP, N_BAND, N_LEVEL_SLOTS, OUT_FRAC, box3, fit,
-                                            upsample)  # the image context model's, exactly
+from ncodec.entropy.subband_context import (HOT, LOG_CLIP, LOG_MAP, N_BAND, N_LEVEL_SLOTS, OUT_FRAC, box3,
+                                            fit, upsample)  # the image context model's, exactly
 from ncodec.codecs.video import tables as tb
 
 PASSES = ((0, 0), (1, 1), (0, 1), (1, 0))  # polyphase positions, in coding order
@@ -132,7 +132,7 @@ class BandView:
         self._prior_d = prior_d
         self._cache: dict = {}
 
-    def _get(self, key, make):
+    def cached(self, key, make):
         if key not in self._cache:
             self._cache[key] = make()
         return self._cache[key]
@@ -150,14 +150,14 @@ class BandView:
         def make():
             parent = self._parent_band()
             return np.zeros(self.shape, dtype=np.int64) if parent is None else upsample(box3(parent), self.shape)
-        return self._get("par3", make)
+        return self.cached("par3", make)
 
     @property
     def par1(self) -> np.ndarray:
         def make():
             parent = self._parent_band()
             return np.zeros(self.shape, dtype=np.int64) if parent is None else upsample(parent, self.shape)
-        return self._get("par1", make)
+        return self.cached("par1", make)
 
     @property
     def cross(self) -> np.ndarray:
@@ -169,7 +169,7 @@ class BandView:
             if self.orient > 0:
                 return sum(box3(fit(self._mags[self.level][o][0], shape)) for o in range(self.orient))
             return np.zeros(shape, dtype=np.int64)
-        return self._get("cross", make)
+        return self.cached("cross", make)
 
     @property
     def cross1(self) -> np.ndarray:
@@ -180,11 +180,11 @@ class BandView:
             if self.orient > 0:
                 return fit(self._mags[self.level][self.orient - 1][0], self.shape)
             return np.zeros(self.shape, dtype=np.int64)
-        return self._get("cross1", make)
+        return self.cached("cross1", make)
 
     @property
     def t3(self) -> np.ndarray:
-        return self._get("t3", lambda: box3(self.t))
+        return self.cached("t3", lambda: box3(self.t))
 
     @property
     def t_parent(self) -> np.ndarray:
@@ -193,7 +193,7 @@ class BandView:
             if self.orient < 0 or self.level + 1 >= self._levels:
                 return np.zeros(self.shape, dtype=np.int64)
             return upsample(self._prior_d[self.level + 1][self.orient], self.shape)
-        return self._get("t_parent", make)
+        return self.cached("t_parent", make)
 
 
     @property
@@ -208,7 +208,7 @@ class BandView:
             rows = np.minimum((np.arange(self.shape[0]) * factor) // block, edges.shape[0] - 1)
             cols = np.minimum((np.arange(self.shape[1]) * factor) // block, edges.shape[1] - 1)
             return edges[rows][:, cols]
-        return self._get("motion_edge", make)
+        return self.cached("motion_edge", make)
 
 
 def motion_edges(mv: np.ndarray) -> np.ndarray:
@@ -235,7 +235,7 @@ class LookupContext:
 
     def tables(self, view: BandView, pass_: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(base table per coefficient of the pass, its cell)."""
-        bins = view._get("bins", lambda: (_bins(view.par3, P_BINS), _bins(np.asarray(view.cross), X_BINS),
+        bins = view.cached("bins", lambda: (_bins(view.par3, P_BINS), _bins(np.asarray(view.cross), X_BINS),
                                           _bins(view.t, T_BINS)))
         pb, xb, tb_ = bins
         n = box3(view.band)[mask]
@@ -273,9 +273,6 @@ def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None) -> lis
 
 
 # ------------------------------------------------------------------ learned context network
-
-N_FEATURES_NUMERIC = 11  # = subband_context.N_NUMERIC: the exact network's layout
-
 
 def features(view: BandView, pass_: int, mask: np.ndarray) -> np.ndarray:
     """(N, 11) integer features (through the image model's log map, 0..48) of one pass: decoded
