@@ -174,3 +174,37 @@ def test_table_bits_are_the_coder_tables_at_integer_indices():
     mid = table_bits(v, torch.full_like(v, 17.25)).numpy()
     assert np.allclose(mid, 0.75 * tb.cost(v.long().numpy(), np.full(6, 17)) + 0.25 * tb.cost(v.long().numpy(), np.full(6, 18)),
                        atol=1e-4)
+
+
+def test_video_post_filter_trains_on_decoded_frames_and_keeps_the_bytes(trained):
+    """``configs/video/lvc-vpf.yaml``: the base video model's frames coded through the decoded
+    reference, a few steps of its post-filter on crops of them, validation on a held-out clip,
+    export; the exported model writes the base's bytes, shows other (filtered) frames, and its
+    files decode to the encoder's output bit for bit."""
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+    from ncodec.train.video import camera_move
+
+    work, _, _ = trained
+    photo = np.asarray(Image.open(work / "photos/a.png").convert("RGB"))
+    (work / "seq").mkdir(exist_ok=True)
+    for i, frame in enumerate(camera_move(photo, 6, (48, 64), np.random.default_rng(3))):
+        Image.fromarray(frame).save(work / "seq" / f"{i:04d}.png")
+    last, card = train_and_export(ROOT / "configs/video/lvc-vpf.yaml", work, "tiny-lvc-vpf", "--data.clips",
+                                  f"[{work / 'seq'}]", "--data.clip_starts", "[3]", "--data.frames", "3",
+                                  "--data.photos", "1", "--data.photo_root", work / "photos", "--data.size", "[64, 96]",
+                                  "--data.qualities", "[1.0]", "--data.patch", "32", "--data.patches", "24",
+                                  "--data.batch_size", "4", "--data.val_frames", "3", "--model.val_qualities", "[1.0]",
+                                  "--trainer.max_steps", "6", "--trainer.val_check_interval", "6")
+    assert card["codec"] == "lvc" and card["config"]["postfilter"] == 24 and card["config"]["postfilter_coarse"] == 32
+    assert card["training"]["base"]["checkpoint"] == "video-lvc-mlp" and card["training"]["validation_images"] == 1
+    assert card["training"]["data"][-1] == "validation: seq@0" and card["training"]["validation_rd"][0]["quality"] == 1.0
+
+    model, base = load_codec("tiny-lvc-vpf", "video", folder=work / "ckpts"), create_model("video-lvc-mlp")
+    assert model.model_id != base.model_id
+    clip = camera_move(np.asarray(Image.open(work / "photos/b.png").convert("RGB")), 4, (48, 64),
+                       np.random.default_rng(7))
+    out, ref = model.compress(clip, quality=1.0, intra_period=8), base.compress(clip, quality=1.0, intra_period=8)
+    assert out["strings"] == ref["strings"] and not np.array_equal(out["x_hat"], ref["x_hat"])
+    assert np.array_equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])

@@ -374,12 +374,26 @@ class DecodedCrops(_PhotoData):
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
                           generator=gen)
 
+    def description(self) -> str:
+        return f"{self.hparams.root} (every 50th photo held out for validation)"
+
+    @staticmethod
+    def decoded(base: WaveletContextCodec, path: str, quality: float):
+        """A held-out photo coded by ``base``: (bpp, decoded (1, 3, H, W) in [0, 1], original
+        (1, H, W, 3) uint8, the filter's quality)."""
+        rgb = load_rgb(Path(path))
+        out = base.compress(_to_tensor(rgb), quality)
+        bpp = 8 * sum(len(s) for s in out["strings"]) / rgb.shape[0] / rgb.shape[1]
+        return bpp, out["x_hat"], rgb[None], quality
+
 
 class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
-    """Trains ``lwc``'s post-filter on top of a shipped lwc model (``base``, unchanged) by the MSE
-    of the filtered decoded pixels; the exported model is the base codec plus the filter
-    (``postfilter: channels`` in its config). Validation codes the held-out photos for real and
-    reports the PSNR of the 8-bit output with and without the filter."""
+    """Trains a post-filter on top of a shipped model (``base``, unchanged: ``lwc``, or ``lvc``
+    whose output frames it filters, with :class:`ncodec.train.video.DecodedClips`) by the MSE of
+    the filtered decoded pixels; the exported model is the base codec plus the filter
+    (``postfilter: channels`` in its config). The data module codes the training crops and, for
+    validation, its held-out items for real (``decoded``); validation reports the mean PSNR of
+    the 8-bit output with and without the filter."""
 
     def __init__(self, base: str = "lwc", channels: int = 16, lr: float = 1e-3, lr_drops: tuple[float, ...] = (0.8,),
                  loss: str = "relative", max_quality: float | None = None, val_qualities: list[float] | None = None,
@@ -430,15 +444,16 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
         self._val: dict[float, list[tuple[float, float, float]]] = {}
 
     @torch.no_grad()
-    def validation_step(self, path: str, batch_idx: int) -> None:
-        rgb = load_rgb(Path(path))
+    def validation_step(self, item, batch_idx: int) -> None:
+        """One held-out item (a photo, a clip: the data module codes it with the base, filter
+        off): bits per pixel and the mean PSNR of its 8-bit frames before and after the filter."""
         for q in self._val_qualities():
-            out = self.base.compress(_to_tensor(rgb), q)
-            bpp = 8 * sum(len(s) for s in out["strings"]) / rgb.shape[0] / rgb.shape[1]
+            bpp, decoded, original, filter_q = self.trainer.datamodule.decoded(self.base, item, q)
             psnrs = []
-            for x_hat in (out["x_hat"], self.filter(out["x_hat"], q).clamp(0, 1)):
-                dec = np.round(x_hat[0].permute(1, 2, 0).numpy() * 255)
-                psnrs.append(10 * np.log10(255**2 / max(float(np.mean((dec - rgb) ** 2)), 1e-12)))
+            for x_hat in (decoded, self.filter(decoded, filter_q).clamp(0, 1)):
+                dec = np.round(x_hat.permute(0, 2, 3, 1).numpy() * 255)
+                mse = np.mean((dec - original) ** 2, axis=(1, 2, 3))
+                psnrs.append(float(np.mean(10 * np.log10(255**2 / np.maximum(mse, 1e-12)))))
             self._val.setdefault(float(q), []).append((bpp, *psnrs))
 
     def on_validation_epoch_end(self) -> None:
@@ -458,17 +473,17 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
         run = self.run_record()
         fit = run.pop("cpu_seconds")
         checkpoint["ncodec"] = {
-            **run, "codec_config": self.codec_config(), "summary": self.hparams.summary,
+            **run, "codec": self.base.codec_name, "codec_config": self.codec_config(), "summary": self.hparams.summary,
             "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
-            "data": f"{h.get('root')} (every 50th photo held out for validation)" if h else None,
-            "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("crop"),
+            "data": data.description() if data is not None else None,
+            "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("patch", h.get("crop")),
             "training": {"base": {"checkpoint": self.hparams.base, "model_id": self.base.model_id.hex()},
                          "samples": len(getattr(data, "train_set", [])) if data is not None else None,
                          "lr": self.hparams.lr, "cpu_threads": torch.get_num_threads(),
                          "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
                          "fit_cpu_minutes": round(fit / 60, 1),
                          "cpu_minutes": round((getattr(data, "cpu_seconds", 0.0) + fit) / 60, 1),
-                         "validation_images": len(getattr(data, "val_paths", [])),
+                         "validation_images": len(getattr(data, "val_paths", None) or getattr(data, "val_clips", [])),
                          "validation_rd": self.validation_rd},
         }
 
@@ -483,7 +498,7 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
         weights = {k[len("base."):]: v for k, v in state["state_dict"].items() if k.startswith("base.")}
         weights.update({"postfilter." + k[len("filter."):]: v for k, v in state["state_dict"].items()
                         if k.startswith("filter.")})
-        return {"codec": "lwc", "config": dict(info.get("codec_config") or {}), "weights": weights,
+        return {"codec": info.get("codec", "lwc"), "config": dict(info.get("codec_config") or {}), "weights": weights,
                 "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
                 **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "summary", "card", "data",
                                             "images", "batch", "crop")},

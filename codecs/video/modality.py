@@ -56,7 +56,7 @@ class VideoModality(Modality):
 
     name, code, noun = "video", 2, "a video"
     suffixes = SUFFIXES
-    default_codec = "video-lvc-mlp"  # the shipped checkpoint of the lvc codec (video-lvc-qt with a learned context network)
+    default_codec = "video-lvc-vpf"  # the shipped checkpoint of the lvc codec (video-lvc-mlp with a post-filter trained on its frames)
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
     codecs = {"ncodec.codecs.video.codec": ("lvc",)}
     options = (
