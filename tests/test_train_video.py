@@ -195,7 +195,7 @@ def test_video_post_filter_trains_on_decoded_frames_and_keeps_the_bytes(trained)
                                   f"[{work / 'seq'}]", "--data.clip_starts", "[3]", "--data.frames", "3",
                                   "--data.photos", "1", "--data.photo_root", work / "photos", "--data.size", "[64, 96]",
                                   "--data.qualities", "[1.0]", "--data.patch", "32", "--data.patches", "24",
-                                  "--data.batch_size", "4", "--data.val_frames", "3", "--model.val_qualities", "[1.0]",
+                                  "--data.batch_size", "4", "--data.val_clips", f"[{work / 'seq'}]", "--data.val_frames", "3", "--model.val_qualities", "[1.0]",
                                   "--trainer.max_steps", "6", "--trainer.val_check_interval", "6")
     assert card["codec"] == "lvc" and card["config"]["postfilter"] == 24 and card["config"]["postfilter_coarse"] == 32
     assert card["training"]["base"]["checkpoint"] == "video-lvc-mlp" and card["training"]["validation_images"] == 1
