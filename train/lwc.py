@@ -387,6 +387,22 @@ class DecodedCrops(_PhotoData):
         return bpp, out["x_hat"], rgb[None], quality
 
 
+def check_encoder_only(codec: str, config: dict, settings: dict) -> None:
+    """Refuse encoder ``settings`` that would change what a file of ``codec`` decodes to: the
+    model built with them (same seed) must have the same id, i.e. the same weights and buffers."""
+    ids = []
+    for extra in ({}, settings):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            try:
+                ids.append(create_model(codec, pretrained=False, **{**config, **extra}).model_id)
+            except TypeError as e:
+                raise InputError(f"encoder: {e}") from None
+    if ids[0] != ids[1]:
+        raise InputError(f"encoder: {sorted(settings)} would change what files decode to (the model id); "
+                         "train a model with them instead")
+
+
 class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
     """Trains a post-filter on top of a shipped model (``base``, unchanged: ``lwc``, or ``lvc``
     whose output frames it filters, with :class:`ncodec.train.video.DecodedClips`) by the MSE of
@@ -398,10 +414,12 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
     def __init__(self, base: str = "lwc", channels: int = 16, lr: float = 1e-3, lr_drops: tuple[float, ...] = (0.8,),
                  loss: str = "relative", max_quality: float | None = None, val_qualities: list[float] | None = None,
                  seed: int = 0, summary: str = "", default_quality: float = 6.0, coarse: int = 0, coarse_layers: int = 5,
-                 init_from: str | None = None):
+                 init_from: str | None = None, encoder: dict | None = None):
         """``loss``: ``mse``, or ``relative`` (each crop's MSE over its unfiltered MSE: every
         quality weighs the same in dB, as BD-rate does, instead of the low rates dominating).
-        ``max_quality``: the filter is trained and run only up to this quality."""
+        ``max_quality``: the filter is trained and run only up to this quality. ``encoder``:
+        settings of the exported codec's encoder (``rdo_passes: 2``); the training data is coded
+        with the base's. Refused when a setting would change what a file decodes to."""
         super().__init__()
         self.save_hyperparameters()
         from ncodec.codecs.image.postfilter import PostFilter
@@ -419,6 +437,8 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
                 raise InputError(f"init_from: checkpoint {init_from!r} has no post-filter")
             self.filter.load_state_dict(donor.postfilter.state_dict(), strict=False)
         self.validation_rd: list[dict] = []
+        if encoder:
+            check_encoder_only(self.base.codec_name, self.base.config, encoder)
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.filter.parameters(), lr=self.hparams.lr)
@@ -489,7 +509,7 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
 
     def codec_config(self) -> dict:
         base = {k: v for k, v in self.base.config.items() if not k.startswith("postfilter")}  # replaced
-        return dict(base, **self.filter.config())
+        return dict(base, **self.filter.config(), **(self.hparams.encoder or {}))
 
     @staticmethod
     def training_state(state: dict) -> dict:

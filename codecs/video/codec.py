@@ -85,7 +85,7 @@ class LearnedVideoCodec(nn.Module):
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
                  max_block: int | None = None, split_bits: float | None = None, mv_refine: int = 0,
                  postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, rdo_importance: float = 0.0,
-                 context_hidden: int = 0):
+                 context_hidden: int = 0, rdo_passes: int = 1):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -101,6 +101,8 @@ class LearnedVideoCodec(nn.Module):
             self.config["mv_refine"] = int(mv_refine)
         if rdo_importance:  # strength of the lookahead's RDO weighting (lookahead.py; encoder only)
             self.config["rdo_importance"] = float(rdo_importance)
+        if int(rdo_passes) != 1:  # greedy RDO sweeps of a P frame's residual (encoder only)
+            self.config["rdo_passes"] = int(rdo_passes)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
         self.postfilter = PostFilter.from_config({"postfilter": postfilter, "postfilter_max_quality": postfilter_max_quality,
@@ -263,9 +265,10 @@ class LearnedVideoCodec(nn.Module):
         sink = None if self.samples is None else (lambda *a: self.samples(s16, *a))
         records = rs.walk(levels, ll_shape, shapes, prior, context, own, None if rdo else sink)
         shifts = rs.calibrate(records, shift_table(version))
-        if rdo:  # requantise under the tables, then re-derive contexts
+        sweeps = int(cfg.get("rdo_passes", 1)) if rdo else 0
+        for sweep in range(sweeps):  # requantise under the tables, then re-derive contexts (and tables)
             q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step, rdo_scale)
-            records = rs.walk(levels, ll_shape, shapes, prior, context, own, sink)
+            records = rs.walk(levels, ll_shape, shapes, prior, context, own, sink if sweep == sweeps - 1 else None)
             shifts = rs.calibrate(records, shift_table(version))
         if self.stats is not None:
             self.stats.append([(r[6], r[5], r[3]) for r in records])

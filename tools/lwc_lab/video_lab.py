@@ -34,6 +34,8 @@ def apply(model, settings: dict) -> None:
         if key == "interp_taps":
             taps = motion.HEVC_TAPS if value == "hevc" else np.array(json.loads(value))
             model.interp_taps = torch.from_numpy(motion.check_taps(taps))
+        elif key.startswith("intra."):  # the intra codec's own setting (intra.rdo_lambda=0.09)
+            model.intra.config[key[6:]] = json.loads(value)
         elif key == "p_cascade":
             offsets = json.loads(value)
             model.cascade16 = torch.tensor([round(16 * v) for v in offsets], dtype=torch.int64) if offsets else None
