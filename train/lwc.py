@@ -509,7 +509,7 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
 
     def codec_config(self) -> dict:
         base = {k: v for k, v in self.base.config.items() if not k.startswith("postfilter")}  # replaced
-        return dict(base, **self.filter.config(), **(self.hparams.encoder or {}))
+        return {**base, **self.filter.config(), **(self.hparams.encoder or {})}
 
     @staticmethod
     def training_state(state: dict) -> dict:
