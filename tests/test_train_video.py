@@ -198,7 +198,7 @@ def test_video_post_filter_trains_on_decoded_frames_and_keeps_the_bytes(trained)
                                   "--data.batch_size", "4", "--data.val_clips", f"[{work / 'seq'}]", "--data.val_frames", "3", "--model.val_qualities", "[1.0]",
                                   "--trainer.max_steps", "6", "--trainer.val_check_interval", "6")
     assert card["codec"] == "lvc" and card["config"]["postfilter"] == 24 and card["config"]["postfilter_coarse"] == 32
-    assert card["config"]["rdo_passes"] == 2  # the config's encoder setting, exported
+    assert card["config"]["rdo_passes"] == 2 and card["config"]["rdo_frame_importance"] == 0.5  # the config's encoder
     assert card["training"]["base"]["checkpoint"] == "video-lvc-mlp" and card["training"]["validation_images"] == 1
     assert card["training"]["data"][-1] == "validation: seq@0" and card["training"]["validation_rd"][0]["quality"] == 1.0
 
@@ -206,7 +206,7 @@ def test_video_post_filter_trains_on_decoded_frames_and_keeps_the_bytes(trained)
     assert model.model_id != base.model_id
     clip = camera_move(np.asarray(Image.open(work / "photos/b.png").convert("RGB")), 4, (48, 64),
                        np.random.default_rng(7))
-    base.config["rdo_passes"] = 2  # the same encoder: the same bytes, other (filtered) frames
+    base.config.update(rdo_passes=2, rdo_frame_importance=0.5)  # the same encoder: the same bytes, other frames
     out, ref = model.compress(clip, quality=1.0, intra_period=8), base.compress(clip, quality=1.0, intra_period=8)
     assert out["strings"] == ref["strings"] and not np.array_equal(out["x_hat"], ref["x_hat"])
     assert np.array_equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
@@ -220,7 +220,7 @@ def test_encoder_settings_that_change_decoding_are_refused():
     from ncodec.train.lwc import check_encoder_only
 
     config = create_model("video-lvc-mlp").config
-    check_encoder_only("lvc", config, {"rdo_passes": 2, "mv_lambda": 0.3})
+    check_encoder_only("lvc", config, {"rdo_passes": 2, "rdo_frame_importance": 0.5, "mv_lambda": 0.3})
     for bad in ({"p_offset": 0.75}, {"p_cascade": [0.0, 1.0]}, {"no_such_setting": 1}):
         with pytest.raises(InputError, match="encoder"):
             check_encoder_only("lvc", config, bad)

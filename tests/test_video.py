@@ -537,6 +537,9 @@ def test_lookahead_importance_follows_what_later_frames_inherit():
     m = band(2, (16, 16))
     assert np.allclose(m[:, :8], 2.0) and np.allclose(m[:, 8:], 0.5)  # around the geometric mean
     assert np.allclose(band(32, (1, 1)), 1.0)
+    # with a frame strength the frame's geometric mean (2) moves its whole lambda: / 2 ** 0.5
+    framed = lookahead.lambda_scale(np.array([[1.0, 4.0], [1.0, 4.0]]), 1.0, 32, 32, frame_strength=0.5)
+    assert np.allclose(framed(2, (16, 16)), m / np.sqrt(2.0))
 
 
 def test_lookahead_is_an_encoder_choice(codec, clip):

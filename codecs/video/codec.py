@@ -85,7 +85,7 @@ class LearnedVideoCodec(nn.Module):
                  p_cascade: tuple[float, ...] = (), interp_taps: list | str | None = None,
                  max_block: int | None = None, split_bits: float | None = None, mv_refine: int = 0,
                  postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, rdo_importance: float = 0.0,
-                 context_hidden: int = 0, rdo_passes: int = 1):
+                 context_hidden: int = 0, rdo_passes: int = 1, rdo_frame_importance: float = 0.0):
         super().__init__()
         self.config = {"block": block, "search": search, "obmc": obmc, "p_offset": p_offset, "i_offset": i_offset,
                        "rounding": rounding, "mv_lambda": mv_lambda, "rdo_lambda": rdo_lambda, "quality_min": quality_min,
@@ -103,6 +103,8 @@ class LearnedVideoCodec(nn.Module):
             self.config["rdo_importance"] = float(rdo_importance)
         if int(rdo_passes) != 1:  # greedy RDO sweeps of a P frame's residual (encoder only)
             self.config["rdo_passes"] = int(rdo_passes)
+        if rdo_frame_importance:  # the lookahead's frame-level strength (lookahead.py; encoder only)
+            self.config["rdo_frame_importance"] = float(rdo_frame_importance)
         # Optional learned post-filter of the output frames, out of the loop: references (and so the
         # bitstream) are unchanged; absent from older configs, whose files decode as before.
         self.postfilter = PostFilter.from_config({"postfilter": postfilter, "postfilter_max_quality": postfilter_max_quality,
@@ -368,7 +370,8 @@ class LearnedVideoCodec(nn.Module):
             start = time.perf_counter()
             if i % period == 0 and strength:  # the lookahead over this intra period's source frames
                 weights = lookahead.importance(frames, i, min(t, i + period))
-            scale = lookahead.lambda_scale(weights[i % period], strength, h, w) if strength else None
+            scale = lookahead.lambda_scale(weights[i % period], strength, h, w,
+                                           self.config.get("rdo_frame_importance", 0.0)) if strength else None
             if i % period == 0:
                 data, rec = self._encode_intra(frames[i], quality, scale)
                 kind, last_intra, sides = I_FRAME, i, SideHistory()

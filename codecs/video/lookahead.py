@@ -11,7 +11,9 @@ own detail, both with a floor), times the block's own cost plus what it inherits
 the blocks of the previous frame that the vector points at (by area). A block's importance is
 ``1 + inherited / own``. The encoder divides its RDO lambda by ``importance ** strength`` (relative
 to the frame's geometric mean), so it keeps more precision where later frames build on it and
-drops more where nothing is inherited.
+drops more where nothing is inherited; with a frame strength it also divides it by that geometric
+mean ** frame strength, so the frames that more of the period inherits (the I frame, the early P
+frames) keep more precision as a whole, as x264's tree does without normalising per frame.
 
 This is an encoder choice: the decoder never sees it, files decode as before, and with strength
 0 (the default) nothing runs.
@@ -60,12 +62,16 @@ def importance(frames: np.ndarray, start: int, stop: int) -> list[np.ndarray]:
     return [1.0 + inh / o for inh, o in zip(inherited, own)]
 
 
-def lambda_scale(weights: np.ndarray, strength: float, height: int, width: int):
+def lambda_scale(weights: np.ndarray, strength: float, height: int, width: int, frame_strength: float = 0.0):
     """``band(factor, shape) -> (bh, bw)`` multipliers of the RDO lambda for the coefficients of a
     band that is ``factor`` times smaller than the frame: the geometric mean of
-    ``(importance / its frame mean) ** -strength`` over each coefficient's footprint."""
+    ``(importance / its frame mean) ** -strength`` over each coefficient's footprint, times
+    ``frame mean ** -frame_strength`` (the frame's own share: the I frame and the early P frames of
+    a period, which more frames inherit, keep more; x264's tree does not normalise per frame)."""
     log_w = np.log(weights)
-    log_w -= log_w.mean()
+    frame = float(log_w.mean())
+    log_w -= frame
+    log_w += frame * frame_strength / strength if strength else 0.0
     pixels = np.repeat(np.repeat(log_w, BLOCK, 0), BLOCK, 1)[:height, :width]
     cache: dict = {}
 
