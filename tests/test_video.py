@@ -542,34 +542,34 @@ def test_lookahead_importance_follows_what_later_frames_inherit():
     assert np.allclose(framed(2, (16, 16)), m / np.sqrt(2.0))
 
 
-def test_lookahead_is_an_encoder_choice(codec, clip):
-    """With the lookahead's RDO weighting the file still decodes (with any copy of the model) to
-    exactly the encoder's frames, and the bits move."""
+def _encoder_choice(codec, clip, setting: dict, plain: dict):
+    """``clip`` coded with ``setting`` (which must decode, bit for bit, under ``plain``: the decoder
+    never reads it) and with ``plain``: (both outputs)."""
     shipped = dict(codec.config)
     try:
-        codec.config["rdo_importance"] = 1.0
+        codec.config.update(setting)
         out = codec.compress(clip, quality=2.0, intra_period=4)
-        codec.config["rdo_importance"] = 0.0
+        codec.config.update(plain)
         assert np.array_equal(codec.decompress(out["strings"], out["payload"], quality=2.0)["x_hat"], out["x_hat"])
-        plain = codec.compress(clip, quality=2.0, intra_period=4)
+        return out, codec.compress(clip, quality=2.0, intra_period=4)
     finally:
         codec.config.clear()
         codec.config.update(shipped)
+
+
+def test_lookahead_is_an_encoder_choice(codec, clip):
+    """With the lookahead's RDO weighting (per block, and per frame) the file still decodes (with
+    any copy of the model) to exactly the encoder's frames, and the bits move."""
+    out, plain = _encoder_choice(codec, clip, {"rdo_importance": 1.0}, {"rdo_importance": 0.0})
     assert out["frame_bytes"] != plain["frame_bytes"]
+    framed, _ = _encoder_choice(codec, clip, {"rdo_importance": 1.0, "rdo_frame_importance": 0.5},
+                                {"rdo_frame_importance": 0.0})
+    assert framed["frame_bytes"] != out["frame_bytes"]
 
 
 def test_more_rdo_passes_are_an_encoder_choice(codec, clip):
     """A second RDO pass of the P frames' residual (under the tables its first pass left) changes
     the bits, not the decoder: the file decodes to exactly the encoder's frames with one pass set."""
-    shipped = dict(codec.config)
-    try:
-        codec.config["rdo_passes"] = 2
-        out = codec.compress(clip, quality=2.0, intra_period=4)
-        codec.config["rdo_passes"] = 1
-        assert np.array_equal(codec.decompress(out["strings"], out["payload"], quality=2.0)["x_hat"], out["x_hat"])
-        one = codec.compress(clip, quality=2.0, intra_period=4)
-    finally:
-        codec.config.clear()
-        codec.config.update(shipped)
+    out, one = _encoder_choice(codec, clip, {"rdo_passes": 2}, {"rdo_passes": 1})
     assert out["frame_bytes"][0] == one["frame_bytes"][0]  # the I frame is lwc's own
     assert out["frame_bytes"][1:] != one["frame_bytes"][1:]

@@ -71,7 +71,6 @@ def lambda_scale(weights: np.ndarray, strength: float, height: int, width: int, 
     log_w = np.log(weights)
     frame = float(log_w.mean())
     log_w -= frame
-    log_w += frame * frame_strength / strength if strength else 0.0
     pixels = np.repeat(np.repeat(log_w, BLOCK, 0), BLOCK, 1)[:height, :width]
     cache: dict = {}
 
@@ -81,7 +80,7 @@ def lambda_scale(weights: np.ndarray, strength: float, height: int, width: int, 
             bh, bw = shape
             p = np.pad(pixels, ((0, max(0, bh * factor - height)), (0, max(0, bw * factor - width))), mode="edge")
             p = p[: bh * factor, : bw * factor]
-            cache[key] = np.exp(-strength * p.reshape(bh, factor, bw, factor).mean(axis=(1, 3)))
+            cache[key] = np.exp(-strength * p.reshape(bh, factor, bw, factor).mean(axis=(1, 3)) - frame_strength * frame)
         return cache[key]
 
     return band
