@@ -153,3 +153,65 @@ def test_fast_pass_features_equal_the_reference_maps(passes):
 def test_quality_range_reaches_below_zero(lwc):
     lo, hi = lwc.quality_range
     assert lo < 0 < hi
+
+
+def _with_predictor(std: float, max_quality: float | None = None):
+    """lwc-pfs's entropy model, no post-filter, with a small detail predictor of random weights
+    (``std``; 0: its last layer zero, no prediction); and the same model without the predictor."""
+    from ncodec.codecs.checkpoint import create_model
+
+    base = create_model("lwc-pfs")
+    config = {k: v for k, v in base.config.items() if not k.startswith("postfilter")}
+    state = {k: v for k, v in base.state_dict().items() if not k.startswith("postfilter.")}
+    plain = create_model("lwc", pretrained=False, **config)
+    plain.load_state_dict(state)
+    model = create_model("lwc", pretrained=False, **config, predictor=4, predictor_layers=2,
+                         predictor_max_quality=max_quality)
+    model.load_state_dict(state, strict=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.predictor.parameters():
+            p.normal_(0.0, 0.3)
+        if std == 0:
+            model.predictor.layers[-1].weight.zero_()
+            model.predictor.layers[-1].bias.zero_()
+    return model.eval(), plain.eval()
+
+
+@pytest.fixture(scope="module")
+def predicted():
+    return _with_predictor(0.3)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (5, 300), (37, 53), (129, 200)])
+def test_detail_predictor_round_trip_is_bit_exact_any_size(predicted, photo, h, w):
+    model, plain = predicted
+    x = torch.from_numpy(photo[:h, :w]).permute(2, 0, 1)[None].float() / 255
+    enc = model.compress(x, 2.0)
+    dec = model.decompress(enc["strings"], enc["payload"], 2.0)
+    assert torch.equal(enc["x_hat"], dec["x_hat"]) and enc["x_hat"].shape == x.shape
+    assert torch.equal(enc["y_hat"], dec["y_hat"])  # the integers the range decoder gave back
+    if h > 8:  # the prediction moves the pixels: the plain codec decodes the same stream otherwise
+        assert not torch.equal(plain.decompress(enc["strings"], enc["payload"], 2.0)["x_hat"], dec["x_hat"])
+
+
+def test_zero_detail_prediction_decodes_as_the_plain_codec(photo):
+    """With the predictor's last layer zero the level-by-level synthesis is the plain inverse
+    transform: the same file decodes to the same pixels with and without it."""
+    zero, plain = _with_predictor(0.0)
+    x = torch.from_numpy(photo[:96, :130]).permute(2, 0, 1)[None].float() / 255
+    enc = zero.compress(x, 3.0)
+    a = zero.decompress(enc["strings"], enc["payload"], 3.0)["x_hat"]
+    b = plain.decompress(enc["strings"], enc["payload"], 3.0)["x_hat"]
+    assert torch.allclose(a, b, atol=1e-6) and torch.equal(a, enc["x_hat"])
+
+
+def test_above_its_max_quality_the_predictor_is_not_run(photo):
+    """``predictor_max_quality``: above it the codec is the plain one (same bytes, same pixels);
+    at or below it the prediction changes both."""
+    model, plain = _with_predictor(0.3, max_quality=4.0)
+    x = torch.from_numpy(photo[:64, :96]).permute(2, 0, 1)[None].float() / 255
+    for q, same in ((6.0, True), (4.0, False)):
+        a, b = model.compress(x, q), plain.compress(x, q)
+        assert (a["strings"] == b["strings"]) is same and torch.equal(a["x_hat"], b["x_hat"]) is same
+        assert torch.equal(model.decompress(a["strings"], a["payload"], q)["x_hat"], a["x_hat"])

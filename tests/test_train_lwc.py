@@ -121,6 +121,34 @@ def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
     assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
 
 
+def test_detail_predictor_trains_exports_and_decodes_exactly(trained, tmp_path):
+    """``configs/image/lwc-predictor.yaml``: lwc-pfs's entropy model plus a trained detail
+    predictor (its post-filter dropped); the export codes residuals, so other bytes, and decodes to
+    exactly its encoder's output; validation coded the held-out photo with and without it."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/image/lwc-predictor.yaml", tmp_path, "tiny-dp",
+                                  "--data.root", work / "photos", "--data.images", "3", "--data.batch_size", "4",
+                                  "--data.crop", "8", "--data.level_weights", "[2, 1, 1]", "--model.channels", "4",
+                                  "--model.val_qualities", "[0.0]", "--trainer.max_steps", "6",
+                                  "--trainer.val_check_interval", "6")
+    config, training = card["config"], card["training"]
+    assert config["predictor"] == 4 and config["predictor_layers"] == 4 and config["sign_context"] == 1
+    assert "postfilter" not in config and training["base"]["checkpoint"] == "lwc-pfs"
+    assert training["samples"] == 6 and {"bpp_base", "bpp", "psnr_base", "psnr"} <= set(training["validation_rd"][0])
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-dp", "image", folder=tmp_path / "ckpts"), create_model("lwc-pfs")
+    assert torch.equal(model.w1, shipped.w1) and torch.equal(model.sign_skew, shipped.sign_skew)
+    rgb = np.asarray(Image.open(work / "photos/025.png"))
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out, base = model.compress(x, 1.0), shipped.compress(x, 1.0)
+    assert out["strings"] != base["strings"]
+    assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
+
+
 def test_two_branch_post_filter_replaces_the_base_filter(trained, tmp_path):
     """``configs/image/lwc-pf2.yaml``: lwc-pfs's coding (same bytes) with lwc-pf's filter warm-started
     and a coarse branch added; the export decodes to exactly its encoder's output."""

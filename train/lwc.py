@@ -403,7 +403,53 @@ def check_encoder_only(codec: str, config: dict, settings: dict) -> None:
                          "train a model with them instead")
 
 
-class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
+class _AddOnModule(SavesLastStep, RecordsRun, L.LightningModule):
+    """A learned part trained on top of a shipped model (``self.base``, frozen) and exported with
+    it: the model card (``on_save_checkpoint``) and the export (``training_state``: the base's
+    weights plus the part's, ``part`` in the module, ``prefix`` in the codec)."""
+
+    part, prefix = "filter", "postfilter."
+
+    def codec_config(self) -> dict:
+        raise NotImplementedError
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._validated_since_save = False
+        data = getattr(self.trainer, "datamodule", None)
+        h = data.hparams if data is not None else {}
+        lo, hi = self.base.quality_range
+        run = self.run_record()
+        fit = run.pop("cpu_seconds")
+        checkpoint["ncodec"] = {
+            **run, "codec": self.base.codec_name, "codec_config": self.codec_config(), "summary": self.hparams.summary,
+            "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+            "data": data.description() if data is not None else None,
+            "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("patch", h.get("crop")),
+            "training": {"base": {"checkpoint": self.hparams.base, "model_id": self.base.model_id.hex()},
+                         "samples": len(getattr(data, "train_set", [])) if data is not None else None,
+                         "lr": self.hparams.lr, "cpu_threads": torch.get_num_threads(),
+                         "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
+                         "fit_cpu_minutes": round(fit / 60, 1),
+                         "cpu_minutes": round((getattr(data, "cpu_seconds", 0.0) + fit) / 60, 1),
+                         "validation_images": len(getattr(data, "val_paths", None) or getattr(data, "val_clips", [])),
+                         "validation_rd": self.validation_rd},
+        }
+
+    @classmethod
+    def training_state(cls, state: dict) -> dict:
+        """The base codec's weights plus the part's, as ``ncodec export`` reads them."""
+        info = state.get("ncodec", {})
+        weights = {k[len("base."):]: v for k, v in state["state_dict"].items() if k.startswith("base.")}
+        part = cls.part + "."
+        weights.update({cls.prefix + k[len(part):]: v for k, v in state["state_dict"].items() if k.startswith(part)})
+        return {"codec": info.get("codec", "lwc"), "config": dict(info.get("codec_config") or {}), "weights": weights,
+                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
+                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "summary", "card", "data",
+                                            "images", "batch", "crop")},
+                "training": dict(info.get("training", {}))}
+
+
+class PostFilterModule(_AddOnModule):
     """Trains a post-filter on top of a shipped model (``base``, unchanged: ``lwc``, or ``lvc``
     whose output frames it filters, with :class:`ncodec.train.video.DecodedClips`) by the MSE of
     the filtered decoded pixels; the exported model is the base codec plus the filter
@@ -485,44 +531,174 @@ class PostFilterModule(SavesLastStep, RecordsRun, L.LightningModule):
             self.print(f"validation q={q:.2f} bpp={bpp:.4f} psnr {before:.3f} -> {after:.3f} ({after - before:+.3f} dB)")
         self._validated_since_save = True
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self._validated_since_save = False
-        data = getattr(self.trainer, "datamodule", None)
-        h = data.hparams if data is not None else {}
-        lo, hi = self.base.quality_range
-        run = self.run_record()
-        fit = run.pop("cpu_seconds")
-        checkpoint["ncodec"] = {
-            **run, "codec": self.base.codec_name, "codec_config": self.codec_config(), "summary": self.hparams.summary,
-            "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
-            "data": data.description() if data is not None else None,
-            "images": getattr(data, "images", None), "batch": h.get("batch_size"), "crop": h.get("patch", h.get("crop")),
-            "training": {"base": {"checkpoint": self.hparams.base, "model_id": self.base.model_id.hex()},
-                         "samples": len(getattr(data, "train_set", [])) if data is not None else None,
-                         "lr": self.hparams.lr, "cpu_threads": torch.get_num_threads(),
-                         "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
-                         "fit_cpu_minutes": round(fit / 60, 1),
-                         "cpu_minutes": round((getattr(data, "cpu_seconds", 0.0) + fit) / 60, 1),
-                         "validation_images": len(getattr(data, "val_paths", None) or getattr(data, "val_clips", [])),
-                         "validation_rd": self.validation_rd},
-        }
-
     def codec_config(self) -> dict:
         base = {k: v for k, v in self.base.config.items() if not k.startswith("postfilter")}  # replaced
         return {**base, **self.filter.config(), **(self.hparams.encoder or {})}
 
-    @staticmethod
-    def training_state(state: dict) -> dict:
-        """The base codec's weights plus the filter's, as ``ncodec export`` reads them."""
-        info = state.get("ncodec", {})
-        weights = {k[len("base."):]: v for k, v in state["state_dict"].items() if k.startswith("base.")}
-        weights.update({"postfilter." + k[len("filter."):]: v for k, v in state["state_dict"].items()
-                        if k.startswith("filter.")})
-        return {"codec": info.get("codec", "lwc"), "config": dict(info.get("codec_config") or {}), "weights": weights,
-                "steps": state.get("global_step"), "loop": "ncodec train (Lightning)",
-                **{k: info.get(k) for k in ("device", "devices", "wall_seconds", "summary", "card", "data",
-                                            "images", "batch", "crop")},
-                "training": dict(info.get("training", {}))}
+
+# ---------------------------------------------------------------------------------- detail predictor
+def _levels(x: np.ndarray, levels: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Unscaled lowpass after each level (1..levels) and (HL, LH, HH) of each level, stacked to
+    9 channels and cropped to HH's size, of (H, W, 3) pixels (as the codec's synthesis holds them)."""
+    ll = np.tensordot(cdf97.COLOUR, np.asarray(x, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
+    lows, details = [], []
+    for _ in range(levels):
+        ll, ((hl, lh, hh),) = cdf97.analysis(ll, 1)
+        h, w = hh.shape[1:]
+        lows.append(ll.astype(np.float32))
+        details.append(np.concatenate([hl[:, :h, :w], lh[:, :h, :w], hh]).astype(np.float32))
+    return lows, details
+
+
+class _LevelBatches(torch.utils.data.IterableDataset):
+    """Endless batches of one level each (drawn with ``weights``): (level, decoded lowpass crops,
+    original detail crops, quantiser steps)."""
+
+    def __init__(self, items: list, weights: list[float], crops: list[int], batch: int, seed: int):
+        self.items, self.crops, self.batch, self.seed = items, crops, batch, seed
+        self.weights = np.asarray(weights, np.float64) / np.sum(weights)
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed)
+        while True:
+            level = int(rng.choice(len(self.weights), p=self.weights))
+            crop = self.crops[level]
+            lows, targets, steps = [], [], []
+            for _ in range(self.batch):
+                step, low, detail = self.items[rng.integers(len(self.items))]
+                h, w = detail[level].shape[1:]
+                y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
+                lows.append(low[level][:, y : y + crop, x : x + crop])
+                targets.append(detail[level][:, y : y + crop, x : x + crop])
+                steps.append(step)
+            yield level, torch.from_numpy(np.stack(lows)), torch.from_numpy(np.stack(targets)), torch.tensor(steps)
+
+
+class DecodedLevels(_PhotoData):
+    """Pairs for the detail predictor: ``images`` training photos (the held-out 50th excluded),
+    each coded by the base model (no predictor, no post-filter) at ``qualities_per_image`` random
+    qualities of its range; per wavelet level the decoded lowpass above it (the predictor's input)
+    and the original's detail bands (its target), served as random ``crop``-sized windows (smaller
+    where a level is smaller), one level per batch, levels drawn with ``level_weights``."""
+
+    def __init__(self, root: str = "../shared/data/train", images: int = 200, qualities_per_image: int = 2,
+                 crop: int = 40, batch_size: int = 16, level_weights: tuple[float, ...] = (4, 2.5, 1.5, 1, 1),
+                 val_images: int | None = None, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def setup(self, stage: str | None = None) -> None:
+        if getattr(self, "train_set", None) is not None:
+            return
+        started = time.process_time()
+        h = self.hparams
+        base: WaveletContextCodec = self.trainer.lightning_module.base
+        chosen, self.val_paths, rng = choose_photos(h.root, h.images, h.val_images, h.seed)
+        levels = len(h.level_weights)
+        lo, hi = base.quality_range
+        top = self.trainer.lightning_module.hparams.get("max_quality")
+        hi = min(hi, top) if top is not None else hi
+        items = []
+        for path in chosen:
+            rgb = load_rgb(path)
+            if cdf97.levels_for(*rgb.shape[:2], levels) < levels:
+                continue
+            _, detail = _levels(rgb, levels)
+            for _ in range(h.qualities_per_image):
+                q = float(np.float32(rng.uniform(lo, hi)))
+                x_hat = base.compress(_to_tensor(rgb), q)["x_hat"][0].permute(1, 2, 0).double().numpy() * 255
+                items.append((base.step(q), _levels(x_hat, levels)[0], detail))
+        if not items:
+            raise InputError(f"no photos under {h.root} are large enough for {levels} wavelet levels")
+        crops = [min(h.crop, *(min(d[level].shape[1:]) for _, _, d in items)) for level in range(levels)]
+        self.images, self.train_set = len(chosen), items
+        self._batches = _LevelBatches(items, list(h.level_weights), crops, h.batch_size, h.seed)
+        self.cpu_seconds = time.process_time() - started
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self._batches, batch_size=None)
+
+    def description(self) -> str:
+        return f"{self.hparams.root} (every 50th photo held out for validation)"
+
+
+class DetailPredictorModule(_AddOnModule):
+    """Trains the detail predictor (:mod:`ncodec.codecs.image.detail_predictor`) of an ``lwc``
+    model on top of a shipped one (``base``: its entropy model and sign contexts unchanged; its
+    post-filter dropped, as the decoded pixels change): the MSE of each level's predicted detail
+    bands against the original's, in units of the level's gain. The exported model is the base
+    plus the predictor (``predictor: channels``). Validation codes the held-out photos for real
+    with and without the predictor (bits per pixel and PSNR, no post-filter)."""
+
+    part, prefix = "predictor", "predictor."
+
+    def __init__(self, base: str = "lwc-pfs", channels: int = 32, layers: int = 4, max_quality: float | None = None,
+                 lr: float = 2e-3, lr_drops: tuple[float, ...] = (0.75,), val_qualities: list[float] | None = None,
+                 seed: int = 0, summary: str = "", default_quality: float = 6.0):
+        """``max_quality``: trained on and run up to this quality (above it the codec codes the
+        bands themselves)."""
+        super().__init__()
+        self.save_hyperparameters()
+        from ncodec.codecs.image.detail_predictor import DetailPredictor
+
+        source = create_model(base, pretrained=True)
+        if not isinstance(source, WaveletContextCodec) or source.predictor is not None:
+            raise InputError(f"base {base!r} is not an lwc checkpoint without a detail predictor")
+        config = {k: v for k, v in source.config.items() if not k.startswith("postfilter")}
+        self.base = create_model("lwc", pretrained=False, **config)
+        self.base.load_state_dict({k: v for k, v in source.state_dict().items() if not k.startswith("postfilter.")})
+        self.base.model_id = source.model_id
+        for p in self.base.parameters():
+            p.requires_grad_(False)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.predictor = DetailPredictor(channels, layers, max_quality)
+        self.validation_rd: list[dict] = []
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.predictor.parameters(), lr=self.hparams.lr)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 10**9
+        drops = [int(f * total) for f in self.hparams.lr_drops]
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.25 ** sum(s >= d for d in drops))
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        from ncodec.codecs.image.detail_predictor import OUTPUT_SCALE
+
+        level, low, target, step = batch
+        unit = (2.0 ** int(level) * OUTPUT_SCALE) ** 2
+        loss = (self.predictor(low, int(level), step) - target).pow(2).mean() / unit
+        self.log("train/mse", loss.detach(), prog_bar=True)
+        return loss
+
+    def codec(self) -> WaveletContextCodec:
+        """The exported codec, sharing this module's predictor (for validation)."""
+        model = create_model("lwc", pretrained=False, **self.codec_config())
+        model.load_state_dict({**self.base.state_dict(), **{"predictor." + k: v for k, v in self.predictor.state_dict().items()}})
+        return model.eval()
+
+    def on_validation_epoch_start(self) -> None:
+        self._val: dict[float, list[tuple[float, ...]]] = {}
+        self._codec = [self.codec()]  # (a list: not a submodule, not saved)
+
+    @torch.no_grad()
+    def validation_step(self, path, batch_idx: int) -> None:
+        rgb = load_rgb(Path(path))
+        for q in self.hparams.val_qualities or [-2.0, 0.0, 2.0, 4.0, 6.0, 8.0]:
+            self.base._last = None
+            self._val.setdefault(float(q), []).append((*code_photo(self.base, rgb, q), *code_photo(self._codec[0], rgb, q)))
+
+    def on_validation_epoch_end(self) -> None:
+        self.validation_rd = []
+        for q, rows in sorted(self._val.items()):
+            bpp0, psnr0, bpp, psnr = (float(np.mean(v)) for v in zip(*rows))
+            self.validation_rd.append({"quality": q, "bpp_base": bpp0, "psnr_base": psnr0, "bpp": bpp, "psnr": psnr})
+            self.print(f"validation q={q:.2f} bpp {bpp0:.4f} -> {bpp:.4f} ({100 * (bpp / bpp0 - 1):+.2f}%) "
+                       f"psnr {psnr0:.3f} -> {psnr:.3f} ({psnr - psnr0:+.3f} dB)")
+        self._validated_since_save = True
+
+    def codec_config(self) -> dict:
+        return {**self.base.config, **self.predictor.config()}
 
 
 # ---------------------------------------------------------------------------------- sign contexts

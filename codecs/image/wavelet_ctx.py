@@ -21,6 +21,10 @@
 * Reconstruction: a nonzero coefficient is rebuilt at ``(|q| - offset) * step`` where the offset
   (learned per table and |q| = 1 / >= 2) approximates the conditional mean inside the bin.
 * The lowpass band is coded as row/column differences under one table per channel.
+* Optional learned detail predictor (``predictor`` channels, up to ``predictor_max_quality``,
+  :mod:`ncodec.codecs.image.detail_predictor`): each level's detail bands are predicted from the
+  decoded lowpass above it and the residual is what is quantised and coded (closed loop: the
+  encoder works level by level, coarse to fine, from its own decoded coarser levels).
 * Optional learned post-filter (``postfilter`` channels, :mod:`ncodec.codecs.image.postfilter`):
   a correction of the decoded pixels, after entropy decoding.
 
@@ -46,6 +50,7 @@ from torch import nn
 
 from ncodec import timing
 from ncodec.codecs.image import cdf97
+from ncodec.codecs.image.detail_predictor import DetailPredictor
 from ncodec.codecs.image.postfilter import PostFilter
 from ncodec.codecs.registry import register_codec
 from ncodec.entropy import sign_context as sc
@@ -82,7 +87,8 @@ class WaveletContextCodec(nn.Module):
                  quality_max: float = 10.0, rounding: float = 0.4, max_levels: int = cdf97.MAX_LEVELS,
                  rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1,
                  postfilter: int = 0, postfilter_max_quality: float | None = None, sign_context: int = 0,
-                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5):
+                 postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, predictor: int = 0,
+                 predictor_layers: int = 4, predictor_max_quality: float | None = None):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
@@ -94,6 +100,9 @@ class WaveletContextCodec(nn.Module):
                                                   "postfilter_coarse": postfilter_coarse, "postfilter_coarse_layers": postfilter_coarse_layers})
         if self.postfilter is not None:
             self.config.update(self.postfilter.config())
+        self.predictor = DetailPredictor(predictor, predictor_layers, predictor_max_quality) if predictor else None
+        if self.predictor is not None:  # (absent from older configs, as above)
+            self.config.update(self.predictor.config())
         if sign_context:  # (absent from older configs, as above)
             if passes != sc.N_PASSES:
                 raise ValueError(f"sign contexts need {sc.N_PASSES} polyphase passes, got passes={passes}")
@@ -145,7 +154,7 @@ class WaveletContextCodec(nn.Module):
         """Model bits of each value (|v| > COST_SPAN counted as COST_SPAN: an estimate)."""
         return self._bits[tables, np.clip(values, -COST_SPAN, COST_SPAN) + COST_SPAN]
 
-    def _code_details(self, mags, quality: float, coder) -> list:
+    def _code_details(self, mags, quality: float, coder, only_level: int | None = None) -> list:
         """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables,
         classes)`` returns the coded values of that pass (encoder: looks them up; decoder: decodes
         them). Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, base
@@ -156,7 +165,7 @@ class WaveletContextCodec(nn.Module):
         signs = [[np.zeros(b.shape, dtype=np.int8) for b in bands] for bands in mags] if self._sign_context else None
         for level, channel, orient in ctx.band_order(len(mags)):
             band = mags[level][orient][channel]
-            if band.size == 0:
+            if band.size == 0 or (only_level is not None and level != only_level):
                 continue
             static = ctx.band_statics(mags, level, channel, orient)
             passes = self.config["passes"]
@@ -246,6 +255,8 @@ class WaveletContextCodec(nn.Module):
         levels = cdf97.levels_for(rgb.shape[0], rgb.shape[1], self.config["max_levels"])
         with timing.stage("transform"):
             coeffs = cdf97.forward(rgb, levels)
+        if self._predicting(quality):
+            return self._analyse_predicted(coeffs, levels, quality, rdo_scale)
         q_ll, q = self.quantise(coeffs, quality)
         shapes = [[b.shape for b in bands] for bands in q]
 
@@ -262,6 +273,46 @@ class WaveletContextCodec(nn.Module):
                                              lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
             shifts = self._calibrate(records, levels, tset)
         return levels, q_ll, q, records, shifts
+
+    def _analyse_predicted(self, coeffs, levels: int, quality: float, rdo_scale=None):
+        """:meth:`_analyse` with the detail predictor: level by level, coarse to fine, each
+        level's residual from the prediction its decoded coarser levels give (what the decoder
+        will predict), quantised, RDO-requantised and calibrated as the whole image is without it."""
+        _, tset, _ = self._load()
+        ll, details = coeffs
+        step, r = self.steps(quality), self.config["rounding"]
+        q_ll = np.round(ll / step).astype(np.int64)
+        shapes = [[b.shape for b in bands] for bands in details]
+        mags = self._empty_details(shapes)
+        q = self._empty_details(shapes)
+        records, shifts, residuals = [], {}, [None] * levels
+        synth = self._synthesiser(q_ll, shapes, quality)
+        for level in reversed(range(levels)):
+            pred = synth.predict(level)
+            target = residuals[level] = [d - p for d, p in zip(details[level], pred)]
+            q[level] = [(np.sign(t) * np.floor(np.abs(t) / step + r)).astype(np.int64) for t in target]
+            sweeps = int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0
+            recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset)
+            for _ in range(sweeps):
+                q[level] = self._rdo_requantise([target], recs, level_shifts, [shapes[level]], quality, rdo_scale,
+                                                level_offset=level)[0]
+                recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset)
+            records += recs
+            shifts.update(level_shifts)
+            synth.add(level, recs, level_shifts)
+        self._synthesised = (records, synth.rgb())  # the reconstruction, made on the way (see _reconstruct)
+        self.residuals = residuals  # what was quantised (training fits reconstruction offsets to it)
+        return levels, q_ll, q, records, shifts
+
+    def _contexts(self, q, mags, level: int, levels: int, quality: float, tset):
+        """One level's records (its values ``q[level]`` under their contexts, ``mags`` updated)
+        and its calibration shifts."""
+        for orient in range(3):
+            mags[level][orient][...] = np.abs(q[level][orient])
+        with timing.stage("context"):
+            recs = self._code_details(mags, quality, lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask),
+                                      only_level=level)
+        return recs, {k: v for k, v in self._calibrate(recs, levels, tset).items() if k[0] == level}
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, quality: float, reconstruct: bool = True, header_section: bool = False,
@@ -397,19 +448,22 @@ class WaveletContextCodec(nn.Module):
             shifts[key] = best
         return shifts
 
-    def _rdo_requantise(self, details, records, shifts, shapes, quality: float, rdo_scale=None) -> list:
+    def _rdo_requantise(self, details, records, shifts, shapes, quality: float, rdo_scale=None,
+                        level_offset: int = 0) -> list:
         """Per coefficient, the value among {0, floor, floor + 1} of |x| / step minimising
         squared error (in steps^2, with the decoder's reconstruction offsets) + lambda * bits under
         the coefficient's current table (lambda times ``rdo_scale``'s multiplier, when given).
-        Contexts are taken as fixed: one greedy sweep."""
+        Contexts are taken as fixed: one greedy sweep. ``level_offset``: ``details`` starts at that
+        level (the records are of those levels only)."""
         _, _, recon = self._load()
         step = self.steps(quality)
         lam = self.config["rdo_lambda"] * (step[0] / step) ** 2  # the same pixel-domain lambda
         tables = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
         for (level, channel, orient), mask, _, base, classes in records:
-            ctx.put(tables[level][orient][channel], mask, self._table(base, shifts[(level, channel)], classes))
+            ctx.put(tables[level - level_offset][orient][channel], mask, self._table(base, shifts[(level, channel)], classes))
         out = []
-        for level, bands in enumerate(details):
+        for index, bands in enumerate(details):
+            level = index + level_offset
             row = []
             for orient, band in enumerate(bands):
                 ratio = np.abs(band) / step
@@ -418,7 +472,7 @@ class WaveletContextCodec(nn.Module):
                 # (the tables are unimodal at 0). Only the other positions are examined.
                 idx = np.flatnonzero(ratio >= 0.25)
                 r = ratio.reshape(-1)[idx]
-                t = tables[level][orient].reshape(-1)[idx]
+                t = tables[index][orient].reshape(-1)[idx]
                 lam_band = lam if rdo_scale is None else lam * rdo_scale(2 ** (level + 1), band.shape[1:])[None]
                 lam_i = np.broadcast_to(lam_band, band.shape).reshape(-1)[idx]
                 a = np.floor(r).astype(np.int64)
@@ -434,17 +488,68 @@ class WaveletContextCodec(nn.Module):
             out.append(row)
         return out
 
-    def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
+    def _dequantised(self, records, shifts, shapes, quality: float, level_offset: int = 0) -> list:
+        """The dequantised detail bands the records describe (``shapes`` from ``level_offset`` on)."""
         step = self.steps(quality)
         details = [[np.zeros(s) for s in level] for level in shapes]
         for (level, channel, orient), mask, values, base, _ in records:
             tables = self._shifted(base, shifts[(level, channel)])
-            ctx.put(details[level][orient][channel], mask, self._dequantise(values, tables, float(step[channel, 0, 0])))
-        with timing.stage("transform"):
-            rgb = cdf97.inverse(q_ll * step, [tuple(b) for b in details])
+            ctx.put(details[level - level_offset][orient][channel], mask,
+                    self._dequantise(values, tables, float(step[channel, 0, 0])))
+        return details
+
+    def _predicting(self, quality: float) -> bool:
+        """Whether the detail predictor codes this quality (the header's quality decides)."""
+        return self.predictor is not None and float(quality) <= self.predictor.max_quality
+
+    def _synthesiser(self, q_ll, shapes, quality: float) -> "_PredictedSynthesis":
+        return _PredictedSynthesis(self, q_ll, shapes, quality)
+
+    def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
+        made = getattr(self, "_synthesised", None)
+        if self._predicting(quality) and made is not None and made[0] is records:
+            rgb = made[1]  # the encoder's analysis reconstructed these records already
+        elif self._predicting(quality):
+            synth = self._synthesiser(q_ll, shapes, quality)
+            for level in reversed(range(len(shapes))):
+                synth.predict(level)
+                synth.add(level, [r for r in records if r[0][0] == level], shifts)
+            rgb = synth.rgb()
+        else:
+            details = self._dequantised(records, shifts, shapes, quality)
+            with timing.stage("transform"):
+                rgb = cdf97.inverse(q_ll * self.steps(quality), [tuple(b) for b in details])
         x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]
         x_hat = torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))
         if self.postfilter is not None:
             with timing.stage("postfilter"):
                 x_hat = self.postfilter.correct(x_hat, quality)
         return x_hat
+
+
+class _PredictedSynthesis:
+    """Coarse-to-fine reconstruction with the detail predictor (encoder and decoder alike): holds
+    the unscaled lowpass of the decoded coarser levels; :meth:`predict` gives a level's scaled
+    detail predictions, :meth:`add` adds its dequantised residuals and synthesises one level."""
+
+    def __init__(self, codec: WaveletContextCodec, q_ll: np.ndarray, shapes, quality: float):
+        self.codec, self.quality, self.shapes = codec, quality, shapes
+        self.step = codec.steps(quality)
+        self.g_ll, self.gains = cdf97.subband_gains(len(shapes))
+        self.low = q_ll * self.step / self.g_ll
+        self.pred: dict[int, list[np.ndarray]] = {}
+
+    def predict(self, level: int) -> list[np.ndarray]:
+        with timing.stage("predictor"):
+            pred = self.codec.predictor.predict(self.low, level, float(self.step[0, 0, 0]), self.shapes[level])
+        self.pred[level] = [p * g for p, g in zip(pred, self.gains[level])]
+        return self.pred[level]
+
+    def add(self, level: int, records, shifts) -> None:
+        deq = self.codec._dequantised(records, shifts, [self.shapes[level]], self.quality, level_offset=level)[0]
+        bands = [(d + p) / g for d, p, g in zip(deq, self.pred.pop(level), self.gains[level])]
+        with timing.stage("transform"):
+            self.low = cdf97.synthesis(self.low, [tuple(bands)])
+
+    def rgb(self) -> np.ndarray:
+        return np.tensordot(cdf97.COLOUR.T, self.low, axes=1).transpose(1, 2, 0) + 127.5
