@@ -19,6 +19,10 @@ def run_reporting_errors(func, args) -> int:
 
     try:
         func(args)
+        sys.stdout.flush()  # here, so that a reader that went away is seen below
+    except BrokenPipeError:  # the reader closed the pipe (`ncodec list | head -1`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 141
     except InputError as e:
         print(f"ncodec: error: {e}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ def test_encode_decode_info_list(tmp_path, encoded):
     assert info["codec"] == "lwc" and info["width"] == 56 and info["height"] == 40
     assert info["bytes"] == encoded.stat().st_size
     rows = json.loads(run_inline("list", "--json").stdout)
-    hp = next(r for r in rows if r["name"] == "lwc-pfs")  # the default image checkpoint (codec lwc)
+    hp = next(r for r in rows if r["name"] == "lwc-dpf")  # the default image checkpoint (codec lwc)
     assert hp["default"] and hp["modality"] == "image" and hp["card"]["model_id"] and hp["card"]["codec"] == "lwc"
     assert not next(r for r in rows if r["name"] == "lwc")["default"]
     assert set(hp) == {"name", "modality", "default", "checkpoint", "card"}
@@ -197,3 +197,16 @@ def test_atomic_output_of_a_folder_gets_mkdir_permissions_and_is_removed_on_fail
             (tmp / "f001.png").write_bytes(b"x")
             raise RuntimeError("writer failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+def test_a_reader_that_closed_the_pipe_is_not_an_error():
+    """``ncodec list | head -1``: when the reader has gone before the output is written the
+    command stops quietly (exit 141, as Unix tools do), no 'internal error' and no traceback."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        r = subprocess.run([sys.executable, "-m", "ncodec.cli", "list"], stdout=write, stderr=subprocess.PIPE,
+                           text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert r.returncode == 141 and r.stderr == ""
