@@ -285,11 +285,11 @@ class WaveletContextCodec(nn.Module):
         shapes = [[b.shape for b in bands] for bands in details]
         mags = self._empty_details(shapes)
         q = self._empty_details(shapes)
-        records, shifts, residuals = [], {}, [None] * levels
+        records, shifts = [], {}
         synth = self._synthesiser(q_ll, shapes, quality)
         for level in reversed(range(levels)):
             pred = synth.predict(level)
-            target = residuals[level] = [d - p for d, p in zip(details[level], pred)]
+            target = [d - p for d, p in zip(details[level], pred)]
             q[level] = [(np.sign(t) * np.floor(np.abs(t) / step + r)).astype(np.int64) for t in target]
             sweeps = int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0
             recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset)
@@ -301,7 +301,6 @@ class WaveletContextCodec(nn.Module):
             shifts.update(level_shifts)
             synth.add(level, recs, level_shifts)
         self._synthesised = (records, synth.rgb())  # the reconstruction, made on the way (see _reconstruct)
-        self.residuals = residuals  # what was quantised (training fits reconstruction offsets to it)
         return levels, q_ll, q, records, shifts
 
     def _contexts(self, q, mags, level: int, levels: int, quality: float, tset):
