@@ -132,7 +132,7 @@ def test_detail_predictor_trains_exports_and_decodes_exactly(trained, tmp_path):
                                   "--model.val_qualities", "[0.0]", "--trainer.max_steps", "6",
                                   "--trainer.val_check_interval", "6")
     config, training = card["config"], card["training"]
-    assert config["predictor"] == 4 and config["predictor_layers"] == 4 and config["sign_context"] == 1
+    assert config["predictor"] == 4 and config["predictor_layers"] == 6 and config["sign_context"] == 1
     assert "postfilter" not in config and training["base"]["checkpoint"] == "lwc-pfs"
     assert training["samples"] == 6 and {"bpp_base", "bpp", "psnr_base", "psnr"} <= set(training["validation_rd"][0])
 
