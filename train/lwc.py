@@ -171,6 +171,16 @@ class _PhotoData(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return DataLoader([str(p) for p in self.val_paths], batch_size=None, collate_fn=lambda item: item)
 
+    def description(self) -> str:
+        return f"{self.hparams.root} (every 50th photo held out for validation)"
+
+    def coding_range(self, base: WaveletContextCodec) -> tuple[float, float]:
+        """The qualities training photos are coded at: the base's range, up to the module's
+        ``max_quality`` (the part it trains is run only up to there)."""
+        lo, hi = base.quality_range
+        top = self.trainer.lightning_module.hparams.get("max_quality")
+        return lo, (min(hi, top) if top is not None else hi)
+
 
 class LwcSamples(_PhotoData):
     """Context samples of ``images`` training photos (every 50th photo under ``root`` is held out
@@ -347,9 +357,7 @@ class DecodedCrops(_PhotoData):
         h = self.hparams
         base: WaveletContextCodec = self.trainer.lightning_module.base
         chosen, self.val_paths, rng = choose_photos(h.root, h.images, h.val_images, h.seed)
-        lo, hi = base.quality_range
-        top = self.trainer.lightning_module.hparams.get("max_quality")
-        hi = min(hi, top) if top is not None else hi
+        lo, hi = self.coding_range(base)
         dec, org, qs = [], [], []
         for path in chosen:
             rgb = load_rgb(path)
@@ -373,9 +381,6 @@ class DecodedCrops(_PhotoData):
         gen = torch.Generator().manual_seed(self.hparams.seed)
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True, drop_last=True,
                           generator=gen)
-
-    def description(self) -> str:
-        return f"{self.hparams.root} (every 50th photo held out for validation)"
 
     @staticmethod
     def decoded(base: WaveletContextCodec, path: str, quality: float):
@@ -409,9 +414,18 @@ class _AddOnModule(SavesLastStep, RecordsRun, L.LightningModule):
     weights plus the part's, ``part`` in the module, ``prefix`` in the codec)."""
 
     part, prefix = "filter", "postfilter."
+    lr_drop_factor = 0.1  # the learning rate is multiplied by it at each of ``lr_drops`` (fractions of the run)
 
     def codec_config(self) -> dict:
         raise NotImplementedError
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(getattr(self, self.part).parameters(), lr=self.hparams.lr)
+        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 10**9
+        drops = [int(f * total) for f in self.hparams.lr_drops]
+        factor = self.lr_drop_factor
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: factor ** sum(s >= d for d in drops))
+        return [opt], [{"scheduler": sched, "interval": "step"}]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self._validated_since_save = False
@@ -486,13 +500,6 @@ class PostFilterModule(_AddOnModule):
         if encoder:
             check_encoder_only(self.base.codec_name, self.base.config, encoder)
 
-    def configure_optimizers(self):
-        opt = torch.optim.Adam(self.filter.parameters(), lr=self.hparams.lr)
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 10**9
-        drops = [int(f * total) for f in self.hparams.lr_drops]
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.1 ** sum(s >= d for d in drops))
-        return [opt], [{"scheduler": sched, "interval": "step"}]
-
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         decoded, original, quality = batch
         target = original.float() / 255
@@ -540,7 +547,7 @@ class PostFilterModule(_AddOnModule):
 def _levels(x: np.ndarray, levels: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Unscaled lowpass after each level (1..levels) and (HL, LH, HH) of each level, stacked to
     9 channels and cropped to HH's size, of (H, W, 3) pixels (as the codec's synthesis holds them)."""
-    ll = np.tensordot(cdf97.COLOUR, np.asarray(x, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
+    ll = cdf97.to_colour(x)
     lows, details = [], []
     for _ in range(levels):
         ll, ((hl, lh, hh),) = cdf97.analysis(ll, 1)
@@ -581,8 +588,8 @@ class DecodedLevels(_PhotoData):
     and the original's detail bands (its target), served as random ``crop``-sized windows (smaller
     where a level is smaller), one level per batch, levels drawn with ``level_weights``."""
 
-    def __init__(self, root: str = "../shared/data/train", images: int = 200, qualities_per_image: int = 2,
-                 crop: int = 40, batch_size: int = 16, level_weights: tuple[float, ...] = (4, 2.5, 1.5, 1, 1),
+    def __init__(self, root: str = "../shared/data/train", images: int = 400, qualities_per_image: int = 2,
+                 crop: int = 40, batch_size: int = 16, level_weights: tuple[float, ...] = (5, 3, 2),
                  val_images: int | None = None, seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
@@ -595,9 +602,7 @@ class DecodedLevels(_PhotoData):
         base: WaveletContextCodec = self.trainer.lightning_module.base
         chosen, self.val_paths, rng = choose_photos(h.root, h.images, h.val_images, h.seed)
         levels = len(h.level_weights)
-        lo, hi = base.quality_range
-        top = self.trainer.lightning_module.hparams.get("max_quality")
-        hi = min(hi, top) if top is not None else hi
+        lo, hi = self.coding_range(base)
         items = []
         for path in chosen:
             rgb = load_rgb(path)
@@ -618,9 +623,6 @@ class DecodedLevels(_PhotoData):
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self._batches, batch_size=None)
 
-    def description(self) -> str:
-        return f"{self.hparams.root} (every 50th photo held out for validation)"
-
 
 class DetailPredictorModule(_AddOnModule):
     """Trains the detail predictor (:mod:`ncodec.codecs.image.detail_predictor`) of an ``lwc``
@@ -631,8 +633,9 @@ class DetailPredictorModule(_AddOnModule):
     with and without the predictor (bits per pixel and PSNR, no post-filter)."""
 
     part, prefix = "predictor", "predictor."
+    lr_drop_factor = 0.25
 
-    def __init__(self, base: str = "lwc-pfs", channels: int = 32, layers: int = 4, max_quality: float | None = None,
+    def __init__(self, base: str = "lwc-pfs", channels: int = 32, layers: int = 6, max_quality: float | None = None,
                  lr: float = 2e-3, lr_drops: tuple[float, ...] = (0.75,), val_qualities: list[float] | None = None,
                  seed: int = 0, summary: str = "", default_quality: float = 6.0):
         """``max_quality``: trained on and run up to this quality (above it the codec codes the
@@ -654,13 +657,6 @@ class DetailPredictorModule(_AddOnModule):
             torch.manual_seed(seed)
             self.predictor = DetailPredictor(channels, layers, max_quality)
         self.validation_rd: list[dict] = []
-
-    def configure_optimizers(self):
-        opt = torch.optim.Adam(self.predictor.parameters(), lr=self.hparams.lr)
-        total = self.trainer.max_steps if self.trainer.max_steps > 0 else 10**9
-        drops = [int(f * total) for f in self.hparams.lr_drops]
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.25 ** sum(s >= d for d in drops))
-        return [opt], [{"scheduler": sched, "interval": "step"}]
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         from ncodec.codecs.image.detail_predictor import OUTPUT_SCALE

@@ -119,10 +119,19 @@ def subband_gains(levels: int) -> tuple[float, list[tuple[float, float, float]]]
     return float(ll), [tuple(float(g) for g in t) for t in details]
 
 
+def to_colour(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) pixels in 0..255 -> (3, H, W) centred orthonormal colour channels."""
+    return np.tensordot(COLOUR, np.asarray(rgb, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
+
+
+def from_colour(x: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_colour`: (H, W, 3) float pixels (not clipped)."""
+    return np.tensordot(COLOUR.T, x, axes=1).transpose(1, 2, 0) + 127.5
+
+
 def forward(rgb: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
     """(H, W, 3) pixels in 0..255 -> balanced coefficients (each subband times its gain)."""
-    x = np.tensordot(COLOUR, np.asarray(rgb, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
-    ll, details = analysis(x, levels)
+    ll, details = analysis(to_colour(rgb), levels)
     g_ll, g = subband_gains(levels)
     return ll * g_ll, [tuple(b * gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)]
 
@@ -130,5 +139,4 @@ def forward(rgb: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.nda
 def inverse(ll: np.ndarray, details: list[tuple[np.ndarray, ...]]) -> np.ndarray:
     """Inverse of :func:`forward`: (H, W, 3) float pixels (not clipped)."""
     g_ll, g = subband_gains(len(details))
-    x = synthesis(ll / g_ll, [tuple(b / gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)])
-    return np.tensordot(COLOUR.T, x, axes=1).transpose(1, 2, 0) + 127.5
+    return from_colour(synthesis(ll / g_ll, [tuple(b / gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)]))

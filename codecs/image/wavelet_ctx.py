@@ -286,12 +286,12 @@ class WaveletContextCodec(nn.Module):
         mags = self._empty_details(shapes)
         q = self._empty_details(shapes)
         records, shifts = [], {}
+        sweeps = int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0
         synth = self._synthesiser(q_ll, shapes, quality)
         for level in reversed(range(levels)):
             pred = synth.predict(level)
             target = [d - p for d, p in zip(details[level], pred)]
             q[level] = [(np.sign(t) * np.floor(np.abs(t) / step + r)).astype(np.int64) for t in target]
-            sweeps = int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0
             recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset)
             for _ in range(sweeps):
                 q[level] = self._rdo_requantise([target], recs, level_shifts, [shapes[level]], quality, rdo_scale,
@@ -551,4 +551,4 @@ class _PredictedSynthesis:
             self.low = cdf97.synthesis(self.low, [tuple(bands)])
 
     def rgb(self) -> np.ndarray:
-        return np.tensordot(cdf97.COLOUR.T, self.low, axes=1).transpose(1, 2, 0) + 127.5
+        return cdf97.from_colour(self.low)
