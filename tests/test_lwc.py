@@ -215,3 +215,29 @@ def test_above_its_max_quality_the_predictor_is_not_run(photo):
         a, b = model.compress(x, q), plain.compress(x, q)
         assert (a["strings"] == b["strings"]) is same and torch.equal(a["x_hat"], b["x_hat"]) is same
         assert torch.equal(model.decompress(a["strings"], a["payload"], q)["x_hat"], a["x_hat"])
+
+
+def test_coded_targets_are_what_the_coded_values_quantise(photo):
+    """``coded_targets`` (the training samples' continuous values): with the predictor, the
+    wavelet details less the decoder's predictions, which the coded residuals quantise (a nonzero
+    value is the floor or the ceiling of |target| / step, with its sign; RDO may zero any); above
+    its max quality, the details."""
+    from ncodec.codecs.image import cdf97
+
+    model, _ = _with_predictor(0.3, max_quality=4.0)
+    rgb = photo[:64, :96].astype(np.float64)
+    levels = cdf97.levels_for(64, 96, model.config["max_levels"])
+    details = cdf97.forward(rgb, levels)[1]
+    for quality, predicting in ((3.0, True), (6.0, False)):
+        q, targets = model.coded_targets(rgb, quality)
+        step = model.step(quality)
+        moved = False
+        for level in range(levels):
+            for orient in range(3):
+                t, d = targets[level][orient], details[level][orient]
+                v = q[level][orient]
+                nz = v != 0
+                assert np.all(np.abs(np.abs(v[nz]) - np.abs(t[nz]) / step) < 1.0 + 1e-9)
+                assert np.array_equal(np.sign(v[nz]), np.sign(t[nz]))
+                moved |= not np.allclose(t, d)
+        assert moved is predicting

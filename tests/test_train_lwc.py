@@ -205,3 +205,29 @@ def test_sign_contexts_fit_export_and_decode_exactly(trained, tmp_path):
     assert sizes["signs"] < sizes["shipped"]  # the signs it was fitted on cost less
     dec = model.decompress(out["strings"], out["payload"], 6.0)
     assert torch.equal(dec["x_hat"], out["x_hat"]) and torch.equal(dec["y_hat"], out["y_hat"])
+
+
+def test_context_refit_on_the_predictors_residuals_keeps_the_rest(trained, tmp_path):
+    """``configs/image/lwc-dpc.yaml``: lwc-dpf with its context network and offsets refitted to the
+    values its encoder codes (residuals, with ratios from ``coded_targets``); predictor, post-filter
+    and sign tables are lwc-dpf's; the export decodes to exactly its encoder's output."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/image/lwc-dpc.yaml", tmp_path, "tiny-dpc", "--data.root", work / "photos",
+                                  "--data.images", "2", "--data.batch_size", "512", "--data.cache", "null",
+                                  "--model.val_qualities", "[1.0]", "--trainer.max_steps", "10",
+                                  "--trainer.val_check_interval", "10")
+    assert card["training"]["quantiser"]["checkpoint"] == "lwc-dpf" and card["config"]["predictor"] == 32
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-dpc", "image", folder=tmp_path / "ckpts"), create_model("lwc-dpf")
+    own, base = model.state_dict(), shipped.state_dict()
+    assert own.keys() == base.keys()
+    for key in own:  # only the context network and the offsets moved
+        assert torch.equal(own[key], base[key]) is not (key in ("w1", "b1", "w2", "b2", "w3", "b3", "recon")), key
+    rgb = np.asarray(Image.open(work / "photos/025.png"))
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out = model.compress(x, 1.0)
+    assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])

@@ -69,10 +69,13 @@ def samples(model: WaveletContextCodec, rgb: np.ndarray, quality: float, rng, ke
     ``weight`` undoes the subsampling."""
     h, w = rgb.shape[:2]
     levels = cdf97.levels_for(h, w, model.config["max_levels"])
-    ll, details = cdf97.forward(rgb, levels)
     # The values the shipped encoder would code: the RDO quantiser of ``quantiser`` (a previous
-    # model), else plain dead-zone rounding.
-    q = quantiser.analyse(rgb, quality)[2] if quantiser is not None else model.quantise((ll, details), quality)[1]
+    # model; with a detail predictor, the residuals it codes), else plain dead-zone rounding.
+    if quantiser is not None:
+        q, details = quantiser.coded_targets(rgb, quality)
+    else:
+        ll, details = cdf97.forward(rgb, levels)
+        q = model.quantise((ll, details), quality)[1]
     step = model.steps(quality)[:, 0, 0]  # per colour channel
     mags = [[np.abs(b) for b in bands] for bands in q]
     code = quality_code(quality)

@@ -504,16 +504,32 @@ class WaveletContextCodec(nn.Module):
     def _synthesiser(self, q_ll, shapes, quality: float) -> "_PredictedSynthesis":
         return _PredictedSynthesis(self, q_ll, shapes, quality)
 
+    def _replay(self, q_ll, records, shifts, shapes, quality: float) -> tuple[list, np.ndarray]:
+        """The decoder's coarse-to-fine synthesis with the detail predictor: (per level its scaled
+        detail predictions, the RGB reconstruction)."""
+        synth = self._synthesiser(q_ll, shapes, quality)
+        predictions = [None] * len(shapes)
+        for level in reversed(range(len(shapes))):
+            predictions[level] = synth.predict(level)
+            synth.add(level, [r for r in records if r[0][0] == level], shifts)
+        return predictions, synth.rgb()
+
+    def coded_targets(self, rgb: np.ndarray, quality: float) -> tuple[list, list]:
+        """(the detail values the encoder codes, the continuous values they quantise): the
+        wavelet details, less the decoder's predictions when the predictor codes this quality."""
+        levels, q_ll, q, records, shifts = self.analyse(rgb, quality)
+        details = cdf97.forward(rgb, levels)[1]
+        if self._predicting(quality):
+            predictions = self._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality)[0]
+            details = [[d - p for d, p in zip(bands, pred)] for bands, pred in zip(details, predictions)]
+        return q, details
+
     def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
         made = getattr(self, "_synthesised", None)
         if self._predicting(quality) and made is not None and made[0] is records:
             rgb = made[1]  # the encoder's analysis reconstructed these records already
         elif self._predicting(quality):
-            synth = self._synthesiser(q_ll, shapes, quality)
-            for level in reversed(range(len(shapes))):
-                synth.predict(level)
-                synth.add(level, [r for r in records if r[0][0] == level], shifts)
-            rgb = synth.rgb()
+            rgb = self._replay(q_ll, records, shifts, shapes, quality)[1]
         else:
             details = self._dequantised(records, shifts, shapes, quality)
             with timing.stage("transform"):
