@@ -10,21 +10,18 @@ or CBSD68) before any format or training work. Each prints the figure the README
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import ROOT, load, psnr, tuning_paths  # noqa: E402
-
-from ncodec.codecs.checkpoint import create_model  # noqa: E402
-from ncodec.codecs.image import cdf97  # noqa: E402
-from ncodec.codecs.image.wavelet_ctx import quality_code  # noqa: E402
-from ncodec.entropy import subband_context as ctx  # noqa: E402
-from ncodec.eval.bdrate import Curve, bd_rate  # noqa: E402
-from ncodec.train.lwc import photo_paths, rate_bits  # noqa: E402
+from ncodec.codecs.checkpoint import create_model
+from ncodec.codecs.image import cdf97
+from ncodec.codecs.image.wavelet_ctx import quality_code
+from ncodec.entropy import subband_context as ctx
+from ncodec.eval.bdrate import Curve, bd_rate
+from ncodec.tools.lwc_lab.bench import ROOT, load, psnr, tuning_paths
+from ncodec.train.lwc import photo_paths, rate_bits
 
 MODEL = "lwc-dpf"
 
