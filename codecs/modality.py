@@ -169,10 +169,10 @@ class Modality:
         h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
 
-    def eval_settings(self, card: dict) -> list[float]:
+    def eval_settings(self, card: dict, points: int = 0) -> list[float]:
         """The rate-parameter sweep of a learned checkpoint (its model card): its discrete
-        ``qualities`` (a codec without weights: its ``rate_values``), else 6 points over its
-        ``quality_range``."""
+        ``qualities`` (a codec without weights: its ``rate_values``), else ``points`` (default 6)
+        evenly spaced over its ``quality_range``."""
         import numpy as np
 
         if card.get("qualities"):
@@ -181,7 +181,7 @@ class Modality:
             raise InputError(f"{card.get('codec', 'this codec')} states no rate values to evaluate "
                              "(a card's quality_range or qualities, or the codec's rate_values)")
         lo, hi = card["quality_range"]
-        return [float(np.float32(q)) for q in np.round(np.linspace(lo, hi, 6), 3)]
+        return [float(np.float32(q)) for q in np.round(np.linspace(lo, hi, points or 6), 3)]
 
     def eval_encode(self, codec, original: Any, setting: float, device: str) -> Encoded:
         """Encode one original at one setting of the rate parameter (what ``ncodec encode`` does)."""

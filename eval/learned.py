@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version as package_version
 from pathlib import Path
 
 from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path, list_cards
-from ncodec.eval.baselines.base import Baseline
+from ncodec.eval.baselines.base import Baseline, thin
 
 
 def learned_modalities(folder: Path = CHECKPOINT_DIR) -> dict[str, str]:
@@ -82,6 +82,12 @@ class LearnedCodec(Baseline):
 
     def settings(self) -> list[float]:
         return self._modality.eval_settings(self.card)
+
+    def sweep(self, points: int = 0) -> list[float]:
+        """A continuous quality range is sampled at ``points`` qualities (more or fewer than the
+        default sweep: a finer sweep for BD-rates of continuous-rate codecs); discrete rate values
+        are thinned as a baseline's settings are."""
+        return thin(self._modality.eval_settings(self.card, points), points)
 
     def command(self, setting: float) -> str:
         command = (f"ncodec encode IN OUT.ncd --codec {self.checkpoint} --{self.setting_name.replace('_', '-')} "

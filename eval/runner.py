@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from ncodec import timing
 
 from ncodec.errors import InputError
@@ -105,13 +103,6 @@ def measure(job: Job) -> dict:
 
 
 # --- in the main process ------------------------------------------------------------------------
-def _thin(settings: list[float], points: int) -> list[float]:
-    if not points or points >= len(settings):
-        return list(settings)
-    index = np.unique(np.round(np.linspace(0, len(settings) - 1, points)).astype(int))
-    return [settings[i] for i in index]
-
-
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
@@ -232,7 +223,7 @@ def evaluate(a: argparse.Namespace) -> Evaluation:
             unavailable[name] = hint
             continue
         version = codec.version()
-        settings = [float(fixed)] if fixed is not None else _thin(codec.settings(), a.points)
+        settings = [float(fixed)] if fixed is not None else codec.sweep(a.points)
         codecs[name] = {"codec": codec, "kind": codec.kind, "version": version, "settings": settings,
                         "records": [], "computed": 0}
         for setting in settings:
@@ -298,7 +289,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anchor", default=None,
                    help="BD-rate anchor(s), comma-separated (default: jpeg when present); vtm-ref works on Kodak")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes (default: all CPUs)")
-    p.add_argument("--points", type=int, default=0, help="use only N settings of each codec's sweep (spread evenly)")
+    p.add_argument("--points", type=int, default=0, help="N settings of each codec's sweep: N of a fixed sweep, spread evenly; N qualities "
+                        "over a learned codec's continuous quality range (default 6)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N samples")
     p.add_argument("--vtm-dir", default=None, help="folder with VTM's EncoderApp/DecoderApp (default: $VTM_DIR)")
     p.add_argument("--tmc3", default=None, help="G-PCC's tmc3 binary for the gpcc baseline (default: $TMC13)")

@@ -238,3 +238,18 @@ def test_learned_version_changes_with_encoder_settings():
     before = codec.version()
     codec.card = {**codec.card, "config": {**codec.card["config"], "rdo_lambda": 0.5}}
     assert codec.version() != before and codec.version().startswith(before.split(", config")[0])
+
+
+def test_points_sample_a_continuous_quality_range_and_thin_fixed_sweeps():
+    """``--points N``: N qualities over a learned codec's continuous range (more or fewer than
+    its default 6); N of a fixed sweep (a baseline's, a discrete-rate or a video card's), evenly."""
+    from ncodec.eval import catalog
+    from ncodec.eval.learned import LearnedCodec
+
+    lwc = LearnedCodec("lwc-dpf")
+    assert lwc.sweep(0) == lwc.settings() and len(lwc.settings()) == 6
+    assert lwc.sweep(13) == [float(q) for q in range(-2, 11)] and lwc.sweep(3) == [-2.0, 4.0, 10.0]
+    jpeg = catalog.make_codec("jpeg", None, "cpu", None)
+    assert jpeg.sweep(100) == jpeg.settings() and jpeg.sweep(3) == [2, 40, 90]
+    video = LearnedCodec("video-lvc-vpf")
+    assert video.sweep(20) == video.settings() and video.sweep(3) == [0.0, 2.0, 5.0]

@@ -189,7 +189,7 @@ class PointCloudModality(Modality):
             h.update(b"-" if part is None else np.ascontiguousarray(part).tobytes() + b"|")
         return h.hexdigest()[:16]
 
-    def eval_settings(self, card: dict) -> list[float]:
+    def eval_settings(self, card: dict, points: int = 0) -> list[float]:
         return list(self.eval_precisions)
 
     def eval_measure(self, original: cloud_io.Cloud, decoded: cloud_io.Cloud, x_hat=None) -> dict:

@@ -74,7 +74,7 @@ class VideoModality(Modality):
                     Metric("psnr-yuv", "psnr-yuv", "PSNR-YUV 6:1:1 (dB)"),
                     Metric("ms-ssim", "ms-ssim-rgb", "MS-SSIM (RGB)", db=True))
 
-    def eval_settings(self, card: dict) -> list[float]:
+    def eval_settings(self, card: dict, points: int = 0) -> list[float]:
         """The card's ``eval_qualities``, else qualities 0..5 (about 0.03-0.3 bpp on CIF/416x240 video)."""
         return [float(np.float32(q)) for q in card.get("eval_qualities", (0.0, 1.0, 2.0, 3.0, 4.0, 5.0))]
 

@@ -11,6 +11,14 @@ import numpy as np
 from ncodec.errors import InputError
 
 
+def thin(settings: list[float], points: int) -> list[float]:
+    """``points`` > 0 of ``settings``, spread evenly (all of them when there are no more)."""
+    if not points or points >= len(settings):
+        return list(settings)
+    index = np.unique(np.round(np.linspace(0, len(settings) - 1, points)).astype(int))
+    return [settings[i] for i in index]
+
+
 class Baseline:
     """A codec that turns one original of its ``modality`` into a real file and back (images: an
     RGB 8-bit array, what :meth:`~ncodec.codecs.modality.Modality.eval_read` gives).
@@ -37,6 +45,10 @@ class Baseline:
 
     def settings(self) -> list[float]:
         raise NotImplementedError
+
+    def sweep(self, points: int = 0) -> list[float]:
+        """The settings an evaluation runs (``ncodec eval --points``)."""
+        return thin(self.settings(), points)
 
     def command(self, setting: float) -> str:
         """The exact encoder invocation or call (recorded in the results' meta block)."""

@@ -5,7 +5,7 @@ or CBSD68) before any format or training work. Each prints the figure the README
     python3 tools/lwc_lab/probes.py lowpass     # lowpass band: MED prediction / activity tables vs today's differences
     python3 tools/lwc_lab/probes.py wiener      # a per-image least-squares filter after the post-filter: dB gained
     python3 tools/lwc_lab/probes.py chroma      # chroma residual explained linearly by the decoded luma residual (R^2)
-    python3 tools/lwc_lab/probes.py prediction  # the prediction's magnitude as one more context feature: bits
+    python3 tools/lwc_lab/probes.py prediction  # the prediction's magnitude as one more context feature (and a wider network): bits
 """
 from __future__ import annotations
 
@@ -172,8 +172,8 @@ def chroma() -> None:
 
 def prediction() -> None:
     """Context samples of lwc-dpf's coded values (as LwcSamples draws them) with and without the
-    log-mapped |prediction| / step at each position; the same small float network fitted to each,
-    bits per coefficient on a fifth held out."""
+    log-mapped |prediction| / step at each position; the shipped network's shape (24 hidden) fitted
+    to each, and a twice wider one without it; bits per coefficient on a fifth held out."""
     torch.set_num_threads(2)
     model = create_model(MODEL)
     rng = np.random.default_rng(1)
@@ -202,11 +202,13 @@ def prediction() -> None:
     value, weight = torch.from_numpy(data["value"]), torch.from_numpy(data["weight"])
     order = np.random.default_rng(0).permutation(len(value))
     test, train = order[: len(order) // 5], order[len(order) // 5:]
-    for name, parts in (("without", ("x", "band")), ("with", ("x", "p", "band"))):
+    for name, parts, hidden in (("without the prediction feature", ("x", "band"), 24),
+                                ("with the prediction feature", ("x", "p", "band"), 24),
+                                ("without it, 48 hidden", ("x", "band"), 48)):
         f = torch.from_numpy(np.concatenate([data[k] for k in parts], 1)) / ctx.FEATURE_SCALE
         torch.manual_seed(0)
-        net = torch.nn.Sequential(torch.nn.Linear(f.shape[1], 24), torch.nn.ReLU(), torch.nn.Linear(24, 24), torch.nn.ReLU(),
-                                  torch.nn.Linear(24, 1))
+        net = torch.nn.Sequential(torch.nn.Linear(f.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, hidden),
+                                  torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
         with torch.no_grad():
             net[-1].bias.fill_(-2.0)
         opt = torch.optim.Adam(net.parameters(), 3e-3)
@@ -222,7 +224,7 @@ def prediction() -> None:
         with torch.no_grad():
             i = torch.from_numpy(test)
             bits = float((rate_bits(value[i], net(f[i])[:, 0]) * weight[i]).sum() / weight[i].sum())
-        print(f"{name} the prediction feature: {bits:.4f} bits per coefficient ({len(value)} samples, 80 training photos)")
+        print(f"{name}: {bits:.4f} bits per coefficient ({len(value)} samples, 80 training photos)")
 
 
 PROBES = {"colour": colour, "lowpass": lowpass, "wiener": wiener, "chroma": chroma, "prediction": prediction}
