@@ -112,25 +112,51 @@ def test_damaged_side_values_are_a_format_error(lwc, photo):
     new = lwc.compress(x, 5.0)
     with pytest.raises(FormatError, match="wrong size"):  # neither a version byte nor version 1's side values
         lwc.decompress([b"\x02\x00", new["strings"][1]], new["payload"], 5.0)
-    with pytest.raises(FormatError, match="payload version 3 is newer than this ncodec supports"):
-        lwc.decompress([b"\x03", new["strings"][1]], new["payload"], 5.0)
-    with pytest.raises(FormatError, match="payload version 1 is invalid"):
-        lwc.decompress([b"\x01", new["strings"][1]], new["payload"], 5.0)
+    with pytest.raises(FormatError, match="payload version 4 is newer than this ncodec supports"):
+        lwc.decompress([b"\x04", new["strings"][1]], new["payload"], 5.0)
+    for header in (b"\x01", b"\x03", b"\x02\x00\x00\x00"):  # version 3 has its colour angles, 2 none
+        with pytest.raises(FormatError, match=f"payload version {header[0]} is invalid"):
+            lwc.decompress([header, new["strings"][1]], new["payload"], 5.0)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (37, 90)])
 def test_side_values_in_the_stream_decode_like_the_older_layout(lwc, photo, size):
     """Layout version 2 (2026-12-06): the lowpass tables and calibration shifts are range-coded at
     the start of the stream (section 0 the version byte, the word count a varint); version-1 files,
-    with them in section 0, keep decoding to the same pixels, and version 2 is smaller."""
+    with them in section 0, keep decoding, and the stream is smaller. Version 3 (2026-12-07) adds
+    the colour basis's three angle bytes to section 0; with no turn its stream is version 2's (a
+    grey image keeps the fixed basis)."""
     x = torch.from_numpy(photo[: size[0], : size[1]]).permute(2, 0, 1)[None].float() / 255
+    grey = x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
     for q in (-2.0, 4.0):
         old, new = lwc.compress(x, q, header_section=True), lwc.compress(x, q)
-        assert new["strings"][0] == b"\x02" and len(old["strings"][0]) > 1
-        assert len(new["strings"][0]) + len(new["strings"][1]) < len(old["strings"][0]) + len(old["strings"][1])
+        assert new["strings"][0][:1] == b"\x03" and len(new["strings"][0]) == 4 and len(old["strings"][0]) > 1
+        assert len(new["strings"][1]) < len(old["strings"][0]) + len(old["strings"][1])
         for enc in (old, new):
-            dec = lwc.decompress(enc["strings"], enc["payload"], q)
-            assert torch.equal(dec["x_hat"], enc["x_hat"]) and torch.equal(dec["x_hat"], new["x_hat"])
+            assert torch.equal(lwc.decompress(enc["strings"], enc["payload"], q)["x_hat"], enc["x_hat"])
+        old, new = lwc.compress(grey, q, header_section=True), lwc.compress(grey, q)
+        assert new["strings"][0] == b"\x03\x00\x00\x00"
+        for header in (b"\x02", new["strings"][0]):
+            dec = lwc.decompress([header, new["strings"][1]], new["payload"], q)
+            assert torch.equal(dec["x_hat"], new["x_hat"]) and torch.equal(dec["x_hat"], old["x_hat"])
+
+
+def test_own_colour_basis_is_signalled_and_decoded(lwc, photo):
+    """The encoder codes a colour image in its own basis (three angle codes in section 0): the file
+    decodes to exactly the encoder's reconstruction, the estimation pass agrees with it, and the
+    same stream read in the fixed basis gives other pixels."""
+    x = torch.from_numpy(photo[:96, :128]).permute(2, 0, 1)[None].float() / 255
+    rgb = x[0].permute(1, 2, 0).double().numpy() * 255.0
+    codes = cdf97.own_colour(rgb)
+    assert codes != cdf97.NO_TURN
+    basis = cdf97.colour_basis(codes)
+    assert np.allclose(basis @ basis.T, np.eye(3)) and np.all(np.sum(basis * cdf97.COLOUR, axis=1) > 0.5)
+    enc = lwc.compress(x, 3.0)
+    assert enc["strings"][0] == bytes([3]) + np.array(codes, dtype=np.int8).tobytes()
+    dec = lwc.decompress(enc["strings"], enc["payload"], 3.0)
+    assert torch.equal(dec["x_hat"], enc["x_hat"]) and torch.equal(lwc(x, 3.0)["x_hat"], enc["x_hat"])
+    fixed = lwc.decompress([b"\x03\x00\x00\x00", enc["strings"][1]], enc["payload"], 3.0)
+    assert torch.equal(fixed["y_hat"], dec["y_hat"]) and not torch.equal(fixed["x_hat"], dec["x_hat"])
 
 
 @pytest.mark.parametrize("passes", [2, 4])
@@ -227,7 +253,7 @@ def test_coded_targets_are_what_the_coded_values_quantise(photo):
     model, _ = _with_predictor(0.3, max_quality=4.0)
     rgb = photo[:64, :96].astype(np.float64)
     levels = cdf97.levels_for(64, 96, model.config["max_levels"])
-    details = cdf97.forward(rgb, levels)[1]
+    details = cdf97.forward(rgb, levels, cdf97.colour_basis(cdf97.own_colour(rgb)))[1]  # in the image's own basis
     for quality, predicting in ((3.0, True), (6.0, False)):
         q, targets = model.coded_targets(rgb, quality)
         step = model.step(quality)

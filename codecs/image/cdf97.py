@@ -119,24 +119,62 @@ def subband_gains(levels: int) -> tuple[float, list[tuple[float, float, float]]]
     return float(ll), [tuple(float(g) for g in t) for t in details]
 
 
-def to_colour(rgb: np.ndarray) -> np.ndarray:
+# A per-image colour basis is the fixed one turned by three angles (codes: signed bytes, pi/128 each).
+ANGLE_STEP = np.pi / 128
+NO_TURN = (0, 0, 0)
+
+
+def colour_basis(codes: tuple[int, int, int] = NO_TURN) -> np.ndarray:
+    """The orthonormal basis (rows) ``Rz(c) Ry(b) Rx(a) COLOUR`` of angle codes (a, b, c)."""
+    if tuple(codes) == NO_TURN:
+        return COLOUR
+    a, b, c = (float(k) * ANGLE_STEP for k in codes)
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return rz @ ry @ rx @ COLOUR
+
+
+def own_colour(rgb: np.ndarray) -> tuple[int, int, int]:
+    """Angle codes of an image's own colour basis: the eigenvectors of its RGB gradients'
+    covariance (a Karhunen-Loeve transform of what the detail bands hold), largest first, each
+    signed like the fixed basis row it replaces. Flat, tiny or grey images keep the fixed basis."""
+    z = np.asarray(rgb, np.float64).transpose(2, 0, 1)
+    grads = np.concatenate([np.diff(z, axis=1).reshape(3, -1), np.diff(z, axis=2).reshape(3, -1)], 1)
+    if grads.shape[1] < 64:
+        return NO_TURN
+    cov = grads @ grads.T / grads.shape[1]
+    values, vectors = np.linalg.eigh(cov)
+    if not values[-1] > 0 or values[1] < 1e-6 * values[-1]:  # no colour detail to decorrelate
+        return NO_TURN
+    v = vectors[:, ::-1].T
+    v *= np.where(np.sum(v * COLOUR, axis=1) < 0, -1.0, 1.0)[:, None]
+    d = v @ COLOUR.T  # the turn from the fixed basis: Rz(c) Ry(b) Rx(a)
+    if np.linalg.det(d) < 0:  # a mirror, not a turn: give up the last row's sign
+        d[2] = -d[2]
+    a, b, c = np.arctan2(d[2, 1], d[2, 2]), -np.arcsin(np.clip(d[2, 0], -1.0, 1.0)), np.arctan2(d[1, 0], d[0, 0])
+    return tuple(int(np.clip(np.round(t / ANGLE_STEP), -128, 127)) for t in (a, b, c))
+
+
+def to_colour(rgb: np.ndarray, basis: np.ndarray = COLOUR) -> np.ndarray:
     """(H, W, 3) pixels in 0..255 -> (3, H, W) centred orthonormal colour channels."""
-    return np.tensordot(COLOUR, np.asarray(rgb, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
+    return np.tensordot(basis, np.asarray(rgb, np.float64).transpose(2, 0, 1) - 127.5, axes=1)
 
 
-def from_colour(x: np.ndarray) -> np.ndarray:
+def from_colour(x: np.ndarray, basis: np.ndarray = COLOUR) -> np.ndarray:
     """Inverse of :func:`to_colour`: (H, W, 3) float pixels (not clipped)."""
-    return np.tensordot(COLOUR.T, x, axes=1).transpose(1, 2, 0) + 127.5
+    return np.tensordot(basis.T, x, axes=1).transpose(1, 2, 0) + 127.5
 
 
-def forward(rgb: np.ndarray, levels: int) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
+def forward(rgb: np.ndarray, levels: int, basis: np.ndarray = COLOUR) -> tuple[np.ndarray, list[tuple[np.ndarray, ...]]]:
     """(H, W, 3) pixels in 0..255 -> balanced coefficients (each subband times its gain)."""
-    ll, details = analysis(to_colour(rgb), levels)
+    ll, details = analysis(to_colour(rgb, basis), levels)
     g_ll, g = subband_gains(levels)
     return ll * g_ll, [tuple(b * gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)]
 
 
-def inverse(ll: np.ndarray, details: list[tuple[np.ndarray, ...]]) -> np.ndarray:
+def inverse(ll: np.ndarray, details: list[tuple[np.ndarray, ...]], basis: np.ndarray = COLOUR) -> np.ndarray:
     """Inverse of :func:`forward`: (H, W, 3) float pixels (not clipped)."""
     g_ll, g = subband_gains(len(details))
-    return from_colour(synthesis(ll / g_ll, [tuple(b / gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)]))
+    return from_colour(synthesis(ll / g_ll, [tuple(b / gb for b, gb in zip(bands, gains)) for bands, gains in zip(details, g)]),
+                       basis)

@@ -1,7 +1,8 @@
 """``lwc``: learned wavelet coder, the default image codec. Fixed transform, learned entropy model.
 
-* Transform (nothing learned, :mod:`ncodec.codecs.image.cdf97`): orthonormal colour transform,
-  CDF 9/7 lifting (up to 5 levels, any size), each subband scaled to its synthesis norm so one
+* Transform (nothing learned, :mod:`ncodec.codecs.image.cdf97`): orthonormal colour transform
+  (the fixed basis turned to the image's own, the eigenvectors of its RGB gradients, by three
+  signalled angles: an encoder choice), CDF 9/7 lifting (up to 5 levels, any size), each subband scaled to its synthesis norm so one
   step size is MSE-balanced everywhere.
 * Quantisation: one step ``2 ** (step_log2 - quality * step_slope)`` (``quality`` is continuous in
   ``quality_min .. quality_max``, -2..10 for the shipped model: about 23 to 46 dB, so one model covers
@@ -32,9 +33,10 @@ Exact on every machine: everything that selects a table or a coded value is inte
 fixed-point MLP in exact float64, calibration shifts, table construction). Only the pixel
 reconstruction (after entropy decoding) is float.
 
-Sections: [0] the layout version (one byte, 2), [1] the range-coded stream, which starts with the
-lowpass tables and the calibration shifts under fixed narrow tables, its word count a varint
-(``finish(compact=True)``). Version 1 (files written before 2026-12-06) has no version byte: its
+Sections: [0] the layout version (one byte, 3) and the colour basis's three angle codes (signed
+bytes), [1] the range-coded stream, which starts with the lowpass tables and the calibration shifts
+under fixed narrow tables, its word count a varint (``finish(compact=True)``). Version 2 (files
+written before 2026-12-07) is version 3 without the angles: the fixed colour basis. Version 1 (files written before 2026-12-06) has no version byte: its
 section [0] holds the lowpass tables and the shifts as 3 + 3 * levels bytes and its word count is a
 u32 (still decoded, and still written inside video I frames, whose payload embeds it). The
 byte-trimmed layout of video P frames would save about two bytes more, but its check decodes the
@@ -62,7 +64,7 @@ from ncodec.codecs.image.modality import image_shape, shape_payload
 SHIFT_RANGE = 12  # calibration shifts in -12..12 table steps
 RECON_ONE = 1024  # reconstruction offsets stored in 1/1024 of a step
 COST_SPAN = 255  # encoder-side bit costs are tabulated for |v| <= COST_SPAN
-LAYOUT_VERSION = 2  # the byte in section [0] (version 1: no byte, the side values there instead)
+LAYOUT_VERSION = 3  # the byte in section [0] (version 1: no byte, the side values there instead)
 # The side values at the start of a stream: calibration shifts under the table of scale 1, the
 # lowpass tables' indices as differences from LL_TABLE_CENTRE under the table of scale 8.
 SHIFT_TABLE = 18
@@ -226,37 +228,40 @@ class WaveletContextCodec(nn.Module):
         """Estimation pass (``ncodec eval`` compares it with the file): the reconstruction and the
         model's probability of every coded symbol under its final (calibrated) table."""
         rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
-        levels, q_ll, q, records, shifts = self.analyse(rgb, float(quality))
+        colour = cdf97.own_colour(rgb)
+        levels, q_ll, q, records, shifts = self.analyse(rgb, float(quality), colour=colour)
         _, tset, _ = self._load()
         ll_res = self._ll_residual(q_ll)
         bits = [self._cost(ll_res[c].reshape(-1), np.full(ll_res[c].size, self._best_table(ll_res[c].reshape(-1), tset)))
                 for c in range(3)]
         bits += [self._cost(v, self._table(t, shifts[(l, c)], k)) for (l, c, _), _, v, t, k in records]
         x_hat = self._reconstruct(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], float(quality),
-                                  rgb.shape[:2])
+                                  rgb.shape[:2], colour)
         return {"x_hat": x_hat, "likelihoods": {"y": torch.from_numpy(np.exp2(-np.concatenate(bits)))[None]}}
 
-    def analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None):
+    def analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None, colour=cdf97.NO_TURN):
         """Encoder side up to entropy coding: (levels, q_ll, q, records, shifts) of (H, W, 3) pixels.
         The last result is kept: an estimation pass right after an encode (``ncodec eval``) reuses it.
         ``rdo_scale(factor, (bh, bw))``: multipliers of the RDO lambda per coefficient of a band
-        ``factor`` times smaller than the image (an encoder choice, e.g. the video lookahead's)."""
+        ``factor`` times smaller than the image (an encoder choice, e.g. the video lookahead's).
+        ``colour``: the angle codes of the colour basis (:func:`cdf97.colour_basis`)."""
         if rdo_scale is not None:
             self._last = None
-            return self._analyse(rgb, quality, rdo_scale)
-        key = (hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).digest(), float(quality), id(self._load()[0]))
+            return self._analyse(rgb, quality, rdo_scale, colour)
+        key = (hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).digest(), float(quality), id(self._load()[0]),
+               tuple(colour))
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        self._last = (key, self._analyse(rgb, quality))
+        self._last = (key, self._analyse(rgb, quality, colour=colour))
         return self._last[1]
 
-    def _analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None):
+    def _analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None, colour=cdf97.NO_TURN):
         _, tset, _ = self._load()
         levels = cdf97.levels_for(rgb.shape[0], rgb.shape[1], self.config["max_levels"])
         with timing.stage("transform"):
-            coeffs = cdf97.forward(rgb, levels)
+            coeffs = cdf97.forward(rgb, levels, cdf97.colour_basis(colour))
         if self._predicting(quality):
-            return self._analyse_predicted(coeffs, levels, quality, rdo_scale)
+            return self._analyse_predicted(coeffs, levels, quality, rdo_scale, colour)
         q_ll, q = self.quantise(coeffs, quality)
         shapes = [[b.shape for b in bands] for bands in q]
 
@@ -274,7 +279,7 @@ class WaveletContextCodec(nn.Module):
             shifts = self._calibrate(records, levels, tset)
         return levels, q_ll, q, records, shifts
 
-    def _analyse_predicted(self, coeffs, levels: int, quality: float, rdo_scale=None):
+    def _analyse_predicted(self, coeffs, levels: int, quality: float, rdo_scale=None, colour=cdf97.NO_TURN):
         """:meth:`_analyse` with the detail predictor: level by level, coarse to fine, each
         level's residual from the prediction its decoded coarser levels give (what the decoder
         will predict), quantised, RDO-requantised and calibrated as the whole image is without it."""
@@ -287,7 +292,7 @@ class WaveletContextCodec(nn.Module):
         q = self._empty_details(shapes)
         records, shifts = [], {}
         sweeps = int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0
-        synth = self._synthesiser(q_ll, shapes, quality)
+        synth = self._synthesiser(q_ll, shapes, quality, colour)
         for level in reversed(range(levels)):
             pred = synth.predict(level)
             target = [d - p for d, p in zip(details[level], pred)]
@@ -300,7 +305,7 @@ class WaveletContextCodec(nn.Module):
             records += recs
             shifts.update(level_shifts)
             synth.add(level, recs, level_shifts)
-        self._synthesised = (records, synth.rgb())  # the reconstruction, made on the way (see _reconstruct)
+        self._synthesised = (records, tuple(colour), synth.rgb())  # the reconstruction, made on the way (see _reconstruct)
         return levels, q_ll, q, records, shifts
 
     def _contexts(self, q, mags, level: int, levels: int, quality: float, tset):
@@ -324,7 +329,8 @@ class WaveletContextCodec(nn.Module):
         _, tset, _ = self._load()
         h, w = x.shape[-2:]
         rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
-        levels, q_ll, q, records, shifts = self.analyse(rgb, quality, rdo_scale)
+        colour = cdf97.NO_TURN if header_section else cdf97.own_colour(rgb)  # (the older layout has no room)
+        levels, q_ll, q, records, shifts = self.analyse(rgb, quality, rdo_scale, colour)
         shapes = [[b.shape for b in bands] for bands in q]
         ll_res = self._ll_residual(q_ll)
         ll_tables = [self._best_table(ll_res[c].reshape(-1), tset) for c in range(3)]
@@ -339,9 +345,10 @@ class WaveletContextCodec(nn.Module):
             for (level, channel, orient), mask, values, base, classes in records:
                 enc.push(values, self._table(base, shifts[(level, channel)], classes))
             stream = enc.finish(compact=not header_section)
-        header = bytes(ll_tables) + bytes((s + 128) & 0xFF for s in side) if header_section else bytes([LAYOUT_VERSION])
+        header = (bytes(ll_tables) + bytes((s + 128) & 0xFF for s in side) if header_section
+                  else bytes([LAYOUT_VERSION]) + np.array(colour, dtype=np.int8).tobytes())
         out = {"strings": [header, stream], "shape": (h, w), "payload": shape_payload(h, w), "y_hat": self._symbols(q_ll, records)}
-        out["x_hat"] = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w)) if reconstruct else None
+        out["x_hat"] = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w), colour) if reconstruct else None
         return out
 
     @torch.no_grad()
@@ -351,17 +358,20 @@ class WaveletContextCodec(nn.Module):
         levels = cdf97.levels_for(h, w, self.config["max_levels"])
         header, stream = strings
         classes = _classes(levels)
+        colour = cdf97.NO_TURN
         if len(header) == 3 + len(classes):  # layout version 1
             ll_tables, side = list(header[:3]), [b - 128 for b in header[3:]]
             dec = StreamDecoder(stream, tset)
-        elif len(header) != 1:
+        elif len(header) not in (1, 4):
             raise FormatError("lwc header has the wrong size")
         elif header[0] > LAYOUT_VERSION:
             raise FormatError(f"lwc payload version {header[0]} is newer than this ncodec supports ({LAYOUT_VERSION}); "
                               "upgrade ncodec")
-        elif header[0] != LAYOUT_VERSION:
+        elif header[0] not in (2, 3) or len(header) != (4 if header[0] == 3 else 1):
             raise FormatError(f"lwc payload version {header[0]} is invalid")
         else:
+            if header[0] == 3:
+                colour = tuple(int(v) for v in np.frombuffer(header[1:4], dtype=np.int8))
             dec = StreamDecoder(stream, tset, compact=True)
             ll_tables = (dec.pull(np.full(3, LL_TABLE_TABLE)) + LL_TABLE_CENTRE).tolist()
             side = dec.pull(np.full(len(classes), SHIFT_TABLE)).tolist()
@@ -380,7 +390,7 @@ class WaveletContextCodec(nn.Module):
         records = self._code_details(mags, quality, coder)
         dec.finish()
         q_ll = self._ll_from_residual(ll_res)
-        x_hat = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w))
+        x_hat = self._reconstruct(q_ll, records, shifts, shapes, quality, (h, w), colour)
         return {"x_hat": x_hat, "y_hat": self._symbols(q_ll, records)}
 
     # ------------------------------------------------------------------ helpers
@@ -501,13 +511,13 @@ class WaveletContextCodec(nn.Module):
         """Whether the detail predictor codes this quality (the header's quality decides)."""
         return self.predictor is not None and float(quality) <= self.predictor.max_quality
 
-    def _synthesiser(self, q_ll, shapes, quality: float) -> "_PredictedSynthesis":
-        return _PredictedSynthesis(self, q_ll, shapes, quality)
+    def _synthesiser(self, q_ll, shapes, quality: float, colour=cdf97.NO_TURN) -> "_PredictedSynthesis":
+        return _PredictedSynthesis(self, q_ll, shapes, quality, colour)
 
-    def _replay(self, q_ll, records, shifts, shapes, quality: float) -> tuple[list, np.ndarray]:
+    def _replay(self, q_ll, records, shifts, shapes, quality: float, colour=cdf97.NO_TURN) -> tuple[list, np.ndarray]:
         """The decoder's coarse-to-fine synthesis with the detail predictor: (per level its scaled
         detail predictions, the RGB reconstruction)."""
-        synth = self._synthesiser(q_ll, shapes, quality)
+        synth = self._synthesiser(q_ll, shapes, quality, colour)
         predictions = [None] * len(shapes)
         for level in reversed(range(len(shapes))):
             predictions[level] = synth.predict(level)
@@ -517,23 +527,24 @@ class WaveletContextCodec(nn.Module):
     def coded_targets(self, rgb: np.ndarray, quality: float) -> tuple[list, list]:
         """(the detail values the encoder codes, the continuous values they quantise): the
         wavelet details, less the decoder's predictions when the predictor codes this quality."""
-        levels, q_ll, q, records, shifts = self.analyse(rgb, quality)
-        details = cdf97.forward(rgb, levels)[1]
+        colour = cdf97.own_colour(rgb)
+        levels, q_ll, q, records, shifts = self.analyse(rgb, quality, colour=colour)
+        details = cdf97.forward(rgb, levels, cdf97.colour_basis(colour))[1]
         if self._predicting(quality):
-            predictions = self._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality)[0]
+            predictions = self._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality, colour)[0]
             details = [[d - p for d, p in zip(bands, pred)] for bands, pred in zip(details, predictions)]
         return q, details
 
-    def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size) -> torch.Tensor:
+    def _reconstruct(self, q_ll, records, shifts, shapes, quality: float, size, colour=cdf97.NO_TURN) -> torch.Tensor:
         made = getattr(self, "_synthesised", None)
-        if self._predicting(quality) and made is not None and made[0] is records:
-            rgb = made[1]  # the encoder's analysis reconstructed these records already
+        if self._predicting(quality) and made is not None and made[0] is records and made[1] == tuple(colour):
+            rgb = made[2]  # the encoder's analysis reconstructed these records already
         elif self._predicting(quality):
-            rgb = self._replay(q_ll, records, shifts, shapes, quality)[1]
+            rgb = self._replay(q_ll, records, shifts, shapes, quality, colour)[1]
         else:
             details = self._dequantised(records, shifts, shapes, quality)
             with timing.stage("transform"):
-                rgb = cdf97.inverse(q_ll * self.steps(quality), [tuple(b) for b in details])
+                rgb = cdf97.inverse(q_ll * self.steps(quality), [tuple(b) for b in details], cdf97.colour_basis(colour))
         x_hat = np.clip(rgb / 255.0, 0.0, 1.0).transpose(2, 0, 1)[None]
         x_hat = torch.from_numpy(np.ascontiguousarray(x_hat, dtype=np.float32))
         if self.postfilter is not None:
@@ -547,8 +558,9 @@ class _PredictedSynthesis:
     the unscaled lowpass of the decoded coarser levels; :meth:`predict` gives a level's scaled
     detail predictions, :meth:`add` adds its dequantised residuals and synthesises one level."""
 
-    def __init__(self, codec: WaveletContextCodec, q_ll: np.ndarray, shapes, quality: float):
+    def __init__(self, codec: WaveletContextCodec, q_ll: np.ndarray, shapes, quality: float, colour=cdf97.NO_TURN):
         self.codec, self.quality, self.shapes = codec, quality, shapes
+        self.basis = cdf97.colour_basis(colour)
         self.step = codec.steps(quality)
         self.g_ll, self.gains = cdf97.subband_gains(len(shapes))
         self.low = q_ll * self.step / self.g_ll
@@ -567,4 +579,4 @@ class _PredictedSynthesis:
             self.low = cdf97.synthesis(self.low, [tuple(bands)])
 
     def rgb(self) -> np.ndarray:
-        return cdf97.from_colour(self.low)
+        return cdf97.from_colour(self.low, self.basis)
