@@ -547,10 +547,11 @@ class PostFilterModule(_AddOnModule):
 
 
 # ---------------------------------------------------------------------------------- detail predictor
-def _levels(x: np.ndarray, levels: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _levels(x: np.ndarray, levels: int, basis: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Unscaled lowpass after each level (1..levels) and (HL, LH, HH) of each level, stacked to
-    9 channels and cropped to HH's size, of (H, W, 3) pixels (as the codec's synthesis holds them)."""
-    ll = cdf97.to_colour(x)
+    9 channels and cropped to HH's size, of (H, W, 3) pixels in the colour ``basis`` (as the
+    codec's synthesis holds them)."""
+    ll = cdf97.to_colour(x, basis)
     lows, details = [], []
     for _ in range(levels):
         ll, ((hl, lh, hh),) = cdf97.analysis(ll, 1)
@@ -611,11 +612,12 @@ class DecodedLevels(_PhotoData):
             rgb = load_rgb(path)
             if cdf97.levels_for(*rgb.shape[:2], levels) < levels:
                 continue
-            _, detail = _levels(rgb, levels)
+            basis = cdf97.colour_basis(cdf97.own_colour(rgb))  # the photo's own, as the encoder codes it
+            _, detail = _levels(rgb, levels, basis)
             for _ in range(h.qualities_per_image):
                 q = float(np.float32(rng.uniform(lo, hi)))
                 x_hat = base.compress(_to_tensor(rgb), q)["x_hat"][0].permute(1, 2, 0).double().numpy() * 255
-                items.append((base.step(q), _levels(x_hat, levels)[0], detail))
+                items.append((base.step(q), _levels(x_hat, levels, basis)[0], detail))
         if not items:
             raise InputError(f"no photos under {h.root} are large enough for {levels} wavelet levels")
         crops = [min(h.crop, *(min(d[level].shape[1:]) for _, _, d in items)) for level in range(levels)]
