@@ -749,9 +749,10 @@ class SignContextModule(StatisticsModule):
         rgb = load_rgb(Path(path)).astype(np.float64)
         lo, hi = self.codec.quality_range
         counts = np.zeros((sc.N_CLASSES, 2), dtype=np.int64)
+        colour = cdf97.own_colour(rgb)  # the photo's own colour basis, as the encoder codes it
         for _ in range(self.hparams.qualities_per_image):
             self.codec._last = None
-            records = self.codec.analyse(rgb, float(np.float32(self._rng.uniform(lo, hi))))[3]
+            records = self.codec.analyse(rgb, float(np.float32(self._rng.uniform(lo, hi))), colour=colour)[3]
             for _, _, values, _, classes in records:
                 counts += sc.count(classes, values)
         return torch.from_numpy(counts)

@@ -1,7 +1,7 @@
 """Quick probes of ideas for lwc-dpf (issue 12), each measured on training photos only (never Kodak
 or CBSD68) before any format or training work. Each prints the figure the README quotes.
 
-    python3 tools/lwc_lab/probes.py colour      # per-image colour rotation: real coded BD-rate on the bench photos
+    python3 tools/lwc_lab/probes.py colour      # layout 3's per-image colour basis vs the fixed one: coded BD-rate on the bench photos
     python3 tools/lwc_lab/probes.py lowpass     # lowpass band: MED prediction / activity tables vs today's differences
     python3 tools/lwc_lab/probes.py wiener      # a per-image least-squares filter after the post-filter: dB gained
     python3 tools/lwc_lab/probes.py chroma      # chroma residual explained linearly by the decoded luma residual (R^2)
@@ -36,31 +36,24 @@ def _tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 def colour() -> None:
-    """Replace the fixed colour basis by each photo's own (the eigenvectors of its RGB gradients'
-    covariance, ordered and signed like the fixed rows), everything learned unchanged; side
-    information (three angles) not counted."""
-    model, fixed = create_model(MODEL), cdf97.COLOUR.copy()
-
-    def own_basis(rgb):
-        z = rgb.astype(np.float64).transpose(2, 0, 1)
-        d = np.concatenate([np.diff(z, axis=1).reshape(3, -1), np.diff(z, axis=2).reshape(3, -1)], 1)
-        vectors = np.linalg.eigh(np.cov(d))[1][:, ::-1].T
-        return np.stack([v * np.sign(v @ f) for v, f in zip(vectors, fixed)])
-
+    """Layout 3's per-image colour basis (:func:`cdf97.own_colour`, its three angle bytes counted)
+    against the fixed basis, everything learned unchanged: BD-rate on the bench photos."""
+    model, own = create_model(MODEL), cdf97.own_colour
     qualities = [-1.0, 0.0, 2.0, 4.0, 6.0, 8.0]
     rd = {"fixed": {q: [] for q in qualities}, "own": {q: [] for q in qualities}}
     try:
         for path in tuning_paths(12):
             rgb = load(path)
             for kind in rd:
-                cdf97.COLOUR = fixed if kind == "fixed" else own_basis(rgb)
+                cdf97.own_colour = own if kind == "own" else (lambda _: cdf97.NO_TURN)
                 model._last = None
                 for q in qualities:
                     out = model.compress(_tensor(rgb), q)
-                    bpp = 8 * sum(len(s) for s in out["strings"]) / rgb.shape[0] / rgb.shape[1]
-                    rd[kind][q].append((bpp, psnr(rgb, np.round(out["x_hat"][0].permute(1, 2, 0).numpy() * 255))))
+                    size = sum(len(s) for s in out["strings"]) - (3 if kind == "fixed" else 0)  # fixed: layout 2's size
+                    rd[kind][q].append((8 * size / rgb.shape[0] / rgb.shape[1],
+                                        psnr(rgb, np.round(out["x_hat"][0].permute(1, 2, 0).numpy() * 255))))
     finally:
-        cdf97.COLOUR = fixed
+        cdf97.own_colour = own
     curves = {k: Curve(k, [np.mean([r[0] for r in v[q]]) for q in qualities], [np.mean([r[1] for r in v[q]]) for q in qualities])
               for k, v in rd.items()}
     print(f"own colour basis vs fixed: BD-rate {bd_rate(curves['fixed'], curves['own']).value:+.2f}% (12 bench photos)")
