@@ -5,6 +5,7 @@ or CBSD68) before any format or training work. Each prints the figure the README
     python3 tools/lwc_lab/probes.py lowpass     # lowpass band: MED prediction / activity tables vs today's differences
     python3 tools/lwc_lab/probes.py wiener      # a per-image least-squares filter after the post-filter: dB gained
     python3 tools/lwc_lab/probes.py chroma      # chroma residual explained linearly by the decoded luma residual (R^2)
+    python3 tools/lwc_lab/probes.py signs       # the shipped sign skews against none, in each colour basis
     python3 tools/lwc_lab/probes.py prediction  # the prediction's magnitude as one more context feature (and a wider network): bits
 """
 from __future__ import annotations
@@ -220,7 +221,37 @@ def prediction() -> None:
         print(f"{name}: {bits:.4f} bits per coefficient ({len(value)} samples, 80 training photos)")
 
 
-PROBES = {"colour": colour, "lowpass": lowpass, "wiener": wiener, "chroma": chroma, "prediction": prediction}
+def signs() -> None:
+    """What the shipped sign skews save (against the same model with them zeroed), with each photo
+    in its own colour basis and in the fixed one: BD-rate on the bench photos."""
+    own, qualities = cdf97.own_colour, [-1.0, 0.0, 2.0, 4.0, 6.0, 8.0]
+    curves = {}
+    try:
+        for basis in ("own", "fixed"):
+            cdf97.own_colour = own if basis == "own" else (lambda _: cdf97.NO_TURN)
+            for skewed in (True, False):
+                model = create_model(MODEL)
+                if not skewed:
+                    with torch.no_grad():
+                        model.sign_skew.zero_()
+                    model._mlp = None
+                rd = {q: [] for q in qualities}
+                for path in tuning_paths(12):
+                    rgb = load(path)
+                    for q in qualities:
+                        out = model.compress(_tensor(rgb), q)
+                        rd[q].append((8 * sum(len(s) for s in out["strings"]) / rgb.shape[0] / rgb.shape[1],
+                                      psnr(rgb, np.round(out["x_hat"][0].permute(1, 2, 0).numpy() * 255))))
+                curves[(basis, skewed)] = Curve(basis, [np.mean([r[0] for r in rd[q]]) for q in qualities],
+                                                [np.mean([r[1] for r in rd[q]]) for q in qualities])
+    finally:
+        cdf97.own_colour = own
+    for basis in ("own", "fixed"):
+        print(f"sign skews, {basis} colour basis: BD-rate {bd_rate(curves[(basis, False)], curves[(basis, True)]).value:+.2f}% "
+              "against none (12 bench photos)")
+
+
+PROBES = {"colour": colour, "signs": signs, "lowpass": lowpass, "wiener": wiener, "chroma": chroma, "prediction": prediction}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
