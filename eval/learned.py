@@ -4,6 +4,7 @@ size is the rate, then the file is read back, unpacked and decoded (as ``ncodec 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version as package_version
 from pathlib import Path
 
@@ -34,6 +35,21 @@ def learned_modalities(folder: Path = CHECKPOINT_DIR) -> dict[str, str]:
 
 def learned_names(folder: Path = CHECKPOINT_DIR, modality: str | None = None) -> list[str]:
     return [n for n, m in learned_modalities(folder).items() if modality in (None, m)]
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the sources a learned codec's files and pixels come from (``codecs/``,
+    ``entropy/``): the result cache keys on it, so a changed encoder or decoder is measured again
+    rather than read back from results of the old code."""
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for folder in ("codecs", "entropy"):
+        for path in sorted((root / folder).rglob("*.py")):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def ncodec_version() -> str:
@@ -69,16 +85,17 @@ class LearnedCodec(Baseline):
         self._last = None
 
     def version(self) -> str:
-        """Package version, the card's model id, a hash of the weights file (a replaced file shows)
-        and one of the card's config (encoder-only settings such as an RDO lambda change the files
-        but not the model id; the result cache keys on this string)."""
+        """Package version, the card's model id, a hash of the weights file (a replaced file shows),
+        one of the card's config (encoder-only settings such as an RDO lambda change the files
+        but not the model id) and one of the codec sources (:func:`code_digest`); the result
+        cache keys on this string."""
         import hashlib
 
         pt = card_path(self.checkpoint).with_suffix(".pt")
         weights = hashlib.sha256(pt.read_bytes()).hexdigest()[:12] if pt.is_file() else "none"
         config = hashlib.sha256(json.dumps(self.card.get("config", {}), sort_keys=True).encode()).hexdigest()[:12]
         return (f"ncodec {ncodec_version()}, {self.checkpoint} model {self.card.get('model_id', 'unknown')}, "
-                f"weights sha256 {weights}, config sha256 {config}")
+                f"weights sha256 {weights}, config sha256 {config}, code sha256 {code_digest()}")
 
     def settings(self) -> list[float]:
         return self._modality.eval_settings(self.card)

@@ -253,3 +253,12 @@ def test_points_sample_a_continuous_quality_range_and_thin_fixed_sweeps():
     assert jpeg.sweep(100) == jpeg.settings() and jpeg.sweep(3) == [2, 40, 90]
     video = LearnedCodec("video-lvc-vpf")
     assert video.sweep(20) == video.settings() and video.sweep(3) == [0.0, 2.0, 5.0]
+
+
+def test_learned_results_are_keyed_on_the_codec_sources():
+    """The cache key of a learned codec names a hash of ``codecs/`` and ``entropy/``: results of
+    an older encoder or decoder are measured again, not read back."""
+    from ncodec.eval.learned import LearnedCodec, code_digest
+
+    version = LearnedCodec("lwc-dpf").version()
+    assert re.fullmatch(r"[0-9a-f]{12}", code_digest()) and version.endswith(f"code sha256 {code_digest()}")
