@@ -74,7 +74,7 @@ def samples(model: WaveletContextCodec, rgb: np.ndarray, quality: float, rng, ke
     if quantiser is not None:
         q, details = quantiser.coded_targets(rgb, quality)
     else:
-        ll, details = cdf97.forward(rgb, levels)
+        ll, details = cdf97.forward(rgb, levels, cdf97.colour_basis(cdf97.own_colour(rgb)))  # as the encoder turns it
         q = model.quantise((ll, details), quality)[1]
     step = model.steps(quality)[:, 0, 0]  # per colour channel
     mags = [[np.abs(b) for b in bands] for bands in q]
@@ -749,10 +749,9 @@ class SignContextModule(StatisticsModule):
         rgb = load_rgb(Path(path)).astype(np.float64)
         lo, hi = self.codec.quality_range
         counts = np.zeros((sc.N_CLASSES, 2), dtype=np.int64)
-        colour = cdf97.own_colour(rgb)  # the photo's own colour basis, as the encoder codes it
         for _ in range(self.hparams.qualities_per_image):
-            self.codec._last = None
-            records = self.codec.analyse(rgb, float(np.float32(self._rng.uniform(lo, hi))), colour=colour)[3]
+            self.codec._last = None  # (each photo in its own colour basis, as the encoder codes it)
+            records = self.codec.analyse(rgb, float(np.float32(self._rng.uniform(lo, hi))))[3]
             for _, _, values, _, classes in records:
                 counts += sc.count(classes, values)
         return torch.from_numpy(counts)

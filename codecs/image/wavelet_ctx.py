@@ -2,8 +2,8 @@
 
 * Transform (nothing learned, :mod:`ncodec.codecs.image.cdf97`): orthonormal colour transform
   (the fixed basis turned to the image's own, the eigenvectors of its RGB gradients, by three
-  signalled angles: an encoder choice), CDF 9/7 lifting (up to 5 levels, any size), each subband scaled to its synthesis norm so one
-  step size is MSE-balanced everywhere.
+  signalled angles: an encoder choice), CDF 9/7 lifting (up to 5 levels, any size), each subband
+  scaled to its synthesis norm so one step size is MSE-balanced everywhere.
 * Quantisation: one step ``2 ** (step_log2 - quality * step_slope)`` (``quality`` is continuous in
   ``quality_min .. quality_max``, -2..10 for the shipped model: about 23 to 46 dB, so one model covers
   the whole rate range), dead-zone rounding ``floor(|x| / step + rounding)`` for detail bands, plain
@@ -36,10 +36,10 @@ reconstruction (after entropy decoding) is float.
 Sections: [0] the layout version (one byte, 3) and the colour basis's three angle codes (signed
 bytes), [1] the range-coded stream, which starts with the lowpass tables and the calibration shifts
 under fixed narrow tables, its word count a varint (``finish(compact=True)``). Version 2 (files
-written before 2026-12-07) is version 3 without the angles: the fixed colour basis. Version 1 (files written before 2026-12-06) has no version byte: its
-section [0] holds the lowpass tables and the shifts as 3 + 3 * levels bytes and its word count is a
-u32 (still decoded, and still written inside video I frames, whose payload embeds it). The
-byte-trimmed layout of video P frames would save about two bytes more, but its check decodes the
+written before 2026-12-07) is version 3 without the angles: the fixed colour basis. Version 1
+(files written before 2026-12-06) has no version byte: its section [0] holds the lowpass tables
+and the shifts as 3 + 3 * levels bytes and its word count is a u32 (still decoded, and still
+written inside video I frames, whose payload embeds it). The byte-trimmed layout of video P frames would save about two bytes more, but its check decodes the
 whole stream again (0.1 s on a 40 KB Kodak file).
 """
 from __future__ import annotations
@@ -239,12 +239,15 @@ class WaveletContextCodec(nn.Module):
                                   rgb.shape[:2], colour)
         return {"x_hat": x_hat, "likelihoods": {"y": torch.from_numpy(np.exp2(-np.concatenate(bits)))[None]}}
 
-    def analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None, colour=cdf97.NO_TURN):
+    def analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None, colour=None):
         """Encoder side up to entropy coding: (levels, q_ll, q, records, shifts) of (H, W, 3) pixels.
         The last result is kept: an estimation pass right after an encode (``ncodec eval``) reuses it.
         ``rdo_scale(factor, (bh, bw))``: multipliers of the RDO lambda per coefficient of a band
         ``factor`` times smaller than the image (an encoder choice, e.g. the video lookahead's).
-        ``colour``: the angle codes of the colour basis (:func:`cdf97.colour_basis`)."""
+        ``colour``: the angle codes of the colour basis (:func:`cdf97.colour_basis`); by default the
+        image's own, as the encoder codes it."""
+        if colour is None:
+            colour = cdf97.own_colour(rgb)
         if rdo_scale is not None:
             self._last = None
             return self._analyse(rgb, quality, rdo_scale, colour)

@@ -176,7 +176,8 @@ def prediction() -> None:
         rgb = load(path).astype(np.float64)
         for _ in range(2):
             quality = float(np.float32(rng.uniform(-2, 7)))
-            levels, q_ll, q, records, shifts = model.analyse(rgb, quality)
+            # (measured before layout 3: the fixed colour basis)
+            levels, q_ll, q, records, shifts = model.analyse(rgb, quality, colour=cdf97.NO_TURN)
             predictions = model._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality)[0]
             mags, step = [[np.abs(b) for b in bands] for bands in q], model.step(quality)
             for level, channel, orient in ctx.band_order(levels):
