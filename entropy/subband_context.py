@@ -18,6 +18,9 @@ call and one vectorised range-coder call; there is no per-symbol Python loop.
 The tables (:func:`tables`) are built from integer decay factors by integer arithmetic
 (:func:`ncodec.entropy.laplace._geometric`), over a wider scale grid than the shared Laplace
 tables (down to 2**-6: at low rates most coefficients are zero with probability > 0.999).
+A model may replace each table's first K magnitudes by learned integer counts (:func:`_shaped`,
+fitted from the values its encoder codes, :func:`fit_shapes`), one set per band of the quality
+range: the Laplace shape is right in the tail but not near zero, where most bits are.
 """
 from __future__ import annotations
 
@@ -69,16 +72,55 @@ def thetas(count: int = N_TABLES) -> np.ndarray:
     return np.round(np.exp(-1.0 / np.stack([s, WIDE * s], axis=1)) * 2.0**THETA_BITS).astype(np.int64)
 
 
-@lru_cache(maxsize=4)
-def _tables(theta_bytes: bytes) -> TableSet:
-    theta = np.frombuffer(theta_bytes, dtype=np.int64).reshape(-1, 2)
+def _laplace_rows(theta: np.ndarray) -> list[tuple[list[int], int]]:
+    """Per table: (integer counts of |k| = 0..half on one side, the tail beyond +-half on both
+    sides), the Laplace main component plus its wide outlier component."""
     rows = []
     for j, s in enumerate(scales(len(theta))):
         half = int(min(max(math.ceil(10 * s), 4), MAX_HALF))
         main, main_tail = _geometric(int(theta[j, 0]), half, int((1 - EPS) * (1 << PRECISION)))
         wide, wide_tail = _geometric(int(theta[j, 1]), half, int(EPS * (1 << PRECISION)))
-        side = [m + w for m, w in zip(main, wide)]
-        counts = np.maximum(np.array(side[:0:-1] + side + [main_tail + wide_tail], dtype=np.int64), 1)
+        rows.append(([m + w for m, w in zip(main, wide)], main_tail + wide_tail))
+    return rows
+
+
+def _shaped(side: list[int], tail: int, shape: np.ndarray) -> tuple[list[int], int]:
+    """One table's side counts and tail with its first ``K`` magnitudes from a learned shape row
+    (K + 1 integers: the count of 0, of each sign of 1..K-1, and the total mass of |k| >= K on
+    both sides). The Laplace counts beyond K keep their shape, scaled to that total; magnitudes
+    below K that lie beyond the table fall in its escape. Python integers: exact."""
+    k = len(shape) - 1
+    learned = [int(v) for v in shape]
+    half = len(side) - 1
+    if half < k:  # the whole table is learned; the rest of 1..K-1 and the tail go to the escape
+        return learned[: half + 1], 2 * sum(learned[half + 1 : k]) + learned[k]
+    rest = 2 * sum(side[k:]) + tail
+    if rest == 0:  # (a narrow table with no Laplace mass there: all of it in the escape)
+        return learned[:k] + [0] * (half + 1 - k), learned[k]
+    scaled = [c * learned[k] // rest for c in side[k:]]
+    return learned[:k] + scaled, tail * learned[k] // rest
+
+
+def laplace_shapes(theta: np.ndarray, k: int) -> np.ndarray:
+    """(tables, k + 1) shape rows (see :func:`_shaped`) that the Laplace tables themselves have:
+    the starting point of a fit."""
+    out = []
+    for side, tail in _laplace_rows(np.asarray(theta, dtype=np.int64).reshape(-1, 2)):
+        side = side + [0] * max(k - len(side), 0)
+        out.append(side[:k] + [2 * sum(side[k:]) + tail])
+    return np.array(out, dtype=np.int64)
+
+
+@lru_cache(maxsize=16)
+def _tables(theta_bytes: bytes, shape_bytes: bytes | None, k: int) -> TableSet:
+    theta = np.frombuffer(theta_bytes, dtype=np.int64).reshape(-1, 2)
+    shape = None if shape_bytes is None else np.frombuffer(shape_bytes, dtype=np.int64).reshape(-1, k + 1)
+    rows = []
+    for j, (side, tail) in enumerate(_laplace_rows(theta)):
+        if shape is not None:
+            side, tail = _shaped(side, tail, shape[j])
+        half = len(side) - 1
+        counts = np.maximum(np.array(side[:0:-1] + side + [tail], dtype=np.int64), 1)
         rows.append((np.concatenate([[0], np.cumsum(counts)]), -half))
     width = max(len(c) for c, _ in rows)
     cdfs = np.zeros((len(rows), width), dtype=np.int64)
@@ -87,9 +129,29 @@ def _tables(theta_bytes: bytes) -> TableSet:
     return TableSet(cdfs, [len(c) for c, _ in rows], [o for _, o in rows])
 
 
-def tables(theta: np.ndarray) -> TableSet:
-    """The coding tables from the stored integer decay factors (cached)."""
-    return _tables(np.ascontiguousarray(theta, dtype=np.int64).tobytes())
+def tables(theta: np.ndarray, shape: np.ndarray | None = None) -> TableSet:
+    """The coding tables from the stored integer decay factors (cached); ``shape``: (tables,
+    K + 1) learned counts of the first K magnitudes (:func:`_shaped`), or None (Laplace)."""
+    theta_bytes = np.ascontiguousarray(theta, dtype=np.int64).tobytes()
+    if shape is None:
+        return _tables(theta_bytes, None, 0)
+    shape = np.ascontiguousarray(shape, dtype=np.int64)
+    if shape.ndim != 2 or shape.shape[0] != len(theta) or shape.shape[1] < 2 or shape.min() < 0:
+        raise ValueError("table shapes must be (tables, K + 1) non-negative integers")
+    return _tables(theta_bytes, shape.tobytes(), shape.shape[1] - 1)
+
+
+def fit_shapes(counts: np.ndarray, prior: np.ndarray, strength: float = 30.0) -> np.ndarray:
+    """Shape rows (:func:`_shaped`) from (tables, K + 1) counts of |v| = 0..K-1 and >= K under
+    each table, with ``strength`` pseudo-counts distributed as the ``prior`` rows (for tables that
+    are rarely used). Integers of the tables' precision."""
+    counts = np.asarray(counts, dtype=np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    prior = prior * np.r_[1.0, np.full(prior.shape[1] - 2, 2.0), 1.0]  # mass per magnitude
+    prior = prior / prior.sum(1, keepdims=True)
+    p = (counts + strength * prior) / (counts.sum(1, keepdims=True) + strength)
+    per_sign = np.r_[1.0, np.full(p.shape[1] - 2, 0.5), 1.0]
+    return np.maximum(np.round(p * per_sign * 2.0**PRECISION), 1).astype(np.int64)
 
 
 def bit_costs(tset: TableSet, span: int) -> np.ndarray:

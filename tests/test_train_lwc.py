@@ -209,6 +209,39 @@ def test_sign_contexts_fit_export_and_decode_exactly(trained, tmp_path):
     assert torch.equal(dec["x_hat"], out["x_hat"]) and torch.equal(dec["y_hat"], out["y_hat"])
 
 
+def test_table_shapes_fit_export_and_decode_exactly(trained, tmp_path):
+    """``configs/image/lwc-tables.yaml``: the shipped lwc-dpf plus learned table shapes; the export
+    is lwc-dpf's weights and encoder otherwise, codes fewer bits on its training photos and decodes
+    to exactly its encoder's output."""
+    work, _, _ = trained
+    last, card = train_and_export(ROOT / "configs/image/lwc-tables.yaml", tmp_path, "tiny-tables",
+                                  "--data.root", work / "photos", "--data.images", "8", "--model.qualities_per_image", "3",
+                                  "--trainer.max_epochs", "1")
+    rounds = card["training"]["rounds"]
+    assert card["config"]["table_shape"] == 16 and card["config"]["table_bands"] == 4 and len(rounds) == 1
+    assert card["training"]["base"]["checkpoint"] == "lwc-dpf" and rounds[0]["saved_percent"] > 0
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-tables", "image", folder=tmp_path / "ckpts"), create_model("lwc-dpf")
+    assert {k: v for k, v in model.config.items() if not k.startswith("table_")} == shipped.config
+    for key, value in shipped.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    sizes = {"shapes": 0, "shipped": 0}
+    for path in sorted((work / "photos").glob("*.png"))[:8]:
+        rgb = np.asarray(Image.open(path))
+        x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+        for q in (0.0, 3.0, 6.0, 9.0):  # (fitted at random qualities of the range)
+            sizes["shapes"] += sum(map(len, model.compress(x, q)["strings"]))
+            sizes["shipped"] += sum(map(len, shipped.compress(x, q)["strings"]))
+    assert sizes["shapes"] < sizes["shipped"]
+    out = model.compress(x, 2.0)
+    dec = model.decompress(out["strings"], out["payload"], 2.0)
+    assert torch.equal(dec["x_hat"], out["x_hat"]) and torch.equal(dec["y_hat"], out["y_hat"])
+
+
 def test_context_refit_on_the_predictors_residuals_keeps_the_rest(trained, tmp_path):
     """``configs/image/lwc-dpc.yaml``: lwc-dpf with its context network and offsets refitted to the
     values its encoder codes (residuals, with ratios from ``coded_targets``); predictor, post-filter

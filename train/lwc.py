@@ -779,3 +779,73 @@ class SignContextModule(StatisticsModule):
                 "data": f"{data.hparams.root} (every 50th photo held out)" if data is not None else None,
                 "images": getattr(data, "images", None), "base": self.base_info,
                 "qualities_per_image": self.hparams.qualities_per_image}
+
+
+# ---------------------------------------------------------------------------------- table shapes
+class TableShapeModule(StatisticsModule):
+    """Fits learned table shapes of ``lwc`` (:func:`ncodec.entropy.subband_context.fit_shapes`) on
+    top of a shipped lwc model (``base``: everything else unchanged): each round codes every
+    training photo at ``qualities_per_image`` random qualities as the encoder does (RDO and
+    calibration included), counts the magnitudes 0..``table_shape``-1 (and the rest as one) of
+    the values under each final table, per band of the quality range, and fits each table's
+    first magnitudes to those counts (the Laplace tail beyond keeps its shape). The first round
+    codes under the Laplace tables; later ones under the previous round's shapes, so the encoder's
+    choices (calibration shifts, RDO) follow the tables."""
+
+    codec_name = "lwc"
+
+    def __init__(self, base: str = "lwc-dpf", table_shape: int = 16, table_bands: int = 4, qualities_per_image: int = 2,
+                 strength: float = 30.0, seed: int = 0, summary: str = "", default_quality: float = 6.0):
+        super().__init__()
+        self.save_hyperparameters()
+        source = create_model(base, pretrained=True)
+        if not isinstance(source, WaveletContextCodec):
+            raise InputError(f"base {base!r} is not an lwc checkpoint")
+        self.codec = create_model("lwc", pretrained=False, **{**source.config, "table_shape": table_shape,
+                                                               "table_bands": table_bands})
+        missing = self.codec.load_state_dict(source.state_dict(), strict=False).missing_keys
+        if missing != ["table_shapes"]:
+            raise InputError(f"base {base!r} already has table shapes or lacks weights: {missing}")
+        self.base_info = {"checkpoint": base, "model_id": source.model_id.hex()}
+        self._rng = np.random.default_rng(seed)
+
+    def accumulate(self, path: str) -> torch.Tensor:
+        rgb = load_rgb(Path(path)).astype(np.float64)
+        lo, hi = self.codec.quality_range
+        k = self.hparams.table_shape
+        counts = np.zeros((self.hparams.table_bands, ctx.N_TABLES, k + 1), dtype=np.int64)
+        for _ in range(self.hparams.qualities_per_image):
+            quality = float(np.float32(self._rng.uniform(lo, hi)))
+            self.codec._last = None
+            _, _, _, records, shifts = self.codec.analyse(rgb, quality)
+            band = self.codec.table_band(quality)
+            for (level, channel, _), _, values, base, _ in records:
+                tables = self.codec._shifted(base, shifts[(level, channel)])
+                counts[band] += np.bincount(tables * (k + 1) + np.minimum(np.abs(values), k),
+                                            minlength=ctx.N_TABLES * (k + 1)).reshape(ctx.N_TABLES, k + 1)
+        return torch.from_numpy(counts)
+
+    def fit_round(self, counts: torch.Tensor) -> dict:
+        counts = counts.numpy()
+        old = self.codec.table_shapes.numpy().astype(np.float64)
+        prior = ctx.laplace_shapes(self.codec.theta.numpy(), self.hparams.table_shape)
+        new = np.stack([ctx.fit_shapes(c, prior, self.hparams.strength) for c in counts])
+
+        def bits(shapes):  # magnitude bits of the counted values under (normalised) shape rows
+            mass = np.maximum(shapes, 1.0) * np.r_[1.0, np.full(shapes.shape[-1] - 2, 2.0), 1.0]
+            return float(-(counts * np.log2(mass / mass.sum(-1, keepdims=True))).sum())
+
+        before, after = bits(old), bits(new.astype(np.float64))
+        self.codec.table_shapes.copy_(torch.from_numpy(new))
+        self.codec._mlp = None  # the coder rebuilds its tables
+        return {"values": int(counts.sum()), "magnitude_bits_before": before, "magnitude_bits_after": after,
+                "saved_percent": 100.0 * (before - after) / max(before, 1.0)}
+
+    def provenance(self) -> dict:
+        data = getattr(self.trainer, "datamodule", None)
+        lo, hi = self.codec.quality_range
+        return {"summary": self.hparams.summary,
+                "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+                "data": f"{data.hparams.root} (every 50th photo held out)" if data is not None else None,
+                "images": getattr(data, "images", None), "base": self.base_info,
+                "qualities_per_image": self.hparams.qualities_per_image}

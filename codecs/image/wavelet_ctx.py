@@ -14,6 +14,8 @@
   neighbours (parent, siblings, other channels, neighbours decoded by earlier polyphase passes).
   Four polyphase passes are strided slices of a band (no boolean masks, features computed at the
   pass's positions only).
+* Learned table shapes (``table_shape`` magnitudes, ``table_bands`` bands of the quality range):
+  each table's first magnitudes are integer counts fitted on training photos, not Laplace.
 * Per-image calibration: the encoder picks, per (level, channel), the whole number of table
   steps by which the network's scales move to minimise the real code length (header bytes).
 * Sign contexts (``sign_context``, :mod:`ncodec.entropy.sign_context`): each table is skewed
@@ -90,7 +92,8 @@ class WaveletContextCodec(nn.Module):
                  rdo_lambda: float = 0.0, passes: int = 4, quality_min: float = 0.0, rdo_passes: int = 1,
                  postfilter: int = 0, postfilter_max_quality: float | None = None, sign_context: int = 0,
                  postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, predictor: int = 0,
-                 predictor_layers: int = 4, predictor_max_quality: float | None = None):
+                 predictor_layers: int = 4, predictor_max_quality: float | None = None, table_shape: int = 0,
+                 table_bands: int = 1):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
@@ -111,6 +114,12 @@ class WaveletContextCodec(nn.Module):
             self.config["sign_context"] = 1
             self.register_buffer("sign_skew", torch.zeros(sc.N_CLASSES, dtype=torch.int64))
         self._sign_context = bool(sign_context)
+        if table_shape:  # (absent from older configs, as above: their tables are Laplace)
+            if table_shape < 1 or table_bands < 1:
+                raise ValueError("table_shape and table_bands must be positive")
+            self.config.update({"table_shape": int(table_shape), "table_bands": int(table_bands)})
+            self.register_buffer("table_shapes", torch.from_numpy(np.stack(
+                [ctx.laplace_shapes(ctx.thetas(), table_shape)] * table_bands)))
         f = ctx.N_FEATURES
         shapes = {"w1": (f, hidden), "b1": (hidden,), "w2": (hidden, hidden), "b2": (hidden,),
                   "w3": (hidden, 1), "b3": (1,)}
@@ -136,16 +145,33 @@ class WaveletContextCodec(nn.Module):
         return np.full((3, 1, 1), self.step(quality))
 
     # ------------------------------------------------------------------ model pieces
-    def _load(self):
+    def _load(self, quality: float | None = None):
+        """(exact MLP, coding tables, reconstruction offsets). With learned table shapes the
+        tables depend on the quality's band: ``quality`` selects them (and the encoder's bit
+        costs, :meth:`_cost`) until another quality is given; None keeps the current ones."""
         if self._mlp is None or self._mlp[0] is not self.w1:
             arrays = [getattr(self, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")]
-            tset = ctx.tables(self.theta.numpy())
+            if self._sign_context:
+                self._slots = sc.slot_of(self.sign_skew.numpy())
+            self._mlp = (self.w1, ctx.ExactMLP(*arrays), self.recon.numpy().astype(np.float64) / RECON_ONE)
+            self._band_tables, self._band = {}, None
+        band = self._band if quality is None and self._band is not None else self.table_band(0.0 if quality is None else quality)
+        if band not in self._band_tables:
+            shapes = getattr(self, "table_shapes", None)
+            tset = ctx.tables(self.theta.numpy(), None if shapes is None else shapes[band].numpy())
             if self._sign_context:
                 tset = sc.skewed_tables(tset)
-                self._slots = sc.slot_of(self.sign_skew.numpy())
-            self._mlp = (self.w1, ctx.ExactMLP(*arrays), tset, self.recon.numpy().astype(np.float64) / RECON_ONE)
-            self._bits = ctx.bit_costs(tset, COST_SPAN)
-        return self._mlp[1:]
+            self._band_tables[band] = (tset, ctx.bit_costs(tset, COST_SPAN))
+        self._band = band
+        tset, self._bits = self._band_tables[band]
+        return self._mlp[1], tset, self._mlp[2]
+
+    def table_band(self, quality: float) -> int:
+        """Which learned table shapes code ``quality``: equal bands of the quality range, by the
+        header's integer quality code (0 without learned shapes)."""
+        bands = int(self.config.get("table_bands", 1)) if "table_shape" in self.config else 1
+        lo, hi = (quality_code(q) for q in self.quality_range)
+        return int(np.clip((quality_code(quality) - lo) * bands // max(hi - lo + 1, 1), 0, bands - 1))
 
     def _table(self, base: np.ndarray, shift: int, classes: np.ndarray | None) -> np.ndarray:
         """The coding table of each value: its calibrated scale, skewed by its sign class."""
@@ -161,7 +187,7 @@ class WaveletContextCodec(nn.Module):
         classes)`` returns the coded values of that pass (encoder: looks them up; decoder: decodes
         them). Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, base
         tables, sign classes or None)."""
-        mlp, _, _ = self._load()
+        mlp, _, _ = self._load(quality)
         code = quality_code(quality)
         records = []
         signs = [[np.zeros(b.shape, dtype=np.int8) for b in bands] for bands in mags] if self._sign_context else None
@@ -230,7 +256,7 @@ class WaveletContextCodec(nn.Module):
         rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
         colour = cdf97.own_colour(rgb)
         levels, q_ll, q, records, shifts = self.analyse(rgb, float(quality), colour=colour)
-        _, tset, _ = self._load()
+        _, tset, _ = self._load(quality)
         ll_res = self._ll_residual(q_ll)
         bits = [self._cost(ll_res[c].reshape(-1), np.full(ll_res[c].size, self._best_table(ll_res[c].reshape(-1), tset)))
                 for c in range(3)]
@@ -259,7 +285,7 @@ class WaveletContextCodec(nn.Module):
         return self._last[1]
 
     def _analyse(self, rgb: np.ndarray, quality: float, rdo_scale=None, colour=cdf97.NO_TURN):
-        _, tset, _ = self._load()
+        _, tset, _ = self._load(quality)
         levels = cdf97.levels_for(rgb.shape[0], rgb.shape[1], self.config["max_levels"])
         with timing.stage("transform"):
             coeffs = cdf97.forward(rgb, levels, cdf97.colour_basis(colour))
@@ -286,7 +312,7 @@ class WaveletContextCodec(nn.Module):
         """:meth:`_analyse` with the detail predictor: level by level, coarse to fine, each
         level's residual from the prediction its decoded coarser levels give (what the decoder
         will predict), quantised, RDO-requantised and calibrated as the whole image is without it."""
-        _, tset, _ = self._load()
+        _, tset, _ = self._load(quality)
         ll, details = coeffs
         step, r = self.steps(quality), self.config["rounding"]
         q_ll = np.round(ll / step).astype(np.int64)
@@ -329,7 +355,7 @@ class WaveletContextCodec(nn.Module):
         :meth:`analyse` (encoder only: the file decodes as any other)."""
         if x.shape[0] != 1:
             raise ValueError("lwc codes one image at a time")
-        _, tset, _ = self._load()
+        _, tset, _ = self._load(quality)
         h, w = x.shape[-2:]
         rgb = x[0].permute(1, 2, 0).double().cpu().numpy() * 255.0
         colour = cdf97.NO_TURN if header_section else cdf97.own_colour(rgb)  # (the older layout has no room)
@@ -356,7 +382,7 @@ class WaveletContextCodec(nn.Module):
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], payload: bytes, quality: float, batch: int = 1) -> dict:
-        _, tset, _ = self._load()
+        _, tset, _ = self._load(quality)
         h, w = image_shape(payload)
         levels = cdf97.levels_for(h, w, self.config["max_levels"])
         header, stream = strings
@@ -467,7 +493,7 @@ class WaveletContextCodec(nn.Module):
         the coefficient's current table (lambda times ``rdo_scale``'s multiplier, when given).
         Contexts are taken as fixed: one greedy sweep. ``level_offset``: ``details`` starts at that
         level (the records are of those levels only)."""
-        _, _, recon = self._load()
+        _, _, recon = self._load(quality)
         step = self.steps(quality)
         lam = self.config["rdo_lambda"] * (step[0] / step) ** 2  # the same pixel-domain lambda
         tables = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
