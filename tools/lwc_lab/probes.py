@@ -7,6 +7,7 @@ or CBSD68) before any format or training work. Each prints the figure the README
     python3 tools/lwc_lab/probes.py chroma      # chroma residual explained linearly by the decoded luma residual (R^2)
     python3 tools/lwc_lab/probes.py signs       # the shipped sign skews against none, in each colour basis
     python3 tools/lwc_lab/probes.py prediction  # the prediction's magnitude as one more context feature (and a wider network): bits
+    python3 tools/lwc_lab/probes.py shapes      # lwc-dpf's Laplace tables against counted magnitude shapes per table: bits
 """
 from __future__ import annotations
 
@@ -252,7 +253,51 @@ def signs() -> None:
               "against none (12 bench photos)")
 
 
-PROBES = {"colour": colour, "signs": signs, "lowpass": lowpass, "wiener": wiener, "chroma": chroma, "prediction": prediction}
+def shapes() -> None:
+    """The share of lwc-dpf's file bits that counted magnitude shapes would save over its Laplace
+    tables: 48 training photos coded at six qualities, shapes (the first K magnitudes of each final
+    table, the rest as one) counted on the first half and charged on the second, by quality; one
+    set for every quality, then one per quality. Signs, calibration and RDO as coded."""
+    model, k = create_model(MODEL), 16
+    model._load(0.0)
+    span, n_tables = 255, ctx.N_TABLES
+    magnitude = np.arange(k)
+    laplace = np.zeros((n_tables, k + 1))  # probability of |v| = 0..K-1 and >= K under each table
+    laplace[:, :k] = 2.0 ** -(model._bits[:n_tables, span + magnitude] - (magnitude > 0))
+    laplace[:, k] = np.maximum(1 - laplace[:, :k].sum(1), 1e-12)
+    qualities = [-1.0, 0.0, 2.0, 4.0, 6.0, 8.0]
+    counts = np.zeros((48, len(qualities), n_tables, k + 1))
+    charged = np.zeros_like(counts)  # Laplace magnitude bits of those values
+    file_bits = np.zeros((48, len(qualities)))
+    for i, path in enumerate(_photos(48, 7)):
+        x = _tensor(load(path))
+        rgb = x[0].permute(1, 2, 0).double().numpy() * 255.0  # (what compress analyses)
+        for j, q in enumerate(qualities):
+            _, _, _, records, shifts = model.analyse(rgb, q)
+            file_bits[i, j] = 8 * sum(len(s) for s in model.compress(x, q, reconstruct=False)["strings"])
+            for (level, channel, _), _, values, base, _ in records:
+                tables = model._shifted(base, shifts[(level, channel)])
+                bins = np.minimum(np.abs(values), k)
+                bits = model._cost(np.abs(values), tables) - (values != 0)
+                np.add.at(counts[i, j], (tables, bins), 1)
+                np.add.at(charged[i, j], (tables, bins), bits)
+    fit, test = slice(0, 24), slice(24, 48)
+
+    def saved(p, j):  # share of the test half's file bits at quality j
+        h, c = counts[test, j].sum(0), charged[test, j].sum(0)
+        new = -(h[:, :k] * np.log2(p[:, :k])).sum() + (c[:, k] + h[:, k] * np.log2(laplace[:, k] / p[:, k])).sum()
+        return 100 * (new - c.sum()) / file_bits[test, j].sum()
+
+    def shape(h):
+        return (h + 30 * laplace) / (h.sum(1, keepdims=True) + 30)
+
+    pooled = shape(counts[fit].sum((0, 1)))
+    print("one set of shapes: " + ", ".join(f"q {q:g} {saved(pooled, j):+.2f}%" for j, q in enumerate(qualities)))
+    print("a set per quality: " + ", ".join(f"q {q:g} {saved(shape(counts[fit, j].sum(0)), j):+.2f}%"
+                                             for j, q in enumerate(qualities)))
+
+
+PROBES = {"colour": colour, "signs": signs, "lowpass": lowpass, "wiener": wiener, "chroma": chroma, "prediction": prediction, "shapes": shapes}
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
