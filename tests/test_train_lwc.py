@@ -242,15 +242,17 @@ def test_table_shapes_fit_export_and_decode_exactly(trained, tmp_path):
     assert torch.equal(dec["x_hat"], out["x_hat"]) and torch.equal(dec["y_hat"], out["y_hat"])
 
 
-def test_context_refit_on_the_predictors_residuals_keeps_the_rest(trained, tmp_path):
+@pytest.mark.parametrize("fresh", [False, True])
+def test_context_refit_on_the_predictors_residuals_keeps_the_rest(trained, tmp_path, fresh):
     """``configs/image/lwc-dpc.yaml``: lwc-dpf with its context network and offsets refitted to the
-    values its encoder codes (residuals, with ratios from ``coded_targets``); predictor, post-filter
-    and sign tables are lwc-dpf's; the export decodes to exactly its encoder's output."""
+    values its encoder codes (residuals, with ratios from ``coded_targets``), continued from its
+    network or (``fresh_network``) trained from scratch; predictor, post-filter and sign tables are
+    lwc-dpf's either way; the export decodes to exactly its encoder's output."""
     work, _, _ = trained
     last, card = train_and_export(ROOT / "configs/image/lwc-dpc.yaml", tmp_path, "tiny-dpc", "--data.root", work / "photos",
                                   "--data.images", "2", "--data.batch_size", "512", "--data.cache", "null",
                                   "--model.val_qualities", "[1.0]", "--trainer.max_steps", "10",
-                                  "--trainer.val_check_interval", "10")
+                                  "--trainer.val_check_interval", "10", "--model.fresh_network", str(fresh).lower())
     assert card["training"]["quantiser"]["checkpoint"] == "lwc-dpf" and card["config"]["predictor"] == 32
 
     from PIL import Image

@@ -239,11 +239,14 @@ class LwcSamples(_PhotoData):
 class LwcModule(SavesLastStep, RecordsRun, L.LightningModule):
     """Fits ``lwc``'s context network (float twin :class:`ContextNet`) by the code length in bits
     per coefficient; one-cycle learning rate over ``max_steps``. ``init_from``: continue from a
-    shipped lwc checkpoint (its fixed-point network, back in float) or a training checkpoint."""
+    shipped lwc checkpoint (its fixed-point network, back in float) or a training checkpoint;
+    ``fresh_network``: everything else from it (predictor, post-filter, sign skews), the network
+    trained from scratch (e.g. of another width)."""
 
     def __init__(self, codec_config: dict | None = None, lr: float = 3e-3, pct_start: float = 0.05,
                  init_bias: float = -2.0, val_qualities: list[float] | None = None, seed: int = 0,
-                 summary: str = "", default_quality: float = 6.0, init_from: str | None = None):
+                 summary: str = "", default_quality: float = 6.0, init_from: str | None = None,
+                 fresh_network: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.codec = create_model("lwc", pretrained=False, **(codec_config or {}))
@@ -253,9 +256,12 @@ class LwcModule(SavesLastStep, RecordsRun, L.LightningModule):
         with torch.no_grad():
             self.net.layers[-1].bias.fill_(init_bias)
         self.warm_start = None
-        if init_from:
+        network = ("w1", "b1", "w2", "b2", "w3", "b3")
+        if init_from and fresh_network:
+            self.warm_start = warm_start(self.codec, "lwc", init_from, skip=network)
+        elif init_from:
             self.warm_start = warm_start(self.codec, "lwc", init_from)
-            layers = ctx.import_mlp({k: getattr(self.codec, k).numpy() for k in ("w1", "b1", "w2", "b2", "w3", "b3")})
+            layers = ctx.import_mlp({k: getattr(self.codec, k).numpy() for k in network})
             linear = [m for m in self.net.layers if isinstance(m, nn.Linear)]
             with torch.no_grad():
                 for m, (w, b) in zip(linear, layers):

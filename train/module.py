@@ -19,8 +19,9 @@ from ncodec.errors import InputError
 from ncodec.train.losses import bits_per_pixel, rd_loss
 
 
-def warm_start(model: torch.nn.Module, codec: str, source: str) -> dict:
-    """Load weights from ``source`` into ``model``; returns what the model card records of it."""
+def warm_start(model: torch.nn.Module, codec: str, source: str, skip: tuple[str, ...] = ()) -> dict:
+    """Load weights from ``source`` into ``model`` (all but those named in ``skip``, which keep
+    their initial values); returns what the model card records of it."""
     from ncodec.codecs.checkpoint import CHECKPOINT_DIR, card_path
     from ncodec.train.export import read_training_state
 
@@ -36,12 +37,12 @@ def warm_start(model: torch.nn.Module, codec: str, source: str) -> dict:
     if state["codec"] != codec:
         raise InputError(f"init_from {source!r} holds a {state['codec']} model, not {codec}")
     own = model.state_dict()
-    weights = {k: v.to(own[k].dtype) for k, v in state["weights"].items() if k in own}
+    weights = {k: v.to(own[k].dtype) for k, v in state["weights"].items() if k in own and k not in skip}
     try:
         model.load_state_dict(weights, strict=False)  # CDF buffers are resized by the entropy models
     except RuntimeError as e:
         raise InputError(f"init_from {source!r} does not fit this codec_config: {str(e).splitlines()[0]}") from None
-    missing = [k for k in own if k not in weights and not k.endswith(("_cdf", "_offset", "_cdf_length"))]
+    missing = [k for k in own if k not in weights and k not in skip and not k.endswith(("_cdf", "_offset", "_cdf_length"))]
     if missing:
         raise InputError(f"init_from {source!r} lacks {len(missing)} weights of this model (e.g. {missing[0]})")
     return info
