@@ -141,15 +141,20 @@ def tables(theta: np.ndarray, shape: np.ndarray | None = None) -> TableSet:
     return _tables(theta_bytes, shape.tobytes(), shape.shape[1] - 1)
 
 
+def shape_probabilities(shapes: np.ndarray) -> np.ndarray:
+    """The probability of |v| = 0..K-1 and >= K that shape rows (:func:`_shaped`) give: entries
+    1..K-1 count one sign each."""
+    shapes = np.asarray(shapes, dtype=np.float64)
+    mass = shapes * np.r_[1.0, np.full(shapes.shape[-1] - 2, 2.0), 1.0]
+    return mass / mass.sum(-1, keepdims=True)
+
+
 def fit_shapes(counts: np.ndarray, prior: np.ndarray, strength: float = 30.0) -> np.ndarray:
     """Shape rows (:func:`_shaped`) from (tables, K + 1) counts of |v| = 0..K-1 and >= K under
-    each table, with ``strength`` pseudo-counts distributed as the ``prior`` rows (for tables that
-    are rarely used). Integers of the tables' precision."""
+    each table, with ``strength`` pseudo-counts distributed as the ``prior`` shape rows (for
+    tables that are rarely used). Integers of the tables' precision."""
     counts = np.asarray(counts, dtype=np.float64)
-    prior = np.asarray(prior, dtype=np.float64)
-    prior = prior * np.r_[1.0, np.full(prior.shape[1] - 2, 2.0), 1.0]  # mass per magnitude
-    prior = prior / prior.sum(1, keepdims=True)
-    p = (counts + strength * prior) / (counts.sum(1, keepdims=True) + strength)
+    p = (counts + strength * shape_probabilities(prior)) / (counts.sum(1, keepdims=True) + strength)
     per_sign = np.r_[1.0, np.full(p.shape[1] - 2, 0.5), 1.0]
     return np.maximum(np.round(p * per_sign * 2.0**PRECISION), 1).astype(np.int64)
 

@@ -726,7 +726,42 @@ class Photos(_PhotoData):
         return DataLoader(self.paths, batch_size=None, shuffle=False, collate_fn=lambda item: item)
 
 
-class SignContextModule(StatisticsModule):
+class _LwcAddOnStatistics(StatisticsModule):
+    """A statistics module that adds one fitted table to a shipped lwc model (``base``: every
+    weight kept) and codes training photos at random qualities as its encoder does."""
+
+    codec_name = "lwc"
+
+    def _extend(self, base: str, config: dict, added: str, what: str, seed: int) -> None:
+        """``self.codec``: ``base`` with ``config`` added, whose only new weight is ``added``."""
+        source = create_model(base, pretrained=True)
+        if not isinstance(source, WaveletContextCodec):
+            raise InputError(f"base {base!r} is not an lwc checkpoint")
+        self.codec = create_model("lwc", pretrained=False, **{**source.config, **config})
+        missing = self.codec.load_state_dict(source.state_dict(), strict=False).missing_keys
+        if missing != [added]:
+            raise InputError(f"base {base!r} already has {what} or lacks weights: {missing}")
+        self.base_info = {"checkpoint": base, "model_id": source.model_id.hex()}
+        self._rng = np.random.default_rng(seed)
+
+    def _quality(self) -> float:
+        """A random quality of the range, as the header stores it (f32); each photo is analysed
+        afresh (in its own colour basis, as the encoder codes it)."""
+        lo, hi = self.codec.quality_range
+        self.codec._last = None
+        return float(np.float32(self._rng.uniform(lo, hi)))
+
+    def provenance(self) -> dict:
+        data = getattr(self.trainer, "datamodule", None)
+        lo, hi = self.codec.quality_range
+        return {"summary": self.hparams.summary,
+                "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
+                "data": f"{data.hparams.root} (every 50th photo held out)" if data is not None else None,
+                "images": getattr(data, "images", None), "base": self.base_info,
+                "qualities_per_image": self.hparams.qualities_per_image}
+
+
+class SignContextModule(_LwcAddOnStatistics):
     """Fits the sign contexts of ``lwc`` (:mod:`ncodec.entropy.sign_context`) on top of a shipped
     lwc model (``base``: network, offsets and post-filter unchanged): each round codes every
     training photo at ``qualities_per_image`` random qualities as the encoder does (its RDO
@@ -735,29 +770,17 @@ class SignContextModule(StatisticsModule):
     ``rdo_lambda``: the exported encoder's RDO lambda (the fit codes with the base's, so the skews,
     and with them the model id, do not depend on it; an encoder-only choice)."""
 
-    codec_name = "lwc"
-
     def __init__(self, base: str = "lwc-pf", qualities_per_image: int = 2, prior: float = 4.0, seed: int = 0,
                  summary: str = "", default_quality: float = 6.0, rdo_lambda: float | None = None):
         super().__init__()
         self.save_hyperparameters()
-        source = create_model(base, pretrained=True)
-        if not isinstance(source, WaveletContextCodec):
-            raise InputError(f"base {base!r} is not an lwc checkpoint")
-        self.codec = create_model("lwc", pretrained=False, **{**source.config, "sign_context": 1})
-        missing = self.codec.load_state_dict(source.state_dict(), strict=False).missing_keys
-        if missing != ["sign_skew"]:
-            raise InputError(f"base {base!r} already has sign contexts or lacks weights: {missing}")
-        self.base_info = {"checkpoint": base, "model_id": source.model_id.hex()}
-        self._rng = np.random.default_rng(seed)
+        self._extend(base, {"sign_context": 1}, "sign_skew", "sign contexts", seed)
 
     def accumulate(self, path: str) -> torch.Tensor:
         rgb = load_rgb(Path(path)).astype(np.float64)
-        lo, hi = self.codec.quality_range
         counts = np.zeros((sc.N_CLASSES, 2), dtype=np.int64)
         for _ in range(self.hparams.qualities_per_image):
-            self.codec._last = None  # (each photo in its own colour basis, as the encoder codes it)
-            records = self.codec.analyse(rgb, float(np.float32(self._rng.uniform(lo, hi))))[3]
+            records = self.codec.analyse(rgb, self._quality())[3]
             for _, _, values, _, classes in records:
                 counts += sc.count(classes, values)
         return torch.from_numpy(counts)
@@ -777,18 +800,9 @@ class SignContextModule(StatisticsModule):
         if self.hparams.rdo_lambda is not None:
             checkpoint["ncodec"]["codec_config"]["rdo_lambda"] = float(self.hparams.rdo_lambda)
 
-    def provenance(self) -> dict:
-        data = getattr(self.trainer, "datamodule", None)
-        lo, hi = self.codec.quality_range
-        return {"summary": self.hparams.summary,
-                "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
-                "data": f"{data.hparams.root} (every 50th photo held out)" if data is not None else None,
-                "images": getattr(data, "images", None), "base": self.base_info,
-                "qualities_per_image": self.hparams.qualities_per_image}
-
 
 # ---------------------------------------------------------------------------------- table shapes
-class TableShapeModule(StatisticsModule):
+class TableShapeModule(_LwcAddOnStatistics):
     """Fits learned table shapes of ``lwc`` (:func:`ncodec.entropy.subband_context.fit_shapes`) on
     top of a shipped lwc model (``base``: everything else unchanged): each round codes every
     training photo at ``qualities_per_image`` random qualities as the encoder does (RDO and
@@ -798,31 +812,18 @@ class TableShapeModule(StatisticsModule):
     codes under the Laplace tables; later ones under the previous round's shapes, so the encoder's
     choices (calibration shifts, RDO) follow the tables."""
 
-    codec_name = "lwc"
-
     def __init__(self, base: str = "lwc-dpf", table_shape: int = 16, table_bands: int = 4, qualities_per_image: int = 2,
                  strength: float = 30.0, seed: int = 0, summary: str = "", default_quality: float = 6.0):
         super().__init__()
         self.save_hyperparameters()
-        source = create_model(base, pretrained=True)
-        if not isinstance(source, WaveletContextCodec):
-            raise InputError(f"base {base!r} is not an lwc checkpoint")
-        self.codec = create_model("lwc", pretrained=False, **{**source.config, "table_shape": table_shape,
-                                                               "table_bands": table_bands})
-        missing = self.codec.load_state_dict(source.state_dict(), strict=False).missing_keys
-        if missing != ["table_shapes"]:
-            raise InputError(f"base {base!r} already has table shapes or lacks weights: {missing}")
-        self.base_info = {"checkpoint": base, "model_id": source.model_id.hex()}
-        self._rng = np.random.default_rng(seed)
+        self._extend(base, {"table_shape": table_shape, "table_bands": table_bands}, "table_shapes", "table shapes", seed)
 
     def accumulate(self, path: str) -> torch.Tensor:
         rgb = load_rgb(Path(path)).astype(np.float64)
-        lo, hi = self.codec.quality_range
         k = self.hparams.table_shape
         counts = np.zeros((self.hparams.table_bands, ctx.N_TABLES, k + 1), dtype=np.int64)
         for _ in range(self.hparams.qualities_per_image):
-            quality = float(np.float32(self._rng.uniform(lo, hi)))
-            self.codec._last = None
+            quality = self._quality()
             _, _, _, records, shifts = self.codec.analyse(rgb, quality)
             band = self.codec.table_band(quality)
             for (level, channel, _), _, values, base, _ in records:
@@ -837,21 +838,11 @@ class TableShapeModule(StatisticsModule):
         prior = ctx.laplace_shapes(self.codec.theta.numpy(), self.hparams.table_shape)
         new = np.stack([ctx.fit_shapes(c, prior, self.hparams.strength) for c in counts])
 
-        def bits(shapes):  # magnitude bits of the counted values under (normalised) shape rows
-            mass = np.maximum(shapes, 1.0) * np.r_[1.0, np.full(shapes.shape[-1] - 2, 2.0), 1.0]
-            return float(-(counts * np.log2(mass / mass.sum(-1, keepdims=True))).sum())
+        def bits(shapes):  # magnitude bits of the counted values under shape rows
+            return float(-(counts * np.log2(ctx.shape_probabilities(np.maximum(shapes, 1)))).sum())
 
         before, after = bits(old), bits(new.astype(np.float64))
         self.codec.table_shapes.copy_(torch.from_numpy(new))
         self.codec._mlp = None  # the coder rebuilds its tables
         return {"values": int(counts.sum()), "magnitude_bits_before": before, "magnitude_bits_after": after,
                 "saved_percent": 100.0 * (before - after) / max(before, 1.0)}
-
-    def provenance(self) -> dict:
-        data = getattr(self.trainer, "datamodule", None)
-        lo, hi = self.codec.quality_range
-        return {"summary": self.hparams.summary,
-                "card": {"quality_range": [lo, hi], "default_quality": self.hparams.default_quality},
-                "data": f"{data.hparams.root} (every 50th photo held out)" if data is not None else None,
-                "images": getattr(data, "images", None), "base": self.base_info,
-                "qualities_per_image": self.hparams.qualities_per_image}

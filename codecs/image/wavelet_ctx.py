@@ -169,7 +169,7 @@ class WaveletContextCodec(nn.Module):
     def table_band(self, quality: float) -> int:
         """Which learned table shapes code ``quality``: equal bands of the quality range, by the
         header's integer quality code (0 without learned shapes)."""
-        bands = int(self.config.get("table_bands", 1)) if "table_shape" in self.config else 1
+        bands = int(self.config.get("table_bands", 1))  # (set with table_shape only)
         lo, hi = (quality_code(q) for q in self.quality_range)
         return int(np.clip((quality_code(quality) - lo) * bands // max(hi - lo + 1, 1), 0, bands - 1))
 
