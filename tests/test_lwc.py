@@ -181,9 +181,10 @@ def test_quality_range_reaches_below_zero(lwc):
     assert lo < 0 < hi
 
 
-def _with_predictor(std: float, max_quality: float | None = None):
+def _with_predictor(std: float, max_quality: float | None = None, blocks: int = 0):
     """lwc-pfs's entropy model, no post-filter, with a small detail predictor of random weights
-    (``std``; 0: its last layer zero, no prediction); and the same model without the predictor."""
+    (``std``; 0: its last layer zero, no prediction; ``blocks``: residual); and the same model
+    without the predictor."""
     from ncodec.codecs.checkpoint import create_model
 
     base = create_model("lwc-pfs")
@@ -192,7 +193,7 @@ def _with_predictor(std: float, max_quality: float | None = None):
     plain = create_model("lwc", pretrained=False, **config)
     plain.load_state_dict(state)
     model = create_model("lwc", pretrained=False, **config, predictor=4, predictor_layers=2,
-                         predictor_max_quality=max_quality)
+                         predictor_max_quality=max_quality, predictor_blocks=blocks)
     model.load_state_dict(state, strict=False)
     torch.manual_seed(0)
     with torch.no_grad():
@@ -219,6 +220,19 @@ def test_detail_predictor_round_trip_is_bit_exact_any_size(predicted, photo, h, 
     assert torch.equal(enc["y_hat"], dec["y_hat"])  # the integers the range decoder gave back
     if h > 8:  # the prediction moves the pixels: the plain codec decodes the same stream otherwise
         assert not torch.equal(plain.decompress(enc["strings"], enc["payload"], 2.0)["x_hat"], dec["x_hat"])
+
+
+def test_residual_detail_predictor_round_trip_is_bit_exact(photo):
+    """``predictor_blocks``: residual blocks in place of the plain stack; its own config key (the
+    plain predictor's model ids are unchanged) and the same exact round trip."""
+    model, plain = _with_predictor(0.1, blocks=2)
+    assert model.config["predictor_blocks"] == 2 and "predictor_layers" not in model.config
+    assert "predictor_blocks" not in _with_predictor(0.1)[0].config
+    x = torch.from_numpy(photo[:70, :90]).permute(2, 0, 1)[None].float() / 255
+    enc = model.compress(x, 1.0)
+    dec = model.decompress(enc["strings"], enc["payload"], 1.0)
+    assert torch.equal(enc["x_hat"], dec["x_hat"]) and torch.equal(enc["y_hat"], dec["y_hat"])
+    assert not torch.equal(plain.decompress(enc["strings"], enc["payload"], 1.0)["x_hat"], dec["x_hat"])
 
 
 def test_zero_detail_prediction_decodes_as_the_plain_codec(photo):

@@ -121,18 +121,21 @@ def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
     assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
 
 
-def test_detail_predictor_trains_exports_and_decodes_exactly(trained, tmp_path):
-    """``configs/image/lwc-predictor.yaml``: lwc-pfs's entropy model plus a trained detail
-    predictor (its post-filter dropped); the export codes residuals, so other bytes, and decodes to
-    exactly its encoder's output; validation coded the held-out photo with and without it."""
+@pytest.mark.parametrize("yaml, key, value", [("lwc-predictor.yaml", "predictor_layers", 6),
+                                             ("lwc-predictor-res.yaml", "predictor_blocks", 4)])
+def test_detail_predictor_trains_exports_and_decodes_exactly(trained, tmp_path, yaml, key, value):
+    """``configs/image/lwc-predictor.yaml`` (and its residual twin): lwc-pfs's entropy model plus
+    a trained detail predictor (its post-filter dropped); the export codes residuals, so other
+    bytes, and decodes to exactly its encoder's output; validation coded the held-out photo with
+    and without it."""
     work, _, _ = trained
-    last, card = train_and_export(ROOT / "configs/image/lwc-predictor.yaml", tmp_path, "tiny-dp",
+    last, card = train_and_export(ROOT / "configs/image" / yaml, tmp_path, "tiny-dp",
                                   "--data.root", work / "photos", "--data.images", "3", "--data.batch_size", "4",
                                   "--data.crop", "8", "--data.level_weights", "[2, 1, 1]", "--model.channels", "4",
                                   "--model.val_qualities", "[0.0]", "--trainer.max_steps", "6",
                                   "--trainer.val_check_interval", "6")
     config, training = card["config"], card["training"]
-    assert config["predictor"] == 4 and config["predictor_layers"] == 6 and config["sign_context"] == 1
+    assert config["predictor"] == 4 and config[key] == value and config["sign_context"] == 1
     assert "postfilter" not in config and training["base"]["checkpoint"] == "lwc-pfs"
     assert training["samples"] == 6 and {"bpp_base", "bpp", "psnr_base", "psnr"} <= set(training["validation_rd"][0])
 

@@ -648,9 +648,10 @@ class DetailPredictorModule(_AddOnModule):
 
     def __init__(self, base: str = "lwc-pfs", channels: int = 32, layers: int = 6, max_quality: float | None = None,
                  lr: float = 2e-3, lr_drops: tuple[float, ...] = (0.75,), val_qualities: list[float] | None = None,
-                 seed: int = 0, summary: str = "", default_quality: float = 6.0):
+                 seed: int = 0, summary: str = "", default_quality: float = 6.0, blocks: int = 0):
         """``max_quality``: trained on and run up to this quality (above it the codec codes the
-        bands themselves)."""
+        bands themselves). ``blocks`` > 0: a residual predictor of that many blocks in place of
+        ``layers`` plain convolutions."""
         super().__init__()
         self.save_hyperparameters()
         from ncodec.codecs.image.detail_predictor import DetailPredictor
@@ -666,7 +667,7 @@ class DetailPredictorModule(_AddOnModule):
             p.requires_grad_(False)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            self.predictor = DetailPredictor(channels, layers, max_quality)
+            self.predictor = DetailPredictor(channels, layers, max_quality, blocks)
         self.validation_rd: list[dict] = []
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

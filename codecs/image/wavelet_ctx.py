@@ -93,7 +93,7 @@ class WaveletContextCodec(nn.Module):
                  postfilter: int = 0, postfilter_max_quality: float | None = None, sign_context: int = 0,
                  postfilter_coarse: int = 0, postfilter_coarse_layers: int = 5, predictor: int = 0,
                  predictor_layers: int = 4, predictor_max_quality: float | None = None, table_shape: int = 0,
-                 table_bands: int = 1):
+                 table_bands: int = 1, predictor_blocks: int = 0):
         super().__init__()
         self.config = {"hidden": hidden, "step_log2": step_log2, "step_slope": step_slope,
                        "quality_max": quality_max, "rounding": rounding, "max_levels": max_levels,
@@ -105,7 +105,7 @@ class WaveletContextCodec(nn.Module):
                                                   "postfilter_coarse": postfilter_coarse, "postfilter_coarse_layers": postfilter_coarse_layers})
         if self.postfilter is not None:
             self.config.update(self.postfilter.config())
-        self.predictor = DetailPredictor(predictor, predictor_layers, predictor_max_quality) if predictor else None
+        self.predictor = DetailPredictor(predictor, predictor_layers, predictor_max_quality, predictor_blocks) if predictor else None
         if self.predictor is not None:  # (absent from older configs, as above)
             self.config.update(self.predictor.config())
         if sign_context:  # (absent from older configs, as above)
