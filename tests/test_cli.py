@@ -52,7 +52,7 @@ def test_encode_decode_info_list(tmp_path, encoded):
     assert info["codec"] == "lwc" and info["width"] == 56 and info["height"] == 40
     assert info["bytes"] == encoded.stat().st_size
     rows = json.loads(run_inline("list", "--json").stdout)
-    hp = next(r for r in rows if r["name"] == "lwc-dpft")  # the default image checkpoint (codec lwc)
+    hp = next(r for r in rows if r["name"] == "lwc-dpft2")  # the default image checkpoint (codec lwc)
     assert hp["default"] and hp["modality"] == "image" and hp["card"]["model_id"] and hp["card"]["codec"] == "lwc"
     assert not next(r for r in rows if r["name"] == "lwc")["default"]
     assert set(hp) == {"name", "modality", "default", "checkpoint", "card"}

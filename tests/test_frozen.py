@@ -22,7 +22,7 @@ from ncodec.tools import make_frozen
 
 FOLDER = Path(__file__).resolve().parent / "frozen"
 MANIFEST = json.loads((FOLDER / "manifest.json").read_text())["files"]
-SHIPPED = ("hyperprior", "wavelet", "lwc", "lwc-pf", "lwc-pfs", "lwc-dp", "lwc-dpf", "lwc-dpft", "lidar", "octree", "video-lvc", "video-lvc-pf", "video-lvc-pfc", "video-lvc-qt", "video-lvc-mlp", "video-lvc-vpf")
+SHIPPED = ("hyperprior", "wavelet", "lwc", "lwc-pf", "lwc-pfs", "lwc-dp", "lwc-dpf", "lwc-dpft", "lwc-dpft2", "lidar", "octree", "video-lvc", "video-lvc-pf", "video-lvc-pfc", "video-lvc-qt", "video-lvc-mlp", "video-lvc-vpf")
 
 
 def test_every_shipped_model_has_frozen_files_and_they_are_small():

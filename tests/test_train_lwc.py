@@ -121,6 +121,32 @@ def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
     assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
 
 
+def test_default_filter_continues_from_the_shipped_one(trained, tmp_path):
+    """``configs/image/lwc-dpft2.yaml``: lwc-dpft's coding (same bytes, same table shapes) with its
+    filter warm-started from lwc-dpft's and trained further; at step 0 it is that filter, and the
+    export decodes to exactly its encoder's output."""
+    work, _, _ = trained
+    args = ("--data.root", work / "photos", "--data.images", "3", "--data.crops_per_image", "2", "--data.batch_size", "4",
+            "--model.val_qualities", "[0.0]", "--trainer.val_check_interval", "2")
+    last, card = train_and_export(ROOT / "configs/image/lwc-dpft2.yaml", tmp_path, "tiny-dpft2", *args,
+                                  "--trainer.max_steps", "2")
+    assert card["training"]["base"]["checkpoint"] == "lwc-dpft" and card["config"]["postfilter"] == 24
+
+    from PIL import Image
+
+    from ncodec.codecs.checkpoint import create_model, load_codec
+
+    model, shipped = load_codec("tiny-dpft2", "image", folder=tmp_path / "ckpts"), create_model("lwc-dpft")
+    assert torch.equal(model.table_shapes, shipped.table_shapes) and torch.equal(model.w1, shipped.w1)
+    moved = [not torch.equal(a, b) for a, b in zip(model.postfilter.parameters(), shipped.postfilter.parameters())]
+    assert any(moved)  # trained on from the shipped filter (same shapes: it loaded)
+    rgb = np.asarray(Image.open(work / "photos/025.png"))
+    x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
+    out, base = model.compress(x, 1.0), shipped.compress(x, 1.0)
+    assert out["strings"] == base["strings"]
+    assert torch.equal(model.decompress(out["strings"], out["payload"], 1.0)["x_hat"], out["x_hat"])
+
+
 @pytest.mark.parametrize("yaml, key, value", [("lwc-predictor.yaml", "predictor_layers", 6),
                                              ("lwc-predictor-res.yaml", "predictor_blocks", 4)])
 def test_detail_predictor_trains_exports_and_decodes_exactly(trained, tmp_path, yaml, key, value):

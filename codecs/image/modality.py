@@ -203,7 +203,7 @@ class ImageModality(Modality):
 
     name, code, noun = "image", 1, "an image"
     suffixes = image_io.SUFFIXES
-    default_codec = "lwc-dpft"
+    default_codec = "lwc-dpft2"
     rate_key, count_key, rate_parameter = "bpp", "pixels", "quality"
     codecs = {
         "ncodec.codecs.image.hyperprior": ("hyperprior", "gdn-context"),
