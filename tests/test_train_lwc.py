@@ -123,7 +123,7 @@ def test_post_filter_trains_exports_and_decodes_exactly(trained, tmp_path):
 
 def test_default_filter_continues_from_the_shipped_one(trained, tmp_path):
     """``configs/image/lwc-dpft2.yaml``: lwc-dpft's coding (same bytes, same table shapes) with its
-    filter warm-started from lwc-dpft's and trained further; at step 0 it is that filter, and the
+    filter warm-started from lwc-dpft's (same shapes, so it loads) and moved by training; the
     export decodes to exactly its encoder's output."""
     work, _, _ = trained
     args = ("--data.root", work / "photos", "--data.images", "3", "--data.crops_per_image", "2", "--data.batch_size", "4",
