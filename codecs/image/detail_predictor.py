@@ -38,12 +38,10 @@ class _Residual(nn.Module):
 
 
 def _residual_stack(inputs: int, channels: int, outputs: int, blocks: int) -> nn.Sequential:
-    """A 3x3 convolution in, ``blocks`` residual blocks, a ReLU and a zero 3x3 convolution out."""
-    out = nn.Conv2d(channels, outputs, 3, padding=1)
-    nn.init.zeros_(out.weight)
-    nn.init.zeros_(out.bias)
+    """A 3x3 convolution in, ``blocks`` residual blocks, a ReLU and a zero 3x3 convolution out
+    (:func:`_convs`' last layer)."""
     return nn.Sequential(nn.Conv2d(inputs, channels, 3, padding=1), *(_Residual(channels) for _ in range(blocks)),
-                         nn.ReLU(inplace=True), out)
+                         nn.ReLU(inplace=True), *_convs(channels, channels, outputs, 1))
 
 
 class DetailPredictor(nn.Module):
