@@ -66,7 +66,7 @@ def classes(signs: np.ndarray, y_signs: np.ndarray | None, index, orient: int, p
     chroma = y_signs is not None
     y = y_signs[index].astype(np.int64) + 1 if chroma else np.ones_like(pred)
     group = (orient * N_PASSES + pass_) * 2 + int(chroma)
-    return ((group * N_PRED + pred) * 3 + y).reshape(-1)
+    return ((group * N_PRED + pred) * 3 + y).reshape(-1).astype(np.int16)  # < N_CLASSES (memory)
 
 
 def mirror() -> np.ndarray:

@@ -281,3 +281,46 @@ def test_coded_targets_are_what_the_coded_values_quantise(photo):
                 assert np.array_equal(np.sign(v[nz]), np.sign(t[nz]))
                 moved |= not np.allclose(t, d)
         assert moved is predicting
+
+
+@pytest.mark.parametrize("h, coarse", [(97, False), (97, True), (64, True), (5, True)])
+def test_strips_compute_the_whole_image_function(h, coarse):
+    """:func:`in_strips` keeps of each strip only the rows whose receptive field it holds: with
+    integer weights (exact float sums) the strips give the whole image's output bit for bit,
+    including a 2x2 pixel-unshuffled branch (``align=2``) and an odd last strip."""
+    import torch.nn.functional as F
+
+    from ncodec.codecs.image.tiling import in_strips
+
+    torch.manual_seed(0)
+    weights = [torch.randint(-2, 3, (4, 4, 3, 3)).float() for _ in range(3)]
+
+    def net(x):  # three 3x3 convolutions at full resolution, two on the 2x2 grid: radius 3 and 2*2+1
+        y = x
+        for wt in weights:
+            y = F.conv2d(y, wt, padding=1)
+        z = F.pixel_unshuffle(F.pad(x, (0, 0, 0, x.shape[-2] % 2), mode="replicate"), 2)[:, :4]
+        for wt in weights[:2]:
+            z = F.conv2d(z, wt, padding=1)
+        return y + F.interpolate(z, scale_factor=2)[..., : x.shape[-2], :] if coarse else y
+
+    x = torch.randint(0, 4, (1, 4, h, 10)).float()
+    radius, align = (5, 2) if coarse else (3, 1)
+    assert torch.equal(in_strips(net, x, radius, max_pixels=10 * 12, align=align), net(x))
+    assert not torch.equal(in_strips(net, x, 1, max_pixels=10 * 12, align=align), net(x)) or h <= 12  # too little context
+
+
+def test_large_images_filter_in_strips_and_still_decode_exactly(monkeypatch, photo):
+    """The default codec's predictor and post-filter run in strips above STRIP_PIXELS: the decoder
+    splits as the encoder did, so it rebuilds the encoder's reconstruction bit for bit, which is
+    the whole-image one up to float rounding."""
+    from ncodec.codecs.image import tiling
+
+    model = ncodec.load()
+    x = torch.from_numpy(photo[:150, :130]).permute(2, 0, 1)[None].float() / 255
+    whole = model.compress(x, 3.0)["x_hat"]
+    monkeypatch.setattr(tiling, "STRIP_PIXELS", 40 * 130)
+    model._last = None
+    enc = model.compress(x, 3.0)
+    assert torch.equal(model.decompress(enc["strings"], enc["payload"], 3.0)["x_hat"], enc["x_hat"])
+    assert (enc["x_hat"] - whole).abs().max() < 1e-4

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ncodec.codecs.image.postfilter import _convs
+from ncodec.codecs.image.postfilter import _convs, receptive_radius
+from ncodec.codecs.image.tiling import in_strips
 
 INPUT_SCALE, OUTPUT_SCALE = 128.0, 16.0
 
@@ -87,6 +88,7 @@ class DetailPredictor(nn.Module):
     @torch.no_grad()
     def predict(self, low: np.ndarray, level: int, step: float, shapes) -> list[np.ndarray]:
         """Unscaled (HL, LH, HH) predictions, cropped to the bands' ``shapes`` ((3, h, w) each)."""
-        out = self(torch.from_numpy(np.ascontiguousarray(low, dtype=np.float32))[None], level, step)[0]
+        low = torch.from_numpy(np.ascontiguousarray(low, dtype=np.float32))[None]
+        out = in_strips(lambda rows: self(rows, level, step), low, receptive_radius(self.layers), align=1)[0]
         out = out.contiguous().numpy().astype(np.float64)
         return [out[3 * k: 3 * k + 3, : s[1], : s[2]] for k, s in enumerate(shapes)]

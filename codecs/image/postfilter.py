@@ -14,7 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ncodec.codecs.image.tiling import in_strips
+
 QUALITY_CENTRE, QUALITY_SCALE = 4.0, 6.0  # the quality plane: (quality - 4) / 6
+
+
+def receptive_radius(net: nn.Module, scale: int = 1) -> int:
+    """Pixels of context each side a stack of 3x3 convolutions needs (``scale``: the stack runs
+    on a ``scale`` times smaller grid)."""
+    return scale * sum(1 for m in net.modules() if isinstance(m, nn.Conv2d))
 
 
 def _convs(inputs: int, channels: int, outputs: int, layers: int) -> nn.Sequential:
@@ -87,4 +95,10 @@ class PostFilter(nn.Module):
         if float(quality) > self.max_quality:
             return x
         device = self.layers[0].weight.device
-        return self(x.to(device), float(quality)).clamp_(0.0, 1.0).contiguous().to(x.device)
+        return in_strips(lambda rows: self(rows, float(quality)), x.to(device), self.radius()
+                         ).clamp_(0.0, 1.0).contiguous().to(x.device)
+
+    def radius(self) -> int:
+        """Rows of context the filter needs each side (the coarse branch's, on the 2x2 grid, plus
+        the row its unshuffling pairs with)."""
+        return max(receptive_radius(self.layers), receptive_radius(self.coarse, 2) + 1 if self.coarse is not None else 0)

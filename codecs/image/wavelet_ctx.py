@@ -202,7 +202,7 @@ class WaveletContextCodec(nn.Module):
                 if len(x) == 0:
                     continue
                 bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
-                base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1)
+                base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1).astype(np.int16)  # (memory)
                 classes = None
                 if signs is not None:
                     own = signs[level][orient]
@@ -222,8 +222,9 @@ class WaveletContextCodec(nn.Module):
         return np.where(mag > 0, np.sign(values) * (mag - offset), 0.0) * step
 
     @staticmethod
-    def _empty_details(shapes) -> list[list[np.ndarray]]:
-        return [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
+    def _empty_details(shapes, dtype=np.int64) -> list[list[np.ndarray]]:
+        """Zero bands of ``shapes``; context magnitudes (clipped to MAG_CLIP) fit int32."""
+        return [[np.zeros(s, dtype=dtype) for s in level] for level in shapes]
 
     def quantise(self, coeffs, quality: float):
         ll, details = coeffs
@@ -317,7 +318,7 @@ class WaveletContextCodec(nn.Module):
         step, r = self.steps(quality), self.config["rounding"]
         q_ll = np.round(ll / step).astype(np.int64)
         shapes = [[b.shape for b in bands] for bands in details]
-        mags = self._empty_details(shapes)
+        mags = self._empty_details(shapes, np.int32)
         q = self._empty_details(shapes)
         records, shifts = [], {}
         sweeps = int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0
@@ -412,7 +413,7 @@ class WaveletContextCodec(nn.Module):
         ll_shape, shapes = self._shapes(h, w, levels)
         with timing.stage("entropy"):
             ll_res = np.stack([dec.pull(np.full(ll_shape, ll_tables[c])) for c in range(3)])
-        mags = self._empty_details(shapes)
+        mags = self._empty_details(shapes, np.int32)
 
         def coder(level, channel, orient, pass_, mask, base, classes):
             tables = self._table(base, shifts[(level, channel)], classes)
@@ -459,7 +460,7 @@ class WaveletContextCodec(nn.Module):
         span = 2 * COST_SPAN + 1
         groups: dict = {}
         for (l, c, _), _, v, t, _ in records:
-            groups.setdefault((l, c), []).append(t * span + (np.clip(v, -COST_SPAN, COST_SPAN) + COST_SPAN))
+            groups.setdefault((l, c), []).append(t.astype(np.int64) * span + (np.clip(v, -COST_SPAN, COST_SPAN) + COST_SPAN))
         rows = np.arange(ctx.N_TABLES)
         shifts = {}
         for key in _classes(levels):
@@ -546,13 +547,17 @@ class WaveletContextCodec(nn.Module):
     def _synthesiser(self, q_ll, shapes, quality: float, colour=cdf97.NO_TURN) -> "_PredictedSynthesis":
         return _PredictedSynthesis(self, q_ll, shapes, quality, colour)
 
-    def _replay(self, q_ll, records, shifts, shapes, quality: float, colour=cdf97.NO_TURN) -> tuple[list, np.ndarray]:
+    def _replay(self, q_ll, records, shifts, shapes, quality: float, colour=cdf97.NO_TURN,
+                keep: bool = False) -> tuple[list, np.ndarray]:
         """The decoder's coarse-to-fine synthesis with the detail predictor: (per level its scaled
-        detail predictions, the RGB reconstruction)."""
+        detail predictions if ``keep``, else Nones (a decode needs none of them), the RGB
+        reconstruction)."""
         synth = self._synthesiser(q_ll, shapes, quality, colour)
         predictions = [None] * len(shapes)
         for level in reversed(range(len(shapes))):
-            predictions[level] = synth.predict(level)
+            pred = synth.predict(level)
+            if keep:
+                predictions[level] = pred
             synth.add(level, [r for r in records if r[0][0] == level], shifts)
         return predictions, synth.rgb()
 
@@ -563,7 +568,8 @@ class WaveletContextCodec(nn.Module):
         levels, q_ll, q, records, shifts = self.analyse(rgb, quality, colour=colour)
         details = cdf97.forward(rgb, levels, cdf97.colour_basis(colour))[1]
         if self._predicting(quality):
-            predictions = self._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality, colour)[0]
+            predictions = self._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality, colour,
+                                       keep=True)[0]
             details = [[d - p for d, p in zip(bands, pred)] for bands, pred in zip(details, predictions)]
         return q, details
 

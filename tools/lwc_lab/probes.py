@@ -179,7 +179,8 @@ def prediction() -> None:
             quality = float(np.float32(rng.uniform(-2, 7)))
             # (measured before layout 3: the fixed colour basis)
             levels, q_ll, q, records, shifts = model.analyse(rgb, quality, colour=cdf97.NO_TURN)
-            predictions = model._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality)[0]
+            predictions = model._replay(q_ll, records, shifts, [[b.shape for b in bands] for bands in q], quality,
+                                         keep=True)[0]
             mags, step = [[np.abs(b) for b in bands] for bands in q], model.step(quality)
             for level, channel, orient in ctx.band_order(levels):
                 band = mags[level][orient][channel]
