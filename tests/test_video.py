@@ -401,6 +401,25 @@ def test_bad_inputs(tmp_path, clip, y4m):
     _bad([junk], tmp_path, "cannot read video")
 
 
+def test_clips_over_the_pixel_limit_are_refused_before_they_are_read(monkeypatch, tmp_path, clip, encoded):
+    """A clip is held in memory as 8-bit RGB (read frame by frame): one over MAX_CLIP_PIXELS is
+    refused by every reader with one line, exit 2, no output; a file stating more is refused by
+    the decoder (what the encoder refuses), before anything of its size is allocated."""
+    monkeypatch.setattr(vio, "MAX_CLIP_PIXELS", 3 * 64 * 48)  # three of the clip's five frames
+    y4m, raw, frames = tmp_path / "a.y4m", tmp_path / "a.yuv", tmp_path / "frames"
+    y4m.write_bytes(vio.y4m_bytes(clip, 25.0, "yuv420p"))
+    raw.write_bytes(vio.yuv_bytes(clip, "yuv444p"))
+    vio.write_png_folder(frames, clip)
+    mp4 = tmp_path / "a.mp4"
+    vio.write_av(mp4, clip, 25.0, "mp4")
+    for args in ([y4m], [raw, "--size", "64x48", "--pix-fmt", "yuv444p"], [frames], [mp4]):
+        _bad(args, tmp_path, "at most 3 frames of this size")
+    _refuses(encoded, tmp_path, "over the limit")
+    monkeypatch.setattr(vio, "MAX_CLIP_PIXELS", 5 * 64 * 48)  # at the limit: read, coded and decoded
+    assert vio.read(y4m).count == 5 and vio.read(raw, "64x48", None, "yuv444p").count == 5
+    assert run("decode", encoded, tmp_path / "o.y4m").returncode == 0
+
+
 def _refuses(path: Path, tmp_path: Path, expect: str = ""):
     r = run("decode", path, tmp_path / "o.y4m")
     assert r.returncode == 2, r.stderr

@@ -404,7 +404,7 @@ class LearnedVideoCodec(nn.Module):
         if not 0 <= start < stop <= t:
             raise FormatError(f"frames {start}:{stop} are not in this video (0..{t - 1})")
         first = max(i for i in range(start + 1) if entries[i][0] == I_FRAME)
-        out = []
+        out = np.empty((stop - start, h, w, 3), dtype=np.uint8)  # (the modality bounds frames x pixels)
         ref = None
         for i in range(first, stop):
             kind, _, check = entries[i]
@@ -424,8 +424,8 @@ class LearnedVideoCodec(nn.Module):
                 sides.add(q, side)
             ref = self.reference(rec)
             if i >= start:
-                out.append(self._output(rec, quality))
-        return {"x_hat": np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)}
+                out[i - start] = self._output(rec, quality)
+        return {"x_hat": out}
 
 
 

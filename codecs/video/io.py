@@ -13,6 +13,7 @@ mean of each 2x2 block). The conversion is the only loss beyond the codec's (sta
 """
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,11 @@ from ncodec.errors import InputError
 PIX_FMTS = ("rgb24", "yuv420p", "yuv444p")
 MAX_FRAMES = 1 << 16
 MAX_SIDE = 1 << 14
+#: Pixels of one clip (frames x width x height): 2**30, e.g. 17 s of 1080p at 30 fps or 39 s of
+#: 720p. A clip is held in memory as 8-bit RGB, once read and once decoded (about 7 GB at the
+#: limit); longer clips are refused, not swapped or killed: split them (``ffmpeg -ss S -t T``).
+#: The decoder refuses files that state more, so every file the encoder writes also decodes.
+MAX_CLIP_PIXELS = 1 << 30
 
 # BT.601 limited range
 _M = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -87,6 +93,23 @@ def chroma_shape(h: int, w: int, pix_fmt: str) -> tuple[int, int]:
     return ((h + 1) // 2, (w + 1) // 2) if pix_fmt == "yuv420p" else (h, w)
 
 
+def check_clip(frames: int, w: int, h: int, what: str, error: type[Exception] = InputError) -> None:
+    """Refuse a clip over :data:`MAX_CLIP_PIXELS` before anything of its size is allocated."""
+    if frames * w * h > MAX_CLIP_PIXELS:
+        raise error(f"{what}: {frames} frames of {w}x{h} are over the limit of {MAX_CLIP_PIXELS} pixels per clip "
+                    f"(at most {max(MAX_CLIP_PIXELS // (w * h), 1)} frames of this size); split the clip")
+
+
+def _frames_rgb(frame_bytes, count: int, w: int, h: int, pix_fmt: str) -> np.ndarray:
+    """(count, H, W, 3) uint8 RGB from ``frame_bytes(i)``, the flat Y, U, V planes of frame i,
+    converted one frame at a time (the float conversion of a whole clip at once needs about 100
+    bytes per pixel)."""
+    out = np.empty((count, h, w, 3), dtype=np.uint8)
+    for i in range(count):
+        out[i] = _planes(frame_bytes(i)[None], w, h, pix_fmt)[0]
+    return out
+
+
 def _check_size(w: int, h: int, pix_fmt: str, what: str) -> None:
     if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
         raise InputError(f"{what}: frame size {w}x{h} is outside 1..{MAX_SIDE}")
@@ -100,9 +123,18 @@ _Y4M_CS = {"420jpeg": "yuv420p", "420paldv": "yuv420p", "420mpeg2": "yuv420p", "
 
 
 def read_y4m(path: Path) -> Clip:
-    data = Path(path).read_bytes()
+    """The clip of a y4m file, which is mapped, not read, so only one frame's bytes at a time
+    are touched beyond the decoded RGB."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: not a YUV4MPEG2 (y4m) file")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return _read_y4m(path, data)
+
+
+def _read_y4m(path: Path, data) -> Clip:
     end = data.find(b"\n")
-    if not data.startswith(b"YUV4MPEG2 ") or end < 0:
+    if data[:10] != b"YUV4MPEG2 " or end < 0:
         raise InputError(f"{path}: not a YUV4MPEG2 (y4m) file")
     fields = data[10:end].decode("ascii", "replace").split()
     w = h = None
@@ -133,21 +165,24 @@ def read_y4m(path: Path) -> Clip:
     _check_size(w, h, pix_fmt, str(path))
     ch, cw = chroma_shape(h, w, pix_fmt)
     frame_bytes = w * h + 2 * ch * cw
-    frames, pos = [], end + 1
+    starts, pos = [], end + 1
     while pos < len(data):
         line_end = data.find(b"\n", pos)
-        if not data.startswith(b"FRAME", pos) or line_end < 0:
+        if data[pos: pos + 5] != b"FRAME" or line_end < 0:
             raise InputError(f"{path}: corrupted y4m (no FRAME marker at byte {pos})")
         start = line_end + 1
         if start + frame_bytes > len(data):
-            raise InputError(f"{path}: truncated y4m (frame {len(frames)} is incomplete)")
-        frames.append(np.frombuffer(data, np.uint8, frame_bytes, start))
+            raise InputError(f"{path}: truncated y4m (frame {len(starts)} is incomplete)")
+        starts.append(start)
         pos = start + frame_bytes
-        if len(frames) > MAX_FRAMES:
+        if len(starts) > MAX_FRAMES:
             raise InputError(f"{path}: more than {MAX_FRAMES} frames")
-    if not frames:
+    if not starts:
         raise InputError(f"{path}: y4m has no frames")
-    return Clip(_planes(np.stack(frames), w, h, pix_fmt), fps, pix_fmt)
+    check_clip(len(starts), w, h, str(path))
+    # (a slice of the map is a copy of one frame's bytes: no view outlives the map)
+    return Clip(_frames_rgb(lambda i: np.frombuffer(data[starts[i]: starts[i] + frame_bytes], np.uint8),
+                            len(starts), w, h, pix_fmt), fps, pix_fmt)
 
 
 def _planes(raw: np.ndarray, w: int, h: int, pix_fmt: str) -> np.ndarray:
@@ -158,15 +193,25 @@ def _planes(raw: np.ndarray, w: int, h: int, pix_fmt: str) -> np.ndarray:
     return planes_to_rgb(y, u, v, pix_fmt)
 
 
-def y4m_bytes(frames: np.ndarray, fps: float, pix_fmt: str) -> bytes:
+def _y4m_parts(frames: np.ndarray, fps: float, pix_fmt: str):
+    """The y4m file's bytes in pieces, converting one frame at a time."""
     t, h, w = frames.shape[:3]
     num, den = _rational(fps)
     cs = {"yuv420p": "420jpeg", "yuv444p": "444"}[pix_fmt]
-    y, u, v = rgb_to_planes(frames, pix_fmt)
-    parts = [f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C{cs}\n".encode()]
-    for i in range(t):
-        parts += [b"FRAME\n", y[i].tobytes(), u[i].tobytes(), v[i].tobytes()]
-    return b"".join(parts)
+    yield f"YUV4MPEG2 W{w} H{h} F{num}:{den} Ip A1:1 C{cs}\n".encode()
+    for part in _yuv_parts(frames, pix_fmt):
+        yield b"FRAME\n"
+        yield part
+
+
+def _yuv_parts(frames: np.ndarray, pix_fmt: str):
+    """Each frame's Y, U, V planes as bytes, one frame at a time."""
+    for frame in frames:
+        yield b"".join(p[0].tobytes() for p in rgb_to_planes(frame[None], pix_fmt))
+
+
+def y4m_bytes(frames: np.ndarray, fps: float, pix_fmt: str) -> bytes:
+    return b"".join(_y4m_parts(frames, fps, pix_fmt))
 
 
 def _rational(fps: float) -> tuple[int, int]:
@@ -207,13 +252,13 @@ def read_yuv(path: Path, size: str | None, fps: float | None, pix_fmt: str | Non
                          f"({frame_bytes} bytes)")
     if n // frame_bytes > MAX_FRAMES:
         raise InputError(f"{path}: more than {MAX_FRAMES} frames")
-    raw = np.fromfile(path, dtype=np.uint8).reshape(-1, frame_bytes)
-    return Clip(_planes(raw, w, h, pix_fmt), fps, pix_fmt)
+    check_clip(n // frame_bytes, w, h, str(path))
+    raw = np.memmap(path, dtype=np.uint8, mode="r").reshape(-1, frame_bytes)  # mapped: one frame touched at a time
+    return Clip(_frames_rgb(lambda i: raw[i], len(raw), w, h, pix_fmt), fps, pix_fmt)
 
 
 def yuv_bytes(frames: np.ndarray, pix_fmt: str) -> bytes:
-    y, u, v = rgb_to_planes(frames, pix_fmt)
-    return b"".join(y[i].tobytes() + u[i].tobytes() + v[i].tobytes() for i in range(len(frames)))
+    return b"".join(_yuv_parts(frames, pix_fmt))
 
 
 # ------------------------------------------------------------------ PNG frames
@@ -224,23 +269,25 @@ def read_png_folder(path: Path) -> Clip:
     files = sorted(p for p in Path(path).iterdir() if p.suffix.lower() == ".png")
     if not files:
         raise InputError(f"{path}: folder has no PNG frames")
-    frames = []
-    for f in files:
+    frames = None
+    for i, f in enumerate(files):
         try:
             with Image.open(f) as im:
                 if im.mode not in ("RGB", "RGBA", "L", "P"):
                     raise InputError(f"{f}: unsupported PNG mode {im.mode} (8-bit gray/RGB only)")
-                frames.append(np.asarray(im.convert("RGB")))
+                if frames is None:  # the first frame sets the size: check the clip before allocating it
+                    _check_size(im.width, im.height, "rgb24", str(path))
+                    check_clip(len(files), im.width, im.height, str(path))
+                    frames = np.empty((len(files), im.height, im.width, 3), dtype=np.uint8)
+                elif im.size != (frames.shape[2], frames.shape[1]):
+                    raise InputError(f"{f}: frame size {im.width}x{im.height} differs from the first "
+                                     f"frame's {frames.shape[2]}x{frames.shape[1]}")
+                frames[i] = np.asarray(im.convert("RGB"))
         except InputError:
             raise
         except Exception as e:  # noqa: BLE001 - any unreadable frame is bad input
             raise InputError(f"{f}: cannot read PNG frame ({type(e).__name__})") from None
-        if frames[-1].shape != frames[0].shape:
-            raise InputError(f"{f}: frame size {frames[-1].shape[1]}x{frames[-1].shape[0]} differs from the first "
-                             f"frame's {frames[0].shape[1]}x{frames[0].shape[0]}")
-    h, w = frames[0].shape[:2]
-    _check_size(w, h, "rgb24", str(path))
-    return Clip(np.stack(frames), 25.0, "rgb24")
+    return Clip(frames, 25.0, "rgb24")
 
 
 def write_png_folder(folder: Path, frames: np.ndarray) -> None:
@@ -268,6 +315,7 @@ def read_av(path: Path) -> Clip:
                 frames.append(frame.to_ndarray(format="rgb24"))
                 if len(frames) > MAX_FRAMES:
                     raise InputError(f"{path}: more than {MAX_FRAMES} frames")
+                check_clip(len(frames), frame.width, frame.height, str(path))
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - PyAV's errors for unreadable files
@@ -336,10 +384,11 @@ def read(path: Path, size=None, fps=None, pix_fmt=None) -> Clip:
 def write(tmp: Path, target: Path, frames: np.ndarray, fps: float, pix_fmt: str) -> None:
     suffix = Path(target).suffix.lower()
     out_fmt = pix_fmt if pix_fmt in ("yuv420p", "yuv444p") else "yuv444p"
-    if suffix == ".y4m":
-        Path(tmp).write_bytes(y4m_bytes(frames, fps, out_fmt))
-    elif suffix == ".yuv":
-        Path(tmp).write_bytes(yuv_bytes(frames, out_fmt))
+    if suffix in (".y4m", ".yuv"):
+        parts = _y4m_parts(frames, fps, out_fmt) if suffix == ".y4m" else _yuv_parts(frames, out_fmt)
+        with open(tmp, "wb") as f:
+            for part in parts:
+                f.write(part)
     elif suffix in (".mp4", ".mkv"):
         write_av(tmp, frames, fps, "mp4" if suffix == ".mp4" else "matroska")
     elif suffix == "":

@@ -173,6 +173,7 @@ class VideoModality(Modality):
                              f"{MAX_PIXELS_PER_FRAME} pixels per frame)")
         if h < 8 or w < 8:
             raise InputError(f"video frames of {w}x{h} are too small (at least 8x8)")
+        io.check_clip(t, w, h, "video")
         start = time.perf_counter()
         out = codec.compress(frames, quality=quality, intra_period=period)
         seconds = time.perf_counter() - start
@@ -180,7 +181,7 @@ class VideoModality(Modality):
         payload = out["payload"] + _OWN.pack(num, den, _PIX.index(sample.pix_fmt))
         container = Container("video", codec.codec_name, codec.model_id, quality, payload, list(out["strings"]))
         x_hat = out["x_hat"]
-        mse = ((x_hat.astype(np.float64) - frames) ** 2).reshape(t, -1).mean(axis=1)
+        mse = np.array([np.mean((a.astype(np.float64) - b) ** 2) for a, b in zip(x_hat, frames)])  # (frame by frame: memory)
         psnr = 10 * np.log10(255.0**2 / np.maximum(mse, 1e-10))
         return Encoded(container, x_hat, {"quality": quality, "frames": t, "width": w, "height": h,
                                           "intra_period": period, "fps": sample.fps, "psnr": float(psnr.mean()),
@@ -201,6 +202,9 @@ class VideoModality(Modality):
             raise FormatError(f"video description is invalid (frame size {w}x{h})")
         if not (0 < t <= MAX_FRAMES) or period < 1 or num == 0 or den == 0 or pix >= len(_PIX):
             raise FormatError("video description is invalid (frames, intra period, fps or pixel format)")
+        from ncodec.codecs.video.io import check_clip
+
+        check_clip(t, w, h, "video description", FormatError)  # (what the encoder refuses)
         if len(container.sections) != 2:
             raise FormatError(f"expected 2 sections, found {len(container.sections)}")
         entries = parse_index(container.sections[0], t, header.version)
