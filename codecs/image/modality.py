@@ -164,15 +164,31 @@ def _encode_once(codec, picture: Picture, quality: float, device: str) -> dict:
 
 
 def _search_quality(codec, picture: Picture, device: str, target_bpp: float | None, target_psnr: float | None,
-                    steps: int = 8) -> dict:
-    """Bisection over the continuous quality on real encodings (file bytes, decoded PSNR): the
-    highest quality whose file is within ``target_bpp``, or the lowest whose PSNR reaches
-    ``target_psnr``. Rate and PSNR grow with quality; if no quality meets the target, the closest
-    end of the range is used and the report says so (``target_met``)."""
+                    steps: int = 8, close: float = 0.005, interpolate: bool = True) -> dict:
+    """Search of the continuous quality on real encodings (file bytes, decoded PSNR): the highest
+    quality whose file is within ``target_bpp``, or the lowest whose PSNR reaches ``target_psnr``.
+    Rate and PSNR grow with quality; if no quality meets the target, the closest end of the range
+    is used and the report says so (``target_met``).
+
+    Between the two ends it interpolates (log bpp and PSNR are nearly linear in the quality, whose
+    step halves every 2 units; Illinois' regula falsi, kept at least a tenth of the bracket inside
+    it): it stops once the best encoding is within ``close`` (0.5%) of the target rate or 0.02 dB
+    of the target PSNR, or after ``steps`` encodings, when the bracket is at most as wide as
+    ``steps`` halvings would leave it. Typically 3-4 encodings where bisection took 8
+    (``interpolate=False``: that bisection, for comparison: ``tools/lwc_lab/search.py``)."""
     lo, hi = (float(np.float32(v)) for v in codec.quality_range)
+
+    def gap(r: dict) -> float:
+        """Signed distance to the target, increasing with quality; <= 0 meets (bpp) / >= 0 (PSNR)."""
+        return float(np.log(r["bpp"] / target_bpp)) if target_bpp is not None else r["psnr"] - target_psnr
 
     def meets(r: dict) -> bool:
         return r["bpp"] <= target_bpp if target_bpp is not None else r["psnr"] >= target_psnr
+
+    def done(r: dict) -> bool:
+        if not interpolate:
+            return False
+        return -gap(r) <= close if target_bpp is not None else gap(r) <= 0.02
 
     # bpp: keep the best (highest q) that meets; PSNR: keep the lowest q that meets.
     low_end, high_end = _encode_once(codec, picture, lo, device), _encode_once(codec, picture, hi, device)
@@ -181,20 +197,32 @@ def _search_quality(codec, picture: Picture, device: str, target_bpp: float | No
             return high_end | {"target_met": True}
         if not meets(low_end):
             return low_end | {"target_met": False}
-        best, a, b = low_end, lo, hi
+        best = low_end
     else:
         if meets(low_end):
             return low_end | {"target_met": True}
         if not meets(high_end):
             return high_end | {"target_met": False}
-        best, a, b = high_end, lo, hi
+        best = high_end
+    (a, fa), (b, fb) = (lo, gap(low_end)), (hi, gap(high_end))
+    side = 0  # which end the last step kept (Illinois: halve a twice-kept end's value)
     for _ in range(steps):
-        mid = float(np.float32((a + b) / 2))
+        if done(best) or b - a <= (hi - lo) / 2**steps:
+            break
+        t = float(np.clip(fa / (fa - fb) if fa != fb else 0.5, 0.1, 0.9)) if interpolate else 0.5
+        mid = float(np.float32(a + t * (b - a)))
+        if not a < mid < b:
+            break
         r = _encode_once(codec, picture, mid, device)
-        if target_bpp is not None:
-            a, b, best = (mid, b, r) if meets(r) else (a, mid, best)
+        f = gap(r)
+        if meets(r):
+            best = r if target_bpp is not None or r["quality"] < best["quality"] else best
+        if (f <= 0) if target_bpp is not None else (f < 0):  # below the target: the new low end
+            a, fa = mid, f
+            fb, side = (fb / 2 if side == -1 else fb), -1
         else:
-            a, b, best = (a, mid, r) if meets(r) else (mid, b, best)
+            b, fb = mid, f
+            fa, side = (fa / 2 if side == 1 else fa), 1
     return best | {"target_met": True}
 
 
