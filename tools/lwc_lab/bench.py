@@ -71,7 +71,6 @@ def baseline(paths, kind, cache=Path("/tmp/lwc_lab_baseline.json")):
 
 
 def run_lwc(model, paths, qualities, check_decode=False):
-    import ncodec  # noqa
     rows, t_enc = [], 0.0
     for q in qualities:
         bpp, ps = [], []
