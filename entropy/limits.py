@@ -53,7 +53,7 @@ MAX_SECTIONS = 64
 #: ``ncodec decode`` peak RSS: 2.76 GB for 2048 x 2048 and 1.67 GB for 1536 x 1024 against 0.99 GB
 #: for 64 x 64, i.e. 421 and 425 B per pixel; lwc 141 B (0.89 GB for 1536 x 1024 against 0.67 GB),
 #: wavelet 76 B; the default lwc-dpft2, whose networks run in row strips (codecs/image/tiling.py),
-#: 175 B: 2.77 GB for 3840 x 3072 against 0.72 GB for 768 x 512, and its encoder 275 B, 3.99 GB).
+#: 178 B: 2.64 GiB for 3840 x 3072 against 0.68 GiB for 768 x 512, and its encoder 280 B, 3.81 GiB).
 IMAGE_BYTES_PER_PIXEL = 450
 #: The decode-time bound this gives for the largest image allowed, model and runtime included.
 IMAGE_PEAK_BYTES = (1 << 30) + IMAGE_BYTES_PER_PIXEL * MAX_PIXELS

@@ -414,10 +414,10 @@ class LidarCodec(nn.Module):
         def model(ivf: np.ndarray):
             """Residual symbols, calibrated tables and shifts with ``ivf`` as the intensity context."""
             run = functools.partial(predict, ivf)
-            parts = list(pool.map(run, chunks)) if ENCODE_THREADS > 1 and len(chunks) > 1 else \
-                [run(c) for c in chunks]
-            sym = np.concatenate([p[0] for p in parts])
-            tabs = np.concatenate([p[1] for p in parts])
+            parts = pool.map(run, chunks) if ENCODE_THREADS > 1 and len(chunks) > 1 else map(run, chunks)
+            sym, tabs = np.empty((m, 4), np.int64), np.empty((m, 4), np.int64)
+            for rows, (s_, t_) in zip(chunks, parts):  # each chunk's arrays freed as it is placed (memory)
+                sym[rows], tabs[rows] = s_, t_
             shifts = self._calibrate(sym, tabs, point_class)
             return sym, self._shifted(tabs, shifts, point_class), shifts
 
@@ -457,6 +457,7 @@ class LidarCodec(nn.Module):
                         streams(0, sym, tabs)["bytes"] <= streams(RAW_INTENSITY, *alternative[1:3])["bytes"]:
                     alternative = (0, sym, tabs, shifts)
                 raw, sym, tabs, shifts = alternative
+        ctx = qf = None  # (the network's inputs: the streams need neither; memory)
         m_bits, r_bits = self._model_bits(sym[:, :3], tabs[:, :3]), raw_bits(values[:, :3])
         chosen = None
         if close(m_bits, r_bits):
@@ -680,9 +681,11 @@ def _decoder_order(coded: np.ndarray, block_of: np.ndarray, starts: np.ndarray, 
     valid = np.zeros((int(lengths.max()) + 1, 1, nb), bool)
     valid[t, 0, b] = True
     mask = np.repeat(valid, c, axis=1)  # (steps, component, block)
-    grid = np.empty(mask.shape, np.int64)
-    grid[t, :, b] = np.arange(c * len(coded)).reshape(-1, c)  # where each (point, component) lies
+    index = np.int32 if c * len(coded) < 2**31 else np.int64  # (memory: 4 bytes per entry)
+    grid = np.empty(mask.shape, index)
+    grid[t, :, b] = np.arange(c * len(coded), dtype=index).reshape(-1, c)  # where each (point, component) lies
     perm = grid[mask]
+    del grid, mask, valid
     return [a.reshape(-1)[perm] for a in columns]
 
 
