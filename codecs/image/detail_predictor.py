@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ncodec.codecs.image.postfilter import _convs, receptive_radius
-from ncodec.codecs.image.tiling import in_strips
+from ncodec.codecs.image.postfilter import _convs
+from ncodec.codecs.image.tiling import in_strips, receptive_radius
 
 INPUT_SCALE, OUTPUT_SCALE = 128.0, 16.0
 

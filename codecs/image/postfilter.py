@@ -14,15 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ncodec.codecs.image.tiling import in_strips
+from ncodec.codecs.image.tiling import in_strips, receptive_radius
 
 QUALITY_CENTRE, QUALITY_SCALE = 4.0, 6.0  # the quality plane: (quality - 4) / 6
-
-
-def receptive_radius(net: nn.Module, scale: int = 1) -> int:
-    """Pixels of context each side a stack of 3x3 convolutions needs (``scale``: the stack runs
-    on a ``scale`` times smaller grid)."""
-    return scale * sum(1 for m in net.modules() if isinstance(m, nn.Conv2d))
 
 
 def _convs(inputs: int, channels: int, outputs: int, layers: int) -> nn.Sequential:

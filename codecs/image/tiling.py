@@ -15,9 +15,16 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+from torch import nn
 
 #: Pixels of one strip (its own rows; the halo adds ``2 * radius`` rows).
 STRIP_PIXELS = 1 << 20
+
+
+def receptive_radius(net: nn.Module, scale: int = 1) -> int:
+    """Pixels of context each side a stack of 3x3 convolutions needs (``scale``: the stack runs
+    on a ``scale`` times smaller grid)."""
+    return scale * sum(1 for m in net.modules() if isinstance(m, nn.Conv2d))
 
 
 def in_strips(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, radius: int,
