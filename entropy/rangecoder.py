@@ -92,10 +92,17 @@ class TableSet:
 
 
 def _groups(tables: np.ndarray):
-    """Stable grouping of positions by table index: yields (table, positions)."""
-    order = np.argsort(tables, kind="stable")
-    uniq, starts, counts = np.unique(tables[order], return_index=True, return_counts=True)
-    for t, s, c in zip(uniq.tolist(), starts.tolist(), counts.tolist()):
+    """Stable grouping of positions by table index (non-negative): yields (table, positions).
+    Indices below 2**15 sort as int16, which numpy's stable sort does by radix (one pass, the same
+    order); the groups come from counts rather than a second sort."""
+    if tables.size == 0:
+        return
+    small = int(tables.max()) < 1 << 15
+    order = np.argsort(tables.astype(np.int16) if small else tables, kind="stable")
+    counts = np.bincount(tables)
+    used = np.flatnonzero(counts)
+    starts = np.cumsum(counts) - counts
+    for t, s, c in zip(used.tolist(), starts[used].tolist(), counts[used].tolist()):
         yield t, order[s : s + c]
 
 
