@@ -421,7 +421,10 @@ class LidarCodec(nn.Module):
             shifts = self._calibrate(sym, tabs, point_class)
             return sym, self._shifted(tabs, shifts, point_class), shifts
 
-        values = np.column_stack([q, iv])
+        def values(columns) -> np.ndarray:
+            """(n, len(columns)) of the coded integers (x, y, z, intensity), built when needed
+            (memory: never all four at once unless they all go raw)."""
+            return np.column_stack([q[:, c] if c < 3 else iv for c in columns]) if columns else np.zeros((n, 0), np.int64)
 
         def streams(raw: int, sym: np.ndarray, tabs: np.ndarray) -> dict:
             """The coded sections for a raw-components choice."""
@@ -430,13 +433,13 @@ class LidarCodec(nn.Module):
             flat_sym, flat_tab = _decoder_order(coded, block_of, starts, lengths, sym[:, cols], tabs[:, cols])
             with timing.stage("entropy"):
                 main = multistream.encode(flat_sym, flat_tab, self.tables())
-                first = values[starts].copy()
+                first = np.column_stack([q[starts], iv[starts]])
                 first[:, [c for c in range(4) if c not in comps]] = 0  # raw columns: their values are in the raw section
                 start_syms = np.diff(np.concatenate([np.zeros((1, 4), np.int64), first]), axis=0)
                 start_tables = self._start_tables(start_syms)
                 starts_data = rangecoder.encode(start_syms, np.broadcast_to(start_tables, start_syms.shape),
                                                 self.tables())
-            raw_data = pack_raw(values[:, raw_columns(raw)])
+            raw_data = pack_raw(values(raw_columns(raw)))
             return {"raw": raw, "main": main, "starts": starts_data, "start_tables": start_tables, "raw_data": raw_data,
                     "bytes": len(main) + len(starts_data) + len(raw_data)}
 
@@ -450,7 +453,7 @@ class LidarCodec(nn.Module):
         sym, tabs, shifts = model(iv.astype(np.float64))
         raw = 0
         if prep["has_i"]:
-            m_bits, r_bits = self._model_bits(sym[:, 3], tabs[:, 3]), raw_bits(values[:, 3:])
+            m_bits, r_bits = self._model_bits(sym[:, 3], tabs[:, 3]), raw_bits(iv[:, None])
             if r_bits < m_bits or close(m_bits, r_bits):
                 alternative = (RAW_INTENSITY,) + model(np.zeros(n))
                 if close(m_bits, r_bits) and \
@@ -458,7 +461,7 @@ class LidarCodec(nn.Module):
                     alternative = (0, sym, tabs, shifts)
                 raw, sym, tabs, shifts = alternative
         ctx = qf = None  # (the network's inputs: the streams need neither; memory)
-        m_bits, r_bits = self._model_bits(sym[:, :3], tabs[:, :3]), raw_bits(values[:, :3])
+        m_bits, r_bits = self._model_bits(sym[:, :3], tabs[:, :3]), raw_bits(q)
         chosen = None
         if close(m_bits, r_bits):
             options = [streams(raw, sym, tabs), streams(raw | RAW_GEOMETRY, sym, tabs)]
