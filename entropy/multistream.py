@@ -16,8 +16,8 @@ import struct
 import constriction
 import numpy as np
 
-from ncodec.entropy.rangecoder import (TableSet, _unvarints, _varints, check_tables, decode_symbols, join_escapes,
-                                       range_decoder, split_escapes)
+from ncodec.entropy.rangecoder import (TableSet, _groups, _unvarints, _varints, check_tables, decode_symbols,
+                                       join_escapes, range_decoder, split_escapes)
 from ncodec.errors import FormatError
 
 _WORD = np.dtype("<u4")
@@ -30,18 +30,13 @@ def encode(values: np.ndarray, tables: np.ndarray, tset: TableSet) -> bytes:
     if tables.size and (tables.min() < 0 or tables.max() >= len(tset)):
         raise ValueError("table index out of range")
     index, overflow = split_escapes(values, tables, tset)
-    order = np.argsort(tables.astype(np.int16) if len(tset) < 32768 else tables, kind="stable")  # radix
-    index = index[order]
-    counts = np.bincount(tables, minlength=len(tset))
-    starts = np.cumsum(counts) - counts
-    used = np.flatnonzero(counts)
-    parts = [struct.pack("<H", len(used))]
-    for t, s, c in zip(used.tolist(), starts[used].tolist(), counts[used].tolist()):
+    parts = []
+    for t, pos in _groups(tables):
         enc = constriction.stream.queue.RangeEncoder()
-        enc.encode(index[s : s + c], tset.model(t))
+        enc.encode(index[pos], tset.model(t))
         words = enc.get_compressed().astype(_WORD).tobytes()
         parts += [struct.pack("<HI", t, len(words) // 4), words]
-    return b"".join(parts) + _varints(overflow)
+    return struct.pack("<H", len(parts) // 2) + b"".join(parts) + _varints(overflow)
 
 
 def _unvarints_all(data: bytes) -> np.ndarray:
@@ -76,17 +71,11 @@ class Decoder:
         tables = np.asarray(tables, dtype=np.int64).reshape(-1)
         check_tables(tables, self.tset)
         index = np.empty(tables.shape, dtype=np.int64)
-        order = np.argsort(tables, kind="stable")
-        counts = np.bincount(tables, minlength=len(self.tset))
-        starts = np.cumsum(counts) - counts
-        used = np.flatnonzero(counts)
-        decoded = np.empty(len(tables), dtype=np.int64)
-        for t, s, c in zip(used.tolist(), starts[used].tolist(), counts[used].tolist()):
+        for t, pos in _groups(tables):
             dec = self.decoders.get(t)
             if dec is None:
                 raise FormatError("entropy-coded section is corrupted (missing stream)")
-            decoded[s : s + c] = decode_symbols(dec, self.tset.model(t), c)
-        index[order] = decoded
+            index[pos] = decode_symbols(dec, self.tset.model(t), len(pos))
         return join_escapes(index, tables, self.tset, self._take_overflow)
 
     def _take_overflow(self, count: int) -> np.ndarray:

@@ -215,9 +215,9 @@ def _search_quality(codec, picture: Picture, device: str, target_bpp: float | No
             break
         r = _encode_once(codec, picture, mid, device)
         f = gap(r)
-        if meets(r):
-            best = r if target_bpp is not None or r["quality"] < best["quality"] else best
-        if (f <= 0) if target_bpp is not None else (f < 0):  # below the target: the new low end
+        if meets(r):  # (the highest meeting rate so far / the lowest reaching the PSNR: mid is inside the bracket)
+            best = r
+        if meets(r) == (target_bpp is not None):  # the new low end
             a, fa = mid, f
             fb, side = (fb / 2 if side == -1 else fb), -1
         else:

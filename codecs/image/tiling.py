@@ -30,9 +30,9 @@ def receptive_radius(net: nn.Module, scale: int = 1) -> int:
 def in_strips(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, radius: int,
               max_pixels: int | None = None, align: int = 2) -> torch.Tensor:
     """``fn(x)`` for an (N, C, H, W) ``x`` and an ``fn`` that maps rows to rows (same H, W out),
-    computed in strips of about ``max_pixels`` pixels (default :data:`STRIP_PIXELS`). ``radius``: rows of context ``fn`` needs
-    on each side; ``align``: strip starts and halos are multiples of it (a network that works on
-    2x2 pixel-unshuffled rows needs 2)."""
+    computed in strips of about ``max_pixels`` pixels (default :data:`STRIP_PIXELS`). ``radius``:
+    rows of context ``fn`` needs on each side; ``align``: strip starts and halos are multiples of
+    it (a network that works on 2x2 pixel-unshuffled rows needs 2)."""
     h, w = x.shape[-2:]
     max_pixels = STRIP_PIXELS if max_pixels is None else max_pixels
     rows = max(align, (max_pixels // max(w, 1)) // align * align)
