@@ -351,6 +351,13 @@ def pass_index(shape: tuple[int, int], passes: int) -> list:
     return pass_masks(shape, passes)
 
 
+def pass_size(shape: tuple[int, int], index) -> int:
+    """How many positions a pass of :func:`pass_index` has."""
+    if isinstance(index, tuple):
+        return len(range(index[0].start, shape[0], 2)) * len(range(index[1].start, shape[1], 2))
+    return int(np.count_nonzero(index))
+
+
 def take(a: np.ndarray, index) -> np.ndarray:
     """``a[index]`` as a flat array (or (N, ...) for maps with trailing axes)."""
     v = a[index]
@@ -423,6 +430,79 @@ def pass_features(static_log: np.ndarray, band: np.ndarray, index, pass_: int, p
         if sees[2]:
             out[..., 10] = _log8(nb(-1, -1) + nb(-1, 1) + nb(1, -1) + nb(1, 1))
     return out.reshape(-1, N_NUMERIC)
+
+
+def pass_positions(shape: tuple[int, int], index, which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of a pass's positions in :func:`take`'s order (only its ``which``-th ones,
+    when given)."""
+    if isinstance(index, tuple):
+        a, b = index[0].start, index[1].start
+        nw = len(range(b, shape[1], 2))
+        k = np.arange(len(range(a, shape[0], 2)) * nw) if which is None else np.asarray(which)
+        return a + 2 * (k // nw), b + 2 * (k % nw)
+    rows, cols = np.nonzero(index)
+    return (rows, cols) if which is None else (rows[which], cols[which])
+
+
+_BOX = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+_SEEN = (((-1, 0), (1, 0)), ((0, -1), (0, 1)), ((-1, -1), (-1, 1), (1, -1), (1, 1)))
+
+
+class _Padded:
+    """A map zero-padded by one around ``shape`` (after :func:`fit`), flat: sums over offsets
+    around positions are one gather."""
+
+    def __init__(self, a: np.ndarray, shape: tuple[int, int]):
+        self.flat = np.pad(fit(a, shape), 1).reshape(-1)
+        self.width = shape[1] + 2
+
+    def sum_at(self, rows: np.ndarray, cols: np.ndarray, offsets) -> np.ndarray:
+        at = (rows + 1) * self.width + cols + 1
+        steps = np.array([dy * self.width + dx for dy, dx in offsets])
+        return self.flat[at[:, None] + steps].sum(axis=1)
+
+
+class BandFeatures:
+    """The features of chosen positions of one band: exactly the rows of :func:`band_statics` +
+    :func:`pass_features` there, gathered at those positions only (for an encoder that runs the
+    network again at a few positions). The maps of other bands are padded once; the band's own
+    (filled pass by pass) at each call."""
+
+    def __init__(self, mags: list[list[np.ndarray]], level: int, channel: int, orient: int):
+        self.band = mags[level][orient][channel]
+        shape = self.band.shape
+        self.maps: dict[int, tuple[_Padded, tuple]] = {}  # feature column -> (map, offsets)
+        self.parent = None
+        if level + 1 < len(mags):
+            self.parent = mags[level + 1][orient][channel]
+            self.parent_box = _Padded(self.parent, self.parent.shape)
+        if orient >= 1:
+            self.maps[2] = (_Padded(mags[level][0][channel], shape), _BOX)
+            self.maps[4] = (_Padded(mags[level][orient - 1][channel], shape), ((0, 0),))
+        if orient >= 2:
+            self.maps[3] = (_Padded(mags[level][1][channel], shape), _BOX)
+        if channel >= 1:
+            y = _Padded(mags[level][orient][0], shape)
+            self.maps[5], self.maps[6] = (y, ((0, 0),)), (y, _BOX)
+        if channel >= 2:
+            self.maps[7] = (_Padded(mags[level][orient][1], shape), _BOX)
+
+    def __call__(self, rows: np.ndarray, cols: np.ndarray, pass_: int, passes: int) -> np.ndarray:
+        """(K, N_NUMERIC) uint8 features at (rows, cols), all of pass ``pass_``."""
+        out = np.zeros((len(rows), N_NUMERIC), dtype=np.uint8)
+        if self.parent is not None:
+            pr = np.minimum(rows // 2, self.parent.shape[0] - 1)
+            pc = np.minimum(cols // 2, self.parent.shape[1] - 1)
+            out[:, 0] = _log8(self.parent[pr, pc])
+            out[:, 1] = _log8(self.parent_box.sum_at(pr, pc, _BOX))
+        for k, (padded, offsets) in self.maps.items():
+            out[:, k] = _log8(padded.sum_at(rows, cols, offsets))
+        seen = [(8 + k, o) for k, (sees, o) in enumerate(zip(_SEES[passes][pass_], _SEEN)) if sees]
+        if seen:
+            own = _Padded(self.band, self.band.shape)
+            for k, offsets in seen:
+                out[:, k] = _log8(own.sum_at(rows, cols, offsets))
+        return out
 
 
 def features(static: np.ndarray, passed: np.ndarray) -> np.ndarray:

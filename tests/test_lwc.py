@@ -174,6 +174,49 @@ def test_fast_pass_features_equal_the_reference_maps(passes):
             ref = ctx.features(static[mask], ctx.pass_maps(band, pass_, passes)[mask])
             assert np.array_equal(ctx.pass_features(fast, band, index, pass_, passes), ref)
             assert np.array_equal(ctx.take(band, index), band[mask])
+            rows, cols = ctx.pass_positions(band.shape, index)
+            assert np.array_equal(rows * band.shape[1] + cols, np.flatnonzero(mask))
+            assert ctx.pass_size(band.shape, index) == len(rows)
+            some = np.arange(0, len(rows), 3)
+            assert all(np.array_equal(a[some], b) for a, b in zip((rows, cols), ctx.pass_positions(band.shape, index, some)))
+            assert np.array_equal(ctx.BandFeatures(mags, level, channel, orient)(rows, cols, pass_, passes), ref)
+
+
+def test_band_features_at_a_few_positions_equal_the_whole_band_features():
+    """The encoder's gathered features (run again where an RDO sweep changed a neighbour) equal
+    the whole band's, with sibling bands one row or column apart as the wavelet makes them."""
+    rng = np.random.default_rng(5)
+    shapes = [((3, 37, 54), (3, 38, 53), (3, 38, 54)), ((3, 19, 27), (3, 19, 27), (3, 19, 27)),
+              ((3, 9, 14), (3, 10, 13), (3, 10, 14))]
+    mags = [[(rng.random(s) < 0.4) * rng.integers(0, 3000, s) for s in level] for level in shapes]
+    for level, channel, orient in ctx.band_order(len(shapes)):
+        band = mags[level][orient][channel]
+        static = ctx.band_statics(mags, level, channel, orient)
+        for pass_, index in enumerate(ctx.pass_index(band.shape, 4)):
+            full = ctx.pass_features(static, band, index, pass_, 4)
+            rows, cols = ctx.pass_positions(band.shape, index)
+            pick = np.flatnonzero(rng.random(len(rows)) < 0.3)
+            got = ctx.BandFeatures(mags, level, channel, orient)(rows[pick], cols[pick], pass_, 4)
+            assert np.array_equal(got, full[pick])
+
+
+@pytest.mark.parametrize("quality", [3.0, 8.5])  # with the detail predictor (level by level), without (whole image)
+def test_rdo_sweeps_rerun_the_network_only_where_a_neighbour_changed(monkeypatch, lwc, photo, quality):
+    """After each RDO sweep the encoder reruns the context network only at positions within
+    reach of a changed magnitude: the same file as rerunning it everywhere, for less work."""
+    x = torch.from_numpy(photo[:203, :261].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    rows = []
+    call = ctx.ExactMLP.__call__
+    monkeypatch.setattr(ctx.ExactMLP, "__call__", lambda self, f, bias: rows.append(len(f)) or call(self, f, bias))
+    lwc._last = None
+    fast = lwc.compress(x, quality)
+    fast_rows, rows[:] = sum(rows), []
+    monkeypatch.setattr(type(lwc), "_reusable", staticmethod(lambda records, old, new: None))
+    lwc._last = None
+    full = lwc.compress(x, quality)
+    lwc._last = None
+    assert fast["strings"] == full["strings"] and torch.equal(fast["x_hat"], full["x_hat"])
+    assert fast_rows < 0.6 * sum(rows)
 
 
 def test_quality_range_reaches_below_zero(lwc):

@@ -8,7 +8,9 @@
   ``quality_min .. quality_max``, -2..10 for the shipped model: about 23 to 46 dB, so one model covers
   the whole rate range), dead-zone rounding ``floor(|x| / step + rounding)`` for detail bands, plain
   rounding for the lowpass band; then ``rdo_passes`` greedy RDO sweeps (each under the tables the
-  previous values give) choose each detail value among {0, floor, floor + 1}.
+  previous values give) choose each detail value among {0, floor, floor + 1}. A sweep changes well
+  under 1% of the values, so the network then runs again only where a changed magnitude reaches
+  (:meth:`WaveletContextCodec._reusable`), the features gathered there (``BandFeatures``).
 * Entropy model (the learned part, :mod:`ncodec.entropy.subband_context`): per coefficient a
   Laplace scale predicted by a small exact fixed-point MLP from integer features of decoded
   neighbours (parent, siblings, other channels, neighbours decoded by earlier polyphase passes).
@@ -182,11 +184,13 @@ class WaveletContextCodec(nn.Module):
         """Model bits of each value (|v| > COST_SPAN counted as COST_SPAN: an estimate)."""
         return self._bits[tables, np.clip(values, -COST_SPAN, COST_SPAN) + COST_SPAN]
 
-    def _code_details(self, mags, quality: float, coder, only_level: int | None = None) -> list:
+    def _code_details(self, mags, quality: float, coder, only_level: int | None = None, reuse=None) -> list:
         """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables,
         classes)`` returns the coded values of that pass (encoder: looks them up; decoder: decodes
         them). Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, base
-        tables, sign classes or None)."""
+        tables, sign classes or None). ``reuse`` (encoder): {(level, channel, orient, n): (base
+        tables, flat indices)}: the band's n-th record's earlier base tables, still right except at
+        the indices (:meth:`_reusable`), where the network runs again."""
         mlp, _, _ = self._load(quality)
         code = quality_code(quality)
         records = []
@@ -195,14 +199,33 @@ class WaveletContextCodec(nn.Module):
             band = mags[level][orient][channel]
             if band.size == 0 or (only_level is not None and level != only_level):
                 continue
-            static = ctx.band_statics(mags, level, channel, orient)
             passes = self.config["passes"]
+            earlier = [] if reuse is None else [reuse.get((level, channel, orient, n)) for n in range(1, passes + 1)]
+            # Where the network runs again at few positions, their features are gathered there.
+            gather = bool(earlier) and earlier[0] is not None and all(
+                e is None or 8 * len(e[1]) <= len(e[0]) for e in earlier)
+            static = ctx.BandFeatures(mags, level, channel, orient) if gather else ctx.band_statics(mags, level, channel, orient)
+            coded = 0  # the band's nonempty passes so far (its records)
             for pass_, mask in enumerate(ctx.pass_index(band.shape, passes)):
-                x = ctx.pass_features(static, band, mask, pass_, passes)
-                if len(x) == 0:
-                    continue
+                if gather:
+                    if not ctx.pass_size(band.shape, mask):
+                        continue
+                else:
+                    x = ctx.pass_features(static, band, mask, pass_, passes)
+                    if len(x) == 0:
+                        continue
+                previous = earlier[coded] if earlier else None
+                coded += 1
                 bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
-                base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1).astype(np.int16)  # (memory)
+                if previous is None:
+                    if gather:
+                        x = static(*ctx.pass_positions(band.shape, mask), pass_, passes)
+                    base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1).astype(np.int16)  # (memory)
+                else:
+                    base, redo = previous[0].copy(), previous[1]
+                    if len(redo):
+                        xr = static(*ctx.pass_positions(band.shape, mask, redo), pass_, passes) if gather else x[redo]
+                        base[redo] = np.clip(ctx.scale_index(mlp(xr, bias)), 0, ctx.N_TABLES - 1)
                 classes = None
                 if signs is not None:
                     own = signs[level][orient]
@@ -302,10 +325,12 @@ class WaveletContextCodec(nn.Module):
                                          lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
         shifts = self._calibrate(records, levels, tset)
         for _ in range(int(self.config["rdo_passes"]) if self.config["rdo_lambda"] > 0 else 0):
-            q = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality, rdo_scale)
+            new = self._rdo_requantise(coeffs[1], records, shifts, shapes, quality, rdo_scale)
+            reuse = self._reusable(records, q, new)
+            q = new
             with timing.stage("context"):
                 records = self._code_details([[np.abs(b) for b in bands] for bands in q], quality,
-                                             lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask))
+                                             lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask), reuse=reuse)
             shifts = self._calibrate(records, levels, tset)
         return levels, q_ll, q, records, shifts
 
@@ -329,24 +354,61 @@ class WaveletContextCodec(nn.Module):
             q[level] = [(np.sign(t) * np.floor(np.abs(t) / step + r)).astype(np.int64) for t in target]
             recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset)
             for _ in range(sweeps):
-                q[level] = self._rdo_requantise([target], recs, level_shifts, [shapes[level]], quality, rdo_scale,
-                                                level_offset=level)[0]
-                recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset)
+                new = self._rdo_requantise([target], recs, level_shifts, [shapes[level]], quality, rdo_scale,
+                                           level_offset=level)[0]
+                reuse = self._reusable(recs, {level: q[level]}, {level: new})
+                q[level] = new
+                recs, level_shifts = self._contexts(q, mags, level, levels, quality, tset, reuse)
             records += recs
             shifts.update(level_shifts)
             synth.add(level, recs, level_shifts)
         self._synthesised = (records, tuple(colour), synth.rgb())  # the reconstruction, made on the way (see _reconstruct)
         return levels, q_ll, q, records, shifts
 
-    def _contexts(self, q, mags, level: int, levels: int, quality: float, tset):
+    def _contexts(self, q, mags, level: int, levels: int, quality: float, tset, reuse=None):
         """One level's records (its values ``q[level]`` under their contexts, ``mags`` updated)
-        and its calibration shifts."""
+        and its calibration shifts (``reuse``: see :meth:`_code_details`)."""
         for orient in range(3):
             mags[level][orient][...] = np.abs(q[level][orient])
         with timing.stage("context"):
             recs = self._code_details(mags, quality, lambda l, c, o, p, mask, t, k: ctx.take(q[l][o][c], mask),
-                                      only_level=level)
+                                      only_level=level, reuse=reuse)
         return recs, {k: v for k, v in self._calibrate(recs, levels, tset).items() if k[0] == level}
+
+    @staticmethod
+    def _reusable(records, old, new) -> dict:
+        """What of ``records`` (coded from the values ``old``) still holds for the values ``new``
+        (both indexable [level][orient] -> (3, h, w)): per pass its base tables and the flat
+        indices whose network input may differ. A coefficient's features read magnitudes within
+        one row and column of it, in its own band, its level's earlier orientations of its channel
+        and the same orientation of earlier channels, and within one of its parent (:func:`ctx.band_statics`,
+        :func:`ctx.pass_features`), so the positions within reach of a changed magnitude are run again: after an RDO sweep (which changes
+        well under 1% of the values) most of the network's work is not repeated. Same tables."""
+        changed: dict = {}
+        for (level, channel, orient), *_ in records:
+            if (level, channel, orient) in changed:
+                continue
+            a = np.minimum(np.abs(old[level][orient][channel]), MAG_CLIP)
+            b = np.minimum(np.abs(new[level][orient][channel]), MAG_CLIP)
+            changed[(level, channel, orient)] = a != b
+        reuse, stale = {}, {}
+        for (level, channel, orient), mask, _, base, _ in records:
+            key = (level, channel, orient)
+            if key not in stale:
+                shape = changed[key].shape
+                hit = np.zeros(shape, dtype=bool)
+                for c, o in [(channel, o) for o in range(orient + 1)] + [(c, orient) for c in range(channel)]:
+                    src = ctx.fit(changed[(level, c, o)], shape) if (level, c, o) in changed else None
+                    if src is not None:
+                        hit |= src
+                hit = ctx.box3(hit.astype(np.int8)) > 0
+                parent = changed.get((level + 1, channel, orient))  # (whole-image RDO changes parents too)
+                if parent is not None:
+                    hit |= ctx.upsample(ctx.box3(parent.astype(np.int8)) > 0, shape)
+                stale[key] = hit
+            n = 1 + sum(1 for k in reuse if k[:3] == key)  # the band's n-th record
+            reuse[key + (n,)] = (base, np.flatnonzero(ctx.take(stale[key], mask)))
+        return reuse
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, quality: float, reconstruct: bool = True, header_section: bool = False,
