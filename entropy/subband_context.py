@@ -51,7 +51,6 @@ FEATURE_SCALE = 16.0  # the float network sees the integer features divided by t
 FRAC_W, FRAC_A = 12, 8  # fractional bits of weights and of hidden activations
 OUT_FRAC = FRAC_W + FRAC_A
 _EXACT = 2.0**53
-_KEY_WEIGHTS = 49 ** np.arange(N_NUMERIC, dtype=np.int64)  # features <= 48, 49**11 < 2**63: exact keys
 
 
 def _log_map() -> np.ndarray:
@@ -188,6 +187,16 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,jk->ik", a, b)
 
 
+def _row_keys(x: np.ndarray) -> np.ndarray:
+    """One int64 per feature row, sum_f x[:, f] * 49**f (features <= 48, 49**11 < 2**63: distinct
+    rows, distinct keys), by Horner's rule (numpy's integer matrix product is a slow loop)."""
+    key = x[:, -1].astype(np.int64)
+    for f in range(x.shape[1] - 2, -1, -1):
+        key *= 49
+        key += x[:, f]
+    return key
+
+
 class ExactMLP:
     """Integer features -> log2 scale in OUT_FRAC fixed point; two ReLU hidden layers. Weights
     are integers (FRAC_W fractional bits); all arithmetic is exact in float64. The band features
@@ -224,7 +233,7 @@ class ExactMLP:
         Each distinct feature row is evaluated once (rows are packed into one int64 key)."""
         if len(x) == 0:
             return np.zeros(0)
-        key = x.astype(np.int64) @ _KEY_WEIGHTS
+        key = _row_keys(x)
         # All-zero rows (most of them at low rates) are one evaluation of the bias alone (exactly
         # what the product gives them); only the other rows are sorted into distinct keys.
         out = np.full(len(x), self._tail(np.asarray(bias, np.float64)[None])[0])
