@@ -441,6 +441,21 @@ def pass_features(static_log: np.ndarray, band: np.ndarray, index, pass_: int, p
     return out.reshape(-1, N_NUMERIC)
 
 
+def reach(shape: tuple[int, int], same_level: list[np.ndarray], parent: np.ndarray | None = None) -> np.ndarray:
+    """Where a band of ``shape`` can see a change: (h, w) bool, true within one row and column of a
+    position changed in any of ``same_level`` (bool maps of the bands of its level it reads 3x3
+    around the same position, itself included; one row or column off in size, as :func:`fit`
+    aligns them) or within one of a changed ``parent`` position (the co-located parent's 3x3).
+    An encoder that changes a few values reruns its context model only there."""
+    hit = np.zeros(shape, dtype=bool)
+    for changed in same_level:
+        hit |= fit(changed, shape)
+    hit = box3(hit.astype(np.int8)) > 0
+    if parent is not None:
+        hit |= upsample(box3(parent.astype(np.int8)) > 0, shape)
+    return hit
+
+
 def pass_positions(shape: tuple[int, int], index, which: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of a pass's positions in :func:`take`'s order (only its ``which``-th ones,
     when given)."""

@@ -592,3 +592,23 @@ def test_more_rdo_passes_are_an_encoder_choice(codec, clip):
     out, one = _encoder_choice(codec, clip, {"rdo_passes": 2}, {"rdo_passes": 1})
     assert out["frame_bytes"][0] == one["frame_bytes"][0]  # the I frame is lwc's own
     assert out["frame_bytes"][1:] != one["frame_bytes"][1:]
+
+
+@pytest.mark.parametrize("name", ["video-lvc", "video-lvc-vpf"])  # lookup context; learned context network
+def test_rdo_sweeps_rerun_the_context_only_where_a_change_reaches(monkeypatch, clip, name):
+    """After an RDO sweep the P frames' contexts are computed again only where a changed magnitude
+    reaches (:func:`residual.reusable`): the same file as computing them everywhere."""
+    from ncodec.api import load
+    from ncodec.codecs.video import residual as rs
+
+    codec = load(name, "video")
+    shipped = dict(codec.config)
+    try:
+        codec.config.update({"rdo_passes": 2})
+        fast = codec.compress(clip, quality=2.0, intra_period=4)
+        monkeypatch.setattr(rs, "reusable", lambda records, old, new, levels: None)
+        full = codec.compress(clip, quality=2.0, intra_period=4)
+    finally:
+        codec.config.clear()
+        codec.config.update(shipped)
+    assert fast["strings"] == full["strings"] and np.array_equal(fast["x_hat"], full["x_hat"])

@@ -395,17 +395,9 @@ class WaveletContextCodec(nn.Module):
         for (level, channel, orient), mask, _, base, _ in records:
             key = (level, channel, orient)
             if key not in stale:
-                shape = changed[key].shape
-                hit = np.zeros(shape, dtype=bool)
-                for c, o in [(channel, o) for o in range(orient + 1)] + [(c, orient) for c in range(channel)]:
-                    src = ctx.fit(changed[(level, c, o)], shape) if (level, c, o) in changed else None
-                    if src is not None:
-                        hit |= src
-                hit = ctx.box3(hit.astype(np.int8)) > 0
-                parent = changed.get((level + 1, channel, orient))  # (whole-image RDO changes parents too)
-                if parent is not None:
-                    hit |= ctx.upsample(ctx.box3(parent.astype(np.int8)) > 0, shape)
-                stale[key] = hit
+                reads = [(level, channel, o) for o in range(orient + 1)] + [(level, c, orient) for c in range(channel)]
+                stale[key] = ctx.reach(changed[key].shape, [changed[k] for k in reads if k in changed],
+                                       changed.get((level + 1, channel, orient)))  # (whole-image RDO changes parents)
             n = 1 + sum(1 for k in reuse if k[:3] == key)  # the band's n-th record
             reuse[key + (n,)] = (base, np.flatnonzero(ctx.take(stale[key], mask)))
         return reuse

@@ -269,8 +269,10 @@ class LearnedVideoCodec(nn.Module):
         shifts = rs.calibrate(records, shift_table(version))
         sweeps = int(cfg.get("rdo_passes", 1)) if rdo else 0
         for sweep in range(sweeps):  # requantise under the tables, then re-derive contexts (and tables)
-            q_ll, q_d = self._rdo(coeffs, q_ll, q_d, records, shifts, step, rdo_scale)
-            records = rs.walk(levels, ll_shape, shapes, prior, context, own, sink if sweep == sweeps - 1 else None)
+            new = self._rdo(coeffs, q_ll, q_d, records, shifts, step, rdo_scale)
+            reuse = rs.reusable(records, (q_ll, q_d), new, levels)
+            q_ll, q_d = new
+            records = rs.walk(levels, ll_shape, shapes, prior, context, own, sink if sweep == sweeps - 1 else None, reuse)
             shifts = rs.calibrate(records, shift_table(version))
         if self.stats is not None:
             self.stats.append([(r[6], r[5], r[3]) for r in records])

@@ -23,7 +23,7 @@ import numpy as np
 
 from ncodec.codecs.image import cdf97
 from ncodec.entropy.subband_context import (HOT, LOG_CLIP, LOG_MAP, N_BAND, N_LEVEL_SLOTS, OUT_FRAC, box3,
-                                            fit, upsample)  # the image context model's, exactly
+                                            fit, reach, upsample)  # the image context model's, exactly
 from ncodec.codecs.video import tables as tb
 
 PASSES = ((0, 0), (1, 1), (0, 1), (1, 0))  # polyphase positions, in coding order
@@ -244,12 +244,13 @@ class LookupContext:
         return self.lut[klass, cell].astype(np.int64), cell
 
 
-def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None) -> list:
+def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None, reuse=None) -> list:
     """Visit every (band, channel, pass) in decoding order. ``context``: a :class:`LookupContext`
     or :class:`MlpContext`; ``coder(group, mask, base_tables, key)`` returns
     the pass's values (encoder: its own; decoder: decoded); ``sink(view, pass_, mask, values)``,
     when given, sees every pass (training samples). Returns the records (group, band key, mask,
-    values, base tables, cell or None, class)."""
+    values, base tables, cell or None, class). ``reuse`` (encoder, :func:`reusable`): per band key
+    its earlier records' tables and where they may be stale; the context runs there only."""
     mags_ll = np.zeros(ll_shape, dtype=np.int64)
     mags = [[np.zeros(s, dtype=np.int64) for s in level] for level in shapes]
     records = []
@@ -259,10 +260,16 @@ def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None) -> lis
             if band3[channel].size == 0:
                 continue
             view = BandView(slot, level, orient, channel, levels, band3, mags, mags_ll, prior)
+            earlier = None if reuse is None else reuse.get((orient, level, channel))
+            coded = 0  # the band's nonempty passes so far
             for pass_, mask in enumerate(pass_masks(view.shape)):
                 if not mask.any():
                     continue
-                base, cell = context.tables(view, pass_, mask)
+                if earlier is None:
+                    base, cell = context.tables(view, pass_, mask)
+                else:
+                    base, cell = _refreshed(context, view, pass_, mask, *earlier[0][coded], earlier[1])
+                coded += 1
                 group = calib_group(slot, channel)
                 values = coder(group, mask, base, (orient, level, channel))
                 if sink is not None:
@@ -270,6 +277,47 @@ def walk(levels: int, ll_shape, shapes, prior, context, coder, sink=None) -> lis
                 view.band[mask] = np.minimum(np.abs(values), MAG_CLIP)
                 records.append((group, (orient, level, channel), mask, values, base, cell, class_of(slot, channel, pass_)))
     return records
+
+
+def _refreshed(context, view: BandView, pass_: int, mask: np.ndarray, base: np.ndarray, cell, stale: np.ndarray):
+    """A pass's earlier (base tables, cells) with the positions in ``stale`` computed again."""
+    redo = mask & stale
+    if not redo.any():
+        return base, cell
+    base, cell = base.copy(), None if cell is None else cell.copy()
+    new_base, new_cell = context.tables(view, pass_, redo)
+    at = stale[mask]
+    base[at] = new_base
+    if cell is not None:
+        cell[at] = new_cell
+    return base, cell
+
+
+def reusable(records, old, new, levels: int) -> dict:
+    """What of ``records`` (walked over the values ``old``) still holds for ``new`` (both
+    (q_ll, q_details)), for :func:`walk`'s ``reuse``: per band key its records' (base tables,
+    cells) and the positions whose context can differ. A context reads magnitudes within one row
+    and column in its own band, its channel's earlier orientations, the earlier channels of its
+    orientation, and around its parent (:class:`BandView`); the prior and the motion field do not
+    change. After an RDO sweep, which changes few values, most of the context work is not repeated."""
+    def band(q, key):
+        orient, level, channel = key
+        return (q[0] if orient < 0 else q[1][level][orient])[channel]
+
+    changed, out = {}, {}
+    for _, key, *_ in records:
+        if key not in changed:
+            changed[key] = np.minimum(np.abs(band(old, key)), MAG_CLIP) != np.minimum(np.abs(band(new, key)), MAG_CLIP)
+    for _, key, _, _, base, cell, _ in records:
+        if key not in out:
+            orient, level, channel = key
+            reads = [key] + [(o, level, channel) for o in range(orient) if orient > 0]
+            reads += [(orient, level, c) for c in range(channel)]
+            parent = None if orient < 0 else ((orient, level + 1, channel) if level + 1 < levels else (-1, levels, channel))
+            stale = reach(changed[key].shape, [changed[k] for k in reads if k in changed], changed.get(parent))
+            out[key] = ([], stale)
+        out[key][0].append((base, cell))
+    return out
 
 
 # ------------------------------------------------------------------ learned context network
