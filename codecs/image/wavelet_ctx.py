@@ -380,10 +380,11 @@ class WaveletContextCodec(nn.Module):
         """What of ``records`` (coded from the values ``old``) still holds for the values ``new``
         (both indexable [level][orient] -> (3, h, w)): per pass its base tables and the flat
         indices whose network input may differ. A coefficient's features read magnitudes within
-        one row and column of it, in its own band, its level's earlier orientations of its channel
-        and the same orientation of earlier channels, and within one of its parent (:func:`ctx.band_statics`,
-        :func:`ctx.pass_features`), so the positions within reach of a changed magnitude are run again: after an RDO sweep (which changes
-        well under 1% of the values) most of the network's work is not repeated. Same tables."""
+        one row and column of it in its own band, its channel's earlier orientations and its
+        orientation's earlier channels, and around its parent (:func:`ctx.band_statics`,
+        :func:`ctx.pass_features`), so only positions within reach of a changed magnitude
+        (:func:`ctx.reach`) run again: after an RDO sweep, which changes well under 1% of the
+        values, most of the network's work is not repeated. The tables are the same."""
         changed: dict = {}
         for (level, channel, orient), *_ in records:
             if (level, channel, orient) in changed:
