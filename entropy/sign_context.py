@@ -29,6 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from ncodec.entropy.rangecoder import TableSet
+from ncodec.entropy.subband_context import pad1
 
 SKEW_MAX = 4  # skew steps either side of p = 1/2
 SKEW_STEP = 5  # in 64ths: p = (32 + SKEW_STEP * j) / 64, |j| <= SKEW_MAX (0.19 .. 0.81)
@@ -58,7 +59,7 @@ def classes(signs: np.ndarray, y_signs: np.ndarray | None, index, orient: int, p
     nh, nw = len(range(a, h, 2)), len(range(b, w, 2))
     pred = np.zeros((nh, nw), dtype=np.int64)
     if _NEIGHBOURS[orient]:
-        p = np.pad(signs, 1).astype(np.int64)
+        p = pad1(signs, np.int64)
         for dy, dx in _NEIGHBOURS[orient]:
             r, c = 1 + a + dy, 1 + b + dx
             pred += p[r : r + 2 * nh - 1 : 2, c : c + 2 * nw - 1 : 2]

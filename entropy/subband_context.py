@@ -187,9 +187,15 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ij,jk->ik", a, b)
 
 
+_KEY_WEIGHTS = 49 ** np.arange(N_NUMERIC, dtype=np.int64)
+
+
 def _row_keys(x: np.ndarray) -> np.ndarray:
     """One int64 per feature row, sum_f x[:, f] * 49**f (features <= 48, 49**11 < 2**63: distinct
-    rows, distinct keys), by Horner's rule (numpy's integer matrix product is a slow loop)."""
+    rows, distinct keys). numpy's integer matrix product is a slow loop but has little overhead;
+    from about 20 000 rows Horner's rule (ten whole-column steps) is faster."""
+    if len(x) < 20000:
+        return x.astype(np.int64) @ _KEY_WEIGHTS
     key = x[:, -1].astype(np.int64)
     for f in range(x.shape[1] - 2, -1, -1):
         key *= 49
@@ -269,6 +275,14 @@ def import_mlp(arrays: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarr
 # ---------------------------------------------------------------- context features
 
 
+def pad1(a: np.ndarray, dtype=None) -> np.ndarray:
+    """``np.pad(a, 1)`` of a 2-D map (optionally cast), without np.pad's per-call overhead (a
+    decoder pads once per pass)."""
+    out = np.zeros((a.shape[0] + 2, a.shape[1] + 2), dtype=a.dtype if dtype is None else dtype)
+    out[1:-1, 1:-1] = a
+    return out
+
+
 def box3(a: np.ndarray) -> np.ndarray:
     """3x3 sum with zeros outside (shifted in-place adds: no padded copy, the same integers)."""
     r = a.copy()
@@ -341,7 +355,7 @@ def pass_maps(band: np.ndarray, pass_: int, passes: int) -> np.ndarray:
     out = np.zeros(band.shape + (3,), dtype=np.int64)
     if not any(sees):
         return out
-    p = np.pad(band, 1)
+    p = pad1(band)
     if sees[0]:
         out[..., 0] = p[:-2, 1:-1] + p[2:, 1:-1]
     if sees[1]:
@@ -426,7 +440,7 @@ def pass_features(static_log: np.ndarray, band: np.ndarray, index, pass_: int, p
     out[..., :8] = static_log[a::2, b::2]
     sees = _SEES[passes][pass_]
     if any(sees):
-        p = np.pad(band, 1)
+        p = pad1(band)
 
         def nb(dy, dx):
             r, c = 1 + a + dy, 1 + b + dx
@@ -477,7 +491,7 @@ class _Padded:
     around positions are one gather."""
 
     def __init__(self, a: np.ndarray, shape: tuple[int, int]):
-        self.flat = np.pad(fit(a, shape), 1).reshape(-1)
+        self.flat = pad1(fit(a, shape)).reshape(-1)
         self.width = shape[1] + 2
 
     def sum_at(self, rows: np.ndarray, cols: np.ndarray, offsets) -> np.ndarray:

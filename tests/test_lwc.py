@@ -59,11 +59,14 @@ def test_exact_mlp_matches_integer_arithmetic():
     assert [int(v) for v in got] == [reference(r) for r in x]
 
 
-def test_feature_row_keys_are_the_base_49_number_of_the_row():
+@pytest.mark.parametrize("rows", [1000, 30000])  # the product; Horner's rule
+def test_feature_row_keys_are_the_base_49_number_of_the_row(rows):
     rng = np.random.default_rng(0)
-    x = np.vstack([rng.integers(0, 49, (1000, ctx.N_NUMERIC)), np.full((1, ctx.N_NUMERIC), 48)]).astype(np.uint8)
-    expected = [sum(int(v) * 49**f for f, v in enumerate(row)) for row in x]
-    assert ctx._row_keys(x).tolist() == expected and expected[-1] == 49**ctx.N_NUMERIC - 1 < 2**63
+    x = np.vstack([rng.integers(0, 49, (rows, ctx.N_NUMERIC)), np.full((1, ctx.N_NUMERIC), 48)]).astype(np.uint8)
+    keys = ctx._row_keys(x)
+    some = np.r_[rng.choice(rows, 500, replace=False), rows]
+    expected = [sum(int(v) * 49**f for f, v in enumerate(row)) for row in x[some]]
+    assert keys[some].tolist() == expected and expected[-1] == 49**ctx.N_NUMERIC - 1 < 2**63
 
 
 def test_exact_mlp_refuses_weights_too_large_for_float64():

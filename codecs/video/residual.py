@@ -23,7 +23,7 @@ import numpy as np
 
 from ncodec.codecs.image import cdf97
 from ncodec.entropy.subband_context import (HOT, LOG_CLIP, LOG_MAP, N_BAND, N_LEVEL_SLOTS, OUT_FRAC, box3,
-                                            fit, reach, upsample)  # the image context model's, exactly
+                                            fit, pad1, reach, upsample)  # the image context model's, exactly
 from ncodec.codecs.video import tables as tb
 
 PASSES = ((0, 0), (1, 1), (0, 1), (1, 0))  # polyphase positions, in coding order
@@ -327,7 +327,7 @@ def features(view: BandView, pass_: int, mask: np.ndarray) -> np.ndarray:
     neighbours (vertical, horizontal, diagonal sums of the earlier passes), the parent and its
     3x3, the cross-channel / earlier-orientation value and 3x3 sums, the temporal prior, its 3x3
     and its parent, and the motion field's discontinuity at the coefficient's block."""
-    p = np.pad(view.band, 1)  # only earlier passes are nonzero yet
+    p = pad1(view.band)  # only earlier passes are nonzero yet
     cols = [(p[:-2, 1:-1] + p[2:, 1:-1])[mask], (p[1:-1, :-2] + p[1:-1, 2:])[mask],
             (p[:-2, :-2] + p[:-2, 2:] + p[2:, :-2] + p[2:, 2:])[mask],
             view.par1[mask], view.par3[mask], view.cross1[mask], view.cross[mask],
