@@ -240,14 +240,17 @@ class ExactMLP:
         if len(x) == 0:
             return np.zeros(0)
         key = _row_keys(x)
-        # All-zero rows (most of them at low rates) are one evaluation of the bias alone (exactly
-        # what the product gives them); only the other rows are sorted into distinct keys.
-        out = np.full(len(x), self._tail(np.asarray(bias, np.float64)[None])[0])
+        # All-zero rows (most of them at low rates) share the first evaluation, of a zero row (the
+        # bias alone, exactly); only the other rows are sorted into distinct keys.
         busy = np.flatnonzero(key)
-        if len(busy):
-            _, first, inverse = np.unique(key[busy], return_index=True, return_inverse=True)
-            rows = x[busy[first]].astype(np.float64)
-            out[busy] = self._tail(matmul(rows, self.w_num) + bias)[inverse.reshape(-1)]
+        if not len(busy):
+            return np.full(len(x), self._tail(np.asarray(bias, np.float64)[None])[0])
+        _, first, inverse = np.unique(key[busy], return_index=True, return_inverse=True)
+        rows = np.zeros((len(first) + 1, x.shape[1]))
+        rows[1:] = x[busy[first]]
+        y = self._tail(matmul(rows, self.w_num) + bias)
+        out = np.full(len(x), y[0])
+        out[busy] = y[1:][inverse.reshape(-1)]
         return out
 
 
