@@ -389,9 +389,8 @@ class WaveletContextCodec(nn.Module):
         for (level, channel, orient), *_ in records:
             if (level, channel, orient) in changed:
                 continue
-            a = np.minimum(np.abs(old[level][orient][channel]), MAG_CLIP)
-            b = np.minimum(np.abs(new[level][orient][channel]), MAG_CLIP)
-            changed[(level, channel, orient)] = a != b
+            # (changed values: a superset of the changed magnitudes, without int64 temporaries)
+            changed[(level, channel, orient)] = old[level][orient][channel] != new[level][orient][channel]
         reuse, stale = {}, {}
         for (level, channel, orient), mask, _, base, _ in records:
             key = (level, channel, orient)
@@ -400,7 +399,7 @@ class WaveletContextCodec(nn.Module):
                 stale[key] = ctx.reach(changed[key].shape, [changed[k] for k in reads if k in changed],
                                        changed.get((level + 1, channel, orient)))  # (whole-image RDO changes parents)
             n = 1 + sum(1 for k in reuse if k[:3] == key)  # the band's n-th record
-            reuse[key + (n,)] = (base, np.flatnonzero(ctx.take(stale[key], mask)))
+            reuse[key + (n,)] = (base, np.flatnonzero(ctx.take(stale[key], mask)).astype(np.int32))  # (memory)
         return reuse
 
     @torch.no_grad()

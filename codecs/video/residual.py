@@ -307,7 +307,7 @@ def reusable(records, old, new, levels: int) -> dict:
     changed, out = {}, {}
     for _, key, *_ in records:
         if key not in changed:
-            changed[key] = np.minimum(np.abs(band(old, key)), MAG_CLIP) != np.minimum(np.abs(band(new, key)), MAG_CLIP)
+            changed[key] = band(old, key) != band(new, key)  # (a superset of the changed magnitudes)
     for _, key, _, _, base, cell, _ in records:
         if key not in out:
             orient, level, channel = key
