@@ -199,7 +199,7 @@ def test_video_post_filter_trains_on_decoded_frames_and_keeps_the_bytes(trained)
                                   "--trainer.max_steps", "6", "--trainer.val_check_interval", "6")
     assert card["codec"] == "lvc" and card["config"]["postfilter"] == 24 and card["config"]["postfilter_coarse"] == 32
     assert card["config"]["rdo_passes"] == 2 and card["config"]["rdo_frame_importance"] == 0.5  # the config's encoder
-    assert card["training"]["base"]["checkpoint"] == "video-lvc-mlp" and card["training"]["validation_images"] == 1
+    assert card["training"]["base"]["checkpoint"] == "video-lvc-mlp" and card["training"]["validation_clips"] == 1 and "validation_images" not in card["training"]
     assert card["training"]["data"][-1] == "validation: seq@0" and card["training"]["validation_rd"][0]["quality"] == 1.0
 
     model, base = load_codec("tiny-lvc-vpf", "video", folder=work / "ckpts"), create_model("video-lvc-mlp")

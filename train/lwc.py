@@ -99,6 +99,15 @@ def samples(model: WaveletContextCodec, rgb: np.ndarray, quality: float, rng, ke
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+
+def _validation_count(data) -> dict:
+    """The card's count of held-out inputs, named for what they are (photos or clips)."""
+    clips = getattr(data, "val_clips", None)
+    if clips and not getattr(data, "val_paths", None):
+        return {"validation_clips": len(clips)}
+    return {"validation_images": len(getattr(data, "val_paths", None) or [])}
+
+
 class ContextNet(nn.Module):
     """The float twin of :class:`ncodec.entropy.subband_context.ExactMLP`."""
 
@@ -454,8 +463,7 @@ class _AddOnModule(SavesLastStep, RecordsRun, L.LightningModule):
                          "samples_cpu_minutes": round(getattr(data, "cpu_seconds", 0.0) / 60, 1),
                          "fit_cpu_minutes": round(fit / 60, 1),
                          "cpu_minutes": round((getattr(data, "cpu_seconds", 0.0) + fit) / 60, 1),
-                         "validation_images": len(getattr(data, "val_paths", None) or getattr(data, "val_clips", [])),
-                         "validation_rd": self.validation_rd},
+                         **_validation_count(data), "validation_rd": self.validation_rd},
         }
 
     @classmethod
