@@ -311,8 +311,7 @@ def reusable(records, old, new, levels: int) -> dict:
     for _, key, _, _, base, cell, _ in records:
         if key not in out:
             orient, level, channel = key
-            reads = [key] + [(o, level, channel) for o in range(orient) if orient > 0]
-            reads += [(orient, level, c) for c in range(channel)]
+            reads = [key] + [(o, level, channel) for o in range(orient)] + [(orient, level, c) for c in range(channel)]
             parent = None if orient < 0 else ((orient, level + 1, channel) if level + 1 < levels else (-1, levels, channel))
             stale = reach(changed[key].shape, [changed[k] for k in reads if k in changed], changed.get(parent))
             out[key] = ([], stale)
