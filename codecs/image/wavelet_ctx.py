@@ -188,9 +188,9 @@ class WaveletContextCodec(nn.Module):
         """Walk the bands in decoding order; ``coder(level, channel, orient, pass, mask, tables,
         classes)`` returns the coded values of that pass (encoder: looks them up; decoder: decodes
         them). Fills ``mags`` as it goes; returns the per-pass records (band, mask, values, base
-        tables, sign classes or None). ``reuse`` (encoder): {(level, channel, orient, n): (base
-        tables, flat indices)}: the band's n-th record's earlier base tables, still right except at
-        the indices (:meth:`_reusable`), where the network runs again."""
+        tables, sign classes or None). ``reuse`` (encoder, :meth:`_reusable`): per band its earlier
+        records' base tables, still right except where its stale map is true, where the network
+        runs again."""
         mlp, _, _ = self._load(quality)
         code = quality_code(quality)
         records = []
@@ -200,10 +200,9 @@ class WaveletContextCodec(nn.Module):
             if band.size == 0 or (only_level is not None and level != only_level):
                 continue
             passes = self.config["passes"]
-            earlier = [] if reuse is None else [reuse.get((level, channel, orient, n)) for n in range(1, passes + 1)]
+            earlier = None if reuse is None else reuse.get((level, channel, orient))
             # Where the network runs again at few positions, their features are gathered there.
-            gather = bool(earlier) and earlier[0] is not None and all(
-                e is None or 8 * len(e[1]) <= len(e[0]) for e in earlier)
+            gather = earlier is not None and 8 * np.count_nonzero(earlier[1]) <= earlier[1].size
             static = ctx.BandFeatures(mags, level, channel, orient) if gather else ctx.band_statics(mags, level, channel, orient)
             coded = 0  # the band's nonempty passes so far (its records)
             for pass_, mask in enumerate(ctx.pass_index(band.shape, passes)):
@@ -214,18 +213,15 @@ class WaveletContextCodec(nn.Module):
                     x = ctx.pass_features(static, band, mask, pass_, passes)
                     if len(x) == 0:
                         continue
-                previous = earlier[coded] if earlier else None
-                coded += 1
                 bias = mlp.band_bias(ctx.band_features(code, level, channel, orient, pass_))
-                if previous is None:
-                    if gather:
-                        x = static(*ctx.pass_positions(band.shape, mask), pass_, passes)
+                if earlier is None:
                     base = np.clip(ctx.scale_index(mlp(x, bias)), 0, ctx.N_TABLES - 1).astype(np.int16)  # (memory)
                 else:
-                    base, redo = previous[0].copy(), previous[1]
+                    base, redo = earlier[0][coded].copy(), np.flatnonzero(ctx.take(earlier[1], mask))
                     if len(redo):
                         xr = static(*ctx.pass_positions(band.shape, mask, redo), pass_, passes) if gather else x[redo]
                         base[redo] = np.clip(ctx.scale_index(mlp(xr, bias)), 0, ctx.N_TABLES - 1)
+                coded += 1
                 classes = None
                 if signs is not None:
                     own = signs[level][orient]
@@ -378,28 +374,24 @@ class WaveletContextCodec(nn.Module):
     @staticmethod
     def _reusable(records, old, new) -> dict:
         """What of ``records`` (coded from the values ``old``) still holds for the values ``new``
-        (both indexable [level][orient] -> (3, h, w)): per pass its base tables and the flat
-        indices whose network input may differ. A coefficient's features read magnitudes within
-        one row and column of it in its own band, its channel's earlier orientations and its
-        orientation's earlier channels, and around its parent (:func:`ctx.band_statics`,
-        :func:`ctx.pass_features`), so only positions within reach of a changed magnitude
-        (:func:`ctx.reach`) run again: after an RDO sweep, which changes well under 1% of the
-        values, most of the network's work is not repeated. The tables are the same."""
-        changed: dict = {}
-        for (level, channel, orient), *_ in records:
-            if (level, channel, orient) in changed:
-                continue
-            # (changed values: a superset of the changed magnitudes, without int64 temporaries)
-            changed[(level, channel, orient)] = old[level][orient][channel] != new[level][orient][channel]
-        reuse, stale = {}, {}
-        for (level, channel, orient), mask, _, base, _ in records:
+        (both indexable [level][orient] -> (3, h, w)): per band (level, channel, orient) its
+        records' base tables and a stale map of the positions whose network input may differ. A
+        coefficient's features read magnitudes within one row and column of it in its own band,
+        its channel's earlier orientations and its orientation's earlier channels, and around its
+        parent (:func:`ctx.band_statics`, :func:`ctx.pass_features`), so only positions within
+        reach of a changed value (:func:`ctx.reach`) run again: after an RDO sweep, which changes
+        well under 1% of the values, most of the network's work is not repeated. The tables are
+        the same. (:func:`ncodec.codecs.video.residual.reusable` is the video residual's.)"""
+        bands = dict.fromkeys(key for key, *_ in records)  # (level, channel, orient), in order
+        changed = {(l, c, o): old[l][o][c] != new[l][o][c] for l, c, o in bands}
+        reuse: dict = {}
+        for (level, channel, orient), _, _, base, _ in records:
             key = (level, channel, orient)
-            if key not in stale:
+            if key not in reuse:
                 reads = [(level, channel, o) for o in range(orient + 1)] + [(level, c, orient) for c in range(channel)]
-                stale[key] = ctx.reach(changed[key].shape, [changed[k] for k in reads if k in changed],
-                                       changed.get((level + 1, channel, orient)))  # (whole-image RDO changes parents)
-            n = 1 + sum(1 for k in reuse if k[:3] == key)  # the band's n-th record
-            reuse[key + (n,)] = (base, np.flatnonzero(ctx.take(stale[key], mask)).astype(np.int32))  # (memory)
+                reuse[key] = ([], ctx.reach(changed[key].shape, [changed[k] for k in reads if k in changed],
+                                            changed.get((level + 1, channel, orient))))  # (whole-image RDO changes parents)
+            reuse[key][0].append(base)
         return reuse
 
     @torch.no_grad()
